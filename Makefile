@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` (install + start the app), `make test` (install + test).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test lint screenshots benchmarks clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/streamlit run explorer/Home.py --server.port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+# Refresh the README's screenshots (taken by the browser tests).
+screenshots: $(VENV)/.installed-test
+	EXPLORER_SCREENSHOTS=assets/screenshots $(BIN)/python -m pytest tests/test_browser.py
+
+benchmarks: $(VENV)/.installed-test
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info tests/artifacts .pytest_cache .ruff_cache

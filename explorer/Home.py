@@ -1,0 +1,28 @@
+"""Entrypoint (`streamlit run explorer/Home.py`): page config, navigation over pages/, the Home page."""
+
+import sys
+from pathlib import Path
+
+# `streamlit run explorer/Home.py` puts explorer/ on sys.path, not the repository root; add the
+# root so `import explorer....` works without an install (never import modules of explorer bare).
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from explorer.catalogue import PAGES  # noqa: E402
+from explorer.ui.home import render_home  # noqa: E402
+from explorer.ui.state import keep_widget_state  # noqa: E402
+
+st.set_page_config(
+    page_title="CNN Explorer",
+    page_icon=str(ROOT / "assets" / "icon.png"),
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+keep_widget_state()
+
+home = st.Page(render_home, title="Home", icon=":material/home:", url_path="home", default=True)
+pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.key) for p in PAGES]
+st.navigation([home, *pages]).run()

@@ -1,0 +1,41 @@
+"""The app's pages: script, title, icon and what a visitor will see (read by Home and the navigation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    key: str
+    script: str  # path relative to explorer/Home.py, as st.Page wants it
+    title: str
+    icon: str
+    summary: str  # one line: what you will see
+    ready: bool  # False while the page's issue is open: the page says it is being built
+
+
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo(
+        "convolution", "../pages/1_Convolution.py", "Convolution", ":material/blur_on:",
+        "Slide a kernel over an image: correlation vs convolution, padding modes, stride, pooling.",
+        ready=False,
+    ),
+    PageInfo(
+        "colour", "../pages/2_Colour_filters.py", "Colour filters", ":material/palette:",
+        "Design a bank of colour filters (a Conv2d weight) and see where each colour lights up.",
+        ready=False,
+    ),
+    PageInfo(
+        "train", "../pages/3_Train_a_CNN.py", "Train a CNN", ":material/model_training:",
+        "Watch a small CNN learn live: loss curves, kernels taking shape, a confusion matrix.",
+        ready=False,
+    ),
+    PageInfo(
+        "pretrained", "../pages/4_Pretrained_networks.py", "Pretrained networks", ":material/hub:",
+        "Look inside AlexNet, VGG and ResNet layer by layer: predictions, activations, Grad-CAM.",
+        ready=False,
+    ),
+)
+
+PAGES_BY_KEY = {page.key: page for page in PAGES}

@@ -1,0 +1,113 @@
+"""The shared image picker: built-in photo, test pattern, upload or camera, remembered per page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from explorer import images
+from explorer.ui.state import kept
+
+SOURCES = {
+    "builtin": "Built-in photo",
+    "pattern": "Test pattern",
+    "upload": "Upload",
+    "camera": "Camera",
+}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
+
+
+@dataclass(frozen=True)
+class PickedImage:
+    pixels: np.ndarray  # float32, H x W ("L") or H x W x 3 ("RGB"); [0, 1] unless raw_values
+    label: str
+    source: str  # a key of SOURCES
+    notes: tuple[str, ...] = ()
+    raw_values: bool = False  # integer lecture numbers rather than intensities
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _builtin(name: str, mode: str) -> np.ndarray:
+    return images.builtin_image(name, mode=mode)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _pattern(name: str, size: int, mode: str) -> np.ndarray:
+    return images.pattern(name, size=size, mode=mode)
+
+
+def image_picker(
+    page: str,
+    *,
+    mode: str = "L",
+    default: str = "cameraman",
+    default_pattern: str = "impulse",
+    patterns: list[str] | None = None,
+    builtins: list[str] | None = None,
+    default_size: int = 64,
+) -> PickedImage:
+    """Draw the picker (in the current container) and return the chosen image in `mode`."""
+    builtins = builtins or list(images.BUILTIN_IMAGES)
+    patterns = patterns or list(images.PATTERNS)
+    source = st.radio(
+        "Image source",
+        list(SOURCES),
+        format_func=SOURCES.get,
+        horizontal=True,
+        key=kept(f"{page}.source"),
+    )
+    if source == "builtin":
+        name = st.selectbox(
+            "Photo",
+            builtins,
+            index=builtins.index(default) if default in builtins else 0,
+            format_func=lambda n: images.BUILTIN_IMAGES[n].label,
+            key=kept(f"{page}.builtin"),
+        )
+        info = images.BUILTIN_IMAGES[name]
+        st.caption(info.description)
+        return PickedImage(_builtin(name, mode), info.label, source)
+    if source == "pattern":
+        name = st.selectbox(
+            "Pattern",
+            patterns,
+            index=patterns.index(default_pattern) if default_pattern in patterns else 0,
+            format_func=lambda n: images.PATTERNS[n].label,
+            key=kept(f"{page}.pattern"),
+        )
+        spec = images.PATTERNS[name]
+        size = default_size
+        if not spec.fixed_size:
+            size = st.select_slider(
+                "Size (pixels)", images.PATTERN_SIZES, value=default_size, key=kept(f"{page}.size")
+            )
+        st.caption(spec.description)
+        return PickedImage(_pattern(name, size, mode), spec.label, source, raw_values=spec.raw_values)
+    if source == "upload":
+        upload = st.file_uploader("Picture file", type=UPLOAD_TYPES, key=f"{page}.upload")
+        return _decoded(page, source, upload, mode, default)
+    shot = st.camera_input("Take a picture", key=f"{page}.camera")
+    return _decoded(page, source, shot, mode, default)
+
+
+def _decoded(page: str, source: str, file, mode: str, default: str) -> PickedImage:
+    """Decode a new upload once; on a bad file show why and keep the last good image."""
+    store = st.session_state.setdefault(f"{page}.{source}.last", {})
+    if file is not None and store.get("file_id") != file.file_id:
+        try:
+            decoded = images.read_image(file.getvalue(), mode="RGB")
+        except images.ImageError as error:
+            st.error(f"**{file.name}**: {error}", icon=":material/broken_image:")
+        else:
+            store.update(file_id=file.file_id, name=file.name, decoded=decoded)
+    if "decoded" not in store:
+        st.caption("Showing the default image until a picture loads.")
+        return PickedImage(_builtin(default, mode), images.BUILTIN_IMAGES[default].label, "builtin")
+    decoded = store["decoded"]
+    if file is not None and store.get("file_id") != file.file_id:
+        st.caption(f"Still showing the last good picture, {store['name']}.")
+    for note in decoded.notes:
+        st.caption(note)
+    return PickedImage(images.as_mode(decoded.pixels, mode), store["name"], source, decoded.notes)

@@ -1,0 +1,30 @@
+"""Small shared widgets: the page header, the "show the code" panel, the "being built" note."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.catalogue import PAGES_BY_KEY
+
+
+def page_header(key: str, intro: str) -> None:
+    """Title with the page's icon and a one-paragraph introduction."""
+    page = PAGES_BY_KEY[key]
+    st.title(page.title, anchor=False)
+    st.markdown(intro)
+
+
+def code_panel(code: str, *, title: str = "Show the code", expanded: bool = False) -> None:
+    """Runnable code for the current settings, in an expander with a copy button."""
+    with st.expander(title, expanded=expanded, icon=":material/code:"):
+        st.code(code, language="python")
+
+
+def being_built(issue: int, planned: list[str]) -> None:
+    """An honest note for a page whose issue is still open: what it will do, nothing faked."""
+    st.info(
+        f"**This page is being built** (issue #{issue}). Nothing below is a mock-up: "
+        "the page shows only what already works.",
+        icon=":material/construction:",
+    )
+    st.markdown("**What it will let you do:**\n" + "\n".join(f"- {item}" for item in planned))

@@ -1,0 +1,80 @@
+"""Real-browser tests: the served app in headless Chromium, every page reached through the sidebar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from explorer.catalogue import PAGES
+
+pytestmark = pytest.mark.browser
+
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+MAIN = '[data-testid="stMain"]'
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture
+def page(browser, server_url: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    tab = context.new_page()
+    tab.console_errors = []
+    tab.on("console", lambda m: m.type == "error" and tab.console_errors.append(m.text))
+    tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
+    yield tab
+    context.close()
+
+
+def wait_idle(tab, heading: str) -> None:
+    """Wait until the script has finished and the page's title is drawn in the main area."""
+    tab.locator(f"{MAIN} h1", has_text=heading).first.wait_for(timeout=TIMEOUT_MS)
+    tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    time.sleep(0.5)  # let images and fonts settle before the screenshot
+    tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+
+
+def assert_no_error(tab) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0, tab.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
+    assert tab.locator(f'{MAIN} [data-testid="stAlertContentError"]').count() == 0
+    assert not tab.console_errors, tab.console_errors
+
+
+def test_home_then_every_page_through_the_sidebar(page, server_url: str, screenshot_dir: Path):
+    page.goto(server_url)
+    wait_idle(page, "CNN Explorer")
+    assert_no_error(page)
+    main_text = page.locator(MAIN).inner_text()
+    for info in PAGES:
+        assert info.summary in main_text
+    assert page.locator(f'{MAIN} [data-testid="stImage"] img').count() == len(PAGES)
+    page.screenshot(path=screenshot_dir / "home.png")
+
+    for info in PAGES:
+        page.locator('[data-testid="stSidebarNav"] a', has_text=info.title).first.click()
+        wait_idle(page, info.title)
+        assert_no_error(page)
+        assert page.url.endswith("/" + info.key)
+        assert len(page.locator(MAIN).inner_text()) > 200
+        page.screenshot(path=screenshot_dir / f"{info.key}.png")
+
+
+def test_bad_upload_shows_a_message_and_the_page_keeps_working(
+    page, server_url: str, tmp_path: Path
+):
+    page.goto(f"{server_url}/convolution")
+    wait_idle(page, "Convolution")
+    page.locator('[data-testid="stSidebar"] label', has_text="Upload").first.click()
+    page.wait_for_selector('[data-testid="stFileUploaderDropzoneInput"]', state="attached")
+    bad = tmp_path / "homework.png"
+    bad.write_bytes(b"this is not a picture")
+    page.set_input_files('[data-testid="stFileUploaderDropzoneInput"]', str(bad))
+    page.locator('[data-testid="stAlertContentError"]', has_text="not an image").first.wait_for(
+        timeout=TIMEOUT_MS
+    )
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Input: Cameraman" in page.locator(MAIN).inner_text()
