@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -258,29 +257,29 @@ def read_image(data: bytes, *, mode: str = "RGB", max_side: int = DEFAULT_MAX_SI
     _check_mode(mode)
     if not data:
         raise ImageError("The file is empty (0 bytes). Choose a picture file and upload it again.")
+    # Our pixel limit is below Pillow's bomb warning (89 MP), so no warnings filter is needed
+    # (catch_warnings is process-wide and not thread-safe; Streamlit sessions are threads).
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(
-                    f"This image says it is {width} x {height} pixels ({width * height / 1e6:.0f} "
-                    f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels. "
-                    "Resize it before uploading."
-                )
-            notes = []
-            if getattr(image, "n_frames", 1) > 1:
-                image.seek(0)
-                notes.append(f"Animated image: showing the first of its {image.n_frames} frames.")
-            source_mode = image.mode
-            image.load()
-            if image.getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1):
-                notes.append("Rotated upright using the camera's orientation tag (EXIF).")
-                image = ImageOps.exif_transpose(image)
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ImageError(
+                f"This image says it is {width} x {height} pixels ({width * height / 1e6:.0f} "
+                f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels. "
+                "Resize it before uploading."
+            )
+        notes = []
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+            notes.append(f"Animated image: showing the first of its {image.n_frames} frames.")
+        source_mode = image.mode
+        image.load()
+        if image.getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1):
+            notes.append("Rotated upright using the camera's orientation tag (EXIF).")
+            image = ImageOps.exif_transpose(image)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
         raise ImageError(
             "This image is too large to open safely (it may be a 'decompression bomb'). "
             "Resize it before uploading."
