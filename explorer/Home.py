@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 
 from explorer.catalogue import PAGES  # noqa: E402
 from explorer.ui.home import render_home  # noqa: E402
-from explorer.ui.state import keep_widget_state  # noqa: E402
+from explorer.ui.state import keep_widget_state, write_url  # noqa: E402
 
 st.set_page_config(
     page_title="CNN Explorer",
@@ -26,3 +26,4 @@ keep_widget_state()
 home = st.Page(render_home, title="Home", icon=":material/home:", url_path="home", default=True)
 pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.key) for p in PAGES]
 st.navigation([home, *pages]).run()
+write_url()  # after the page ran: its settings, mirrored in the address bar

@@ -19,7 +19,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo(
         "convolution", "../pages/1_Convolution.py", "Convolution", ":material/blur_on:",
         "Slide a kernel over an image: correlation vs convolution, padding modes, stride, pooling.",
-        ready=False,
+        ready=True,
     ),
     PageInfo(
         "colour", "../pages/2_Colour_filters.py", "Colour filters", ":material/palette:",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import fft as sp_fft
@@ -166,6 +166,22 @@ POOLS: dict[str, PoolSpec] = {
     "max": PoolSpec("Max pooling", "max_pool2d", "Keep the largest value in each window."),
     "avg": PoolSpec("Average pooling", "avg_pool2d", "Keep the mean of each window."),
 }
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """How the kernel slides over the image: filter2d's keyword arguments, minus the engine."""
+
+    op: str = "correlate"
+    mode: str = "same"
+    boundary: str = "fill"
+    fillvalue: float = 0.0
+    stride: int = 1
+    dilation: int = 1
+
+    def kwargs(self, **changes: object) -> dict:
+        """filter2d(image, kernel, **settings.kwargs()); `changes` override fields."""
+        return {**asdict(self), **changes}
+
 
 # Auto engine: below this many multiply-adds SciPy direct is fast enough and exact.
 SMALL_WORK = 200_000

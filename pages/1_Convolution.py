@@ -1,27 +1,52 @@
 """Page 1: kernels, padding modes, convolution vs correlation, stride and pooling."""
 
+import numpy as np
 import streamlit as st
 
+from explorer.ui import convolution as panels
 from explorer.ui.image_picker import image_picker
-from explorer.ui.widgets import being_built, page_header
+from explorer.ui.kernel_editor import kernel_editor
+from explorer.ui.widgets import page_header
 
 page_header(
     "convolution",
-    "Slide a small kernel over an image and take an inner product at every shift: that is "
-    "**correlation**; flip the kernel first and it is **convolution**.",
+    "Slide a small kernel W over an image X and take an inner product at every shift: that is "
+    "**correlation**, what `torch.nn.Conv2d` computes. Flip the kernel first and it is "
+    "**convolution**, what `scipy.signal.convolve2d` computes.",
 )
-being_built(
-    3,
-    [
-        "pick or paint a kernel (box, Gaussian, Sobel, Laplacian, Gabor, ... or your own numbers)",
-        "see correlation and convolution side by side, and their difference",
-        "choose 'valid' / 'same' / 'full' and the boundary rule; stride and dilation",
-        "step through the lecture's 5x5 example one output cell at a time",
-        "Sobel edges, max and average pooling, and the same numbers from scipy and PyTorch",
-    ],
-)
+
 with st.sidebar:
     st.header("Input image", anchor=False)
     picked = image_picker("convolution", mode="L", default="cameraman")
-st.subheader(f"Input: {picked.label}", anchor=False)
-st.image(picked.pixels, caption=f"shape {picked.pixels.shape}", clamp=True, output_format="PNG")
+    st.header("Kernel", anchor=False)
+    choice = kernel_editor("convolution", default="box", default_params={"size": 9})
+    st.header("Sliding", anchor=False)
+    settings = panels.settings_panel()
+
+image = picked.pixels.astype(np.float64)
+st.caption(f"Input: **{picked.label}**, {image.shape[0]}x{image.shape[1]}"
+           + (" (the lecture's numbers)" if picked.raw_values else ", values 0 (black) to 1 (white)"))
+if choice is None:
+    st.stop()
+panels.kernel_panel(choice)
+
+TABS = ["Correlation vs convolution", "Step through", "Edges (Sobel)", "Pooling", "Engines"]
+tabs = st.tabs(TABS, key="tab", on_change="rerun")
+with tabs[0]:
+    if tabs[0].open:
+        panels.filter_panel(image, choice, settings, picked.label)
+with tabs[1]:
+    if tabs[1].open:
+        panels.step_panel(image, choice, settings)
+with tabs[2]:
+    if tabs[2].open:
+        panels.sobel_panel(image, settings)
+with tabs[3]:
+    if tabs[3].open:
+        panels.pooling_panel(image)
+with tabs[4]:
+    if tabs[4].open:
+        panels.engines_panel(image, choice, settings)
+
+with st.expander("Show the code: the same numbers in a script", icon=":material/code:"):
+    panels.code_section(st.session_state.get("tab", TABS[0]), picked, choice, settings)

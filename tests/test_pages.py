@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.catalogue import PAGES
 
 ENTRYPOINT = "../explorer/Home.py"
-PICKER_PAGES = {"convolution": "L", "colour": "RGB", "pretrained": "RGB"}
+PICKER_PAGES = {"colour": "RGB", "pretrained": "RGB"}  # pages showing the bare picker
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -67,15 +67,15 @@ def test_picker_default_image_has_the_page_mode(app: AppTest, key: str, mode: st
 
 
 def test_picker_lecture_pattern_and_size(app: AppTest) -> None:
-    open_page(app, "convolution")
-    app.radio(key="keep.convolution.source").set_value("pattern").run()
-    app.selectbox(key="keep.convolution.pattern").set_value("lecture 5x5").run()
+    open_page(app, "pretrained")
+    app.radio(key="keep.pretrained.source").set_value("pattern").run()
+    app.selectbox(key="keep.pretrained.pattern").set_value("lecture 5x5").run()
     assert not app.exception
     assert app.subheader[0].value == "Input: Lecture 5x5 example"
-    assert app.get("image")[0].captions[0] == "shape (5, 5)"
-    app.selectbox(key="keep.convolution.pattern").set_value("checkerboard").run()
-    app.select_slider(key="keep.convolution.size").set_value(128).run()
-    assert app.get("image")[0].captions[0] == "shape (128, 128)"
+    assert app.get("image")[0].captions[0] == "shape (5, 5, 3)"
+    app.selectbox(key="keep.pretrained.pattern").set_value("checkerboard").run()
+    app.select_slider(key="keep.pretrained.size").set_value(128).run()
+    assert app.get("image")[0].captions[0] == "shape (128, 128, 3)"
 
 
 def test_picker_choice_survives_a_visit_to_another_page(app: AppTest) -> None:
@@ -84,7 +84,7 @@ def test_picker_choice_survives_a_visit_to_another_page(app: AppTest) -> None:
     app.selectbox(key="keep.convolution.pattern").set_value("disk").run()
     open_page(app, "train")
     open_page(app, "convolution")
-    assert app.subheader[0].value == "Input: Disk"
+    assert "Input: **Disk**" in " ".join(c.value for c in app.caption)
 
 
 def test_upload_good_then_bad_keeps_the_good_image(app: AppTest) -> None:
@@ -106,13 +106,13 @@ def test_upload_good_then_bad_keeps_the_good_image(app: AppTest) -> None:
 
 
 def test_bad_first_upload_falls_back_to_the_default(app: AppTest) -> None:
-    open_page(app, "convolution")
-    app.radio(key="keep.convolution.source").set_value("upload").run()
+    open_page(app, "pretrained")
+    app.radio(key="keep.pretrained.source").set_value("upload").run()
     truncated = png_bytes(np.zeros((64, 64), np.uint8))[:60]
-    app.file_uploader(key="convolution.upload").set_value(("cut.png", truncated, "image/png")).run()
+    app.file_uploader(key="pretrained.upload").set_value(("cut.png", truncated, "image/png")).run()
     assert not app.exception
     assert any("damaged or incomplete" in e.value for e in app.error)
-    assert app.subheader[0].value == "Input: Cameraman"
+    assert app.subheader[0].value == "Input: Chelsea the cat"
 
 
 def test_big_upload_is_downscaled_with_a_note(app: AppTest) -> None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from explorer import images
-from explorer.ui.state import kept
+from explorer import codegen, images
+from explorer.ui.state import kept, one_of, seed
 
 SOURCES = {
     "builtin": "Built-in photo",
@@ -26,6 +26,14 @@ class PickedImage:
     source: str  # a key of SOURCES
     notes: tuple[str, ...] = ()
     raw_values: bool = False  # integer lecture numbers rather than intensities
+    name: str = ""  # registry key (built-in photo or pattern) or the uploaded file's name
+    size: int | None = None  # pattern side in pixels
+
+    def code_source(self) -> codegen.ImageSource:
+        """Where the "show the code" scripts read this image from."""
+        if self.source in ("builtin", "pattern"):
+            return codegen.ImageSource(self.source, self.name, self.size)
+        return codegen.ImageSource("upload", self.name or "your_image.png")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -51,40 +59,29 @@ def image_picker(
     """Draw the picker (in the current container) and return the chosen image in `mode`."""
     builtins = builtins or list(images.BUILTIN_IMAGES)
     patterns = patterns or list(images.PATTERNS)
-    source = st.radio(
-        "Image source",
-        list(SOURCES),
-        format_func=SOURCES.get,
-        horizontal=True,
-        key=kept(f"{page}.source"),
-    )
+    source_key = seed(kept(f"{page}.source"), "builtin", valid=one_of(SOURCES), url="image")
+    source = st.radio("Image source", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+                      key=source_key)
     if source == "builtin":
-        name = st.selectbox(
-            "Photo",
-            builtins,
-            index=builtins.index(default) if default in builtins else 0,
-            format_func=lambda n: images.BUILTIN_IMAGES[n].label,
-            key=kept(f"{page}.builtin"),
-        )
+        key = seed(kept(f"{page}.builtin"), default, valid=one_of(builtins), url="photo")
+        name = st.selectbox("Photo", builtins, format_func=lambda n: images.BUILTIN_IMAGES[n].label,
+                            key=key)
         info = images.BUILTIN_IMAGES[name]
         st.caption(info.description)
-        return PickedImage(_builtin(name, mode), info.label, source)
+        return PickedImage(_builtin(name, mode), info.label, source, name=name)
     if source == "pattern":
-        name = st.selectbox(
-            "Pattern",
-            patterns,
-            index=patterns.index(default_pattern) if default_pattern in patterns else 0,
-            format_func=lambda n: images.PATTERNS[n].label,
-            key=kept(f"{page}.pattern"),
-        )
+        key = seed(kept(f"{page}.pattern"), default_pattern, valid=one_of(patterns), url="pattern")
+        name = st.selectbox("Pattern", patterns, format_func=lambda n: images.PATTERNS[n].label,
+                            key=key)
         spec = images.PATTERNS[name]
         size = default_size
         if not spec.fixed_size:
-            size = st.select_slider(
-                "Size (pixels)", images.PATTERN_SIZES, value=default_size, key=kept(f"{page}.size")
-            )
+            key = seed(kept(f"{page}.size"), default_size, valid=one_of(images.PATTERN_SIZES),
+                       url="size")
+            size = st.select_slider("Size (pixels)", images.PATTERN_SIZES, key=key)
         st.caption(spec.description)
-        return PickedImage(_pattern(name, size, mode), spec.label, source, raw_values=spec.raw_values)
+        return PickedImage(_pattern(name, size, mode), spec.label, source, raw_values=spec.raw_values,
+                           name=name, size=None if spec.fixed_size else size)
     if source == "upload":
         upload = st.file_uploader("Picture file", type=UPLOAD_TYPES, key=f"{page}.upload")
         return _decoded(page, source, upload, mode, default)
@@ -104,10 +101,12 @@ def _decoded(page: str, source: str, file, mode: str, default: str) -> PickedIma
             store.update(file_id=file.file_id, name=file.name, decoded=decoded)
     if "decoded" not in store:
         st.caption("Showing the default image until a picture loads.")
-        return PickedImage(_builtin(default, mode), images.BUILTIN_IMAGES[default].label, "builtin")
+        return PickedImage(_builtin(default, mode), images.BUILTIN_IMAGES[default].label, "builtin",
+                           name=default)
     decoded = store["decoded"]
     if file is not None and store.get("file_id") != file.file_id:
         st.caption(f"Still showing the last good picture, {store['name']}.")
     for note in decoded.notes:
         st.caption(note)
-    return PickedImage(images.as_mode(decoded.pixels, mode), store["name"], source, decoded.notes)
+    return PickedImage(images.as_mode(decoded.pixels, mode), store["name"], source, decoded.notes,
+                       name=store["name"])

@@ -1,0 +1,159 @@
+"""Plot builders and colour maps: arrays in, plotly figures or RGB images out (never streamlit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Diverging scale for signed values: blue < 0 < red, white at 0 (ColorBrewer RdBu, reversed).
+DIVERGING = [
+    [0.0, "#053061"], [0.1, "#2166ac"], [0.2, "#4393c3"], [0.3, "#92c5de"], [0.4, "#d1e5f0"],
+    [0.5, "#f7f7f7"],
+    [0.6, "#fddbc7"], [0.7, "#f4a582"], [0.8, "#d6604d"], [0.9, "#b2182b"], [1.0, "#67001f"],
+]
+SEQUENTIAL = "gray"
+HEAT = "inferno"
+HIGHLIGHT = "#1f5fbf"
+
+
+def _hex_to_rgb(colour: str) -> np.ndarray:
+    return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.float32)
+
+
+def _lookup_table(scale: list, size: int = 256) -> np.ndarray:
+    """(size, 3) uint8 colours sampled from a plotly-style [[position, "#rrggbb"], ...] scale."""
+    positions = np.array([p for p, _ in scale])
+    colours = np.stack([_hex_to_rgb(c) for _, c in scale])
+    samples = np.linspace(0.0, 1.0, size)
+    table = np.stack([np.interp(samples, positions, colours[:, i]) for i in range(3)], axis=1)
+    return (table + 0.5).astype(np.uint8)
+
+
+_DIVERGING_TABLE = _lookup_table(DIVERGING)
+_INFERNO_TABLE = _lookup_table(
+    [[0.0, "#000004"], [0.25, "#57106e"], [0.5, "#bc3754"], [0.75, "#f98e09"], [1.0, "#fcffa4"]]
+)
+
+
+def signed_limit(values: np.ndarray) -> float:
+    """Half-width of a colour scale centred on 0 that shows every value (1 for all-zero input)."""
+    limit = float(np.max(np.abs(values))) if values.size else 0.0
+    return limit if limit > 0 else 1.0
+
+
+def diverging_rgb(values: np.ndarray, limit: float | None = None) -> np.ndarray:
+    """Signed H x W values -> H x W x 3 uint8: blue negative, white 0, red positive."""
+    limit = signed_limit(values) if limit is None else limit
+    index = np.clip((values / limit + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    return _DIVERGING_TABLE[index]
+
+
+def heat_rgb(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Non-negative H x W values -> H x W x 3 uint8 on the inferno scale."""
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
+    span = high - low if high > low else 1.0
+    index = np.clip((values - low) / span * 255.0, 0, 255).astype(np.uint8)
+    return _INFERNO_TABLE[index]
+
+
+def direction_rgb(direction: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """Gradient direction (radians) as hue, magnitude as brightness: H x W x 3 float in [0, 1]."""
+    from skimage.color import hsv2rgb
+
+    hue = (direction + np.pi) / (2 * np.pi)
+    value = magnitude / max(float(magnitude.max()), 1e-12)
+    return hsv2rgb(np.stack([hue, np.ones_like(hue), value], axis=-1)).astype(np.float32)
+
+
+def stretch(values: np.ndarray) -> np.ndarray:
+    """Min-max stretch to [0, 1] for showing an unsigned result as a grey image."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros_like(values, dtype=np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)
+
+
+def display_image(
+    values: np.ndarray, scale: tuple[float, float] | None = None
+) -> tuple[np.ndarray, str]:
+    """An image for st.image and a caption of its colour scale: diverging when values are signed.
+
+    `scale` = (low, high) shares one scale between several arrays (default: this array's range).
+    """
+    low, high = (float(values.min()), float(values.max())) if scale is None else scale
+    if low < 0:
+        limit = max(abs(low), abs(high)) or 1.0
+        return diverging_rgb(values, limit), f"blue < 0 < red, white = 0, scale ±{limit:.3g}"
+    if high <= low:
+        return np.zeros_like(values, dtype=np.float32), f"constant {low:.3g}"
+    pixels = np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    return pixels, f"black = {low:.3g}, white = {high:.3g}"
+
+
+def joint_scale(*arrays: np.ndarray) -> tuple[float, float]:
+    """One (low, high) range covering every array, for side-by-side comparison."""
+    return min(float(a.min()) for a in arrays), max(float(a.max()) for a in arrays)
+
+
+def _format(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value - round(value)) < 1e-9 and abs(value) < 1e5:
+        return str(int(round(value)))
+    return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.1e}"
+
+
+def matrix_heatmap(
+    values: np.ndarray,
+    *,
+    title: str = "",
+    signed: bool | None = None,
+    annotate: bool | None = None,
+    highlight: tuple[int, int, int, int] | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """A small array as a heatmap with its numbers printed on it.
+
+    `highlight` = (row, col, height, width) draws a box around a window (row 0 at the top).
+    Signed arrays get a diverging scale centred on 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rows, cols = values.shape
+    signed = bool(values.min() < 0) if signed is None else signed
+    annotate = max(rows, cols) <= 12 if annotate is None else annotate
+    if signed:
+        limit = signed_limit(values)
+        colour = {"colorscale": DIVERGING, "zmin": -limit, "zmax": limit}
+    else:  # white at 0 so a constant kernel (a box) reads as one even colour, not mid-grey
+        colour = {"colorscale": "Blues", "zmin": 0.0, "zmax": max(float(values.max()), 1e-12)}
+    heatmap = go.Heatmap(
+        z=values,
+        text=[[_format(v) for v in row] for row in values] if annotate else None,
+        texttemplate="%{text}" if annotate else None,
+        textfont={"size": 16 if max(rows, cols) <= 5 else 12 if max(rows, cols) <= 9 else 9},
+        hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
+        showscale=not annotate,
+        xgap=1,
+        ygap=1,
+        **colour,
+    )
+    figure = go.Figure(heatmap)
+    if highlight is not None:
+        row, col, box_rows, box_cols = highlight
+        figure.add_shape(
+            type="rect", x0=col - 0.5, x1=col + box_cols - 0.5, y0=row - 0.5, y1=row + box_rows - 0.5,
+            line={"color": HIGHLIGHT, "width": 4},
+        )
+    side = min(420, 60 + 34 * max(rows, cols)) if height is None else height
+    figure.update_layout(
+        title={"text": title, "x": 0.5, "xanchor": "center", "y": 0.98, "yanchor": "top"}
+        if title else None,
+        height=side + (60 if title else 20),
+        margin={"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
+        xaxis={"showticklabels": cols <= 16, "dtick": 1, "side": "top", "constrain": "domain"},
+        yaxis={"autorange": "reversed", "showticklabels": rows <= 16, "dtick": 1,
+               "scaleanchor": "x", "constrain": "domain"},
+        plot_bgcolor="white",
+    )
+    return figure

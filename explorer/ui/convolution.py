@@ -1,0 +1,294 @@
+"""The Convolution page's panels: sliding settings, results, step-through, Sobel, pooling, engines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import codegen, conv, kernels, plots
+from explorer.ui.kernel_editor import KernelChoice, replace_grid
+from explorer.ui.state import kept, number_in, one_of, seed
+
+PAGE = "convolution"
+SMALL = 32  # arrays up to this side are shown as heatmaps with their numbers
+STEP_MAX = 32  # step-through works on inputs up to 32 x 32
+
+
+def _seeded(name: str, default, valid, url: str | None = None) -> str:
+    return seed(kept(f"{PAGE}.{name}"), default, valid=valid, url=url)
+
+
+def settings_panel() -> conv.FilterSettings:
+    """Mode, boundary, fill value, stride and dilation (sidebar)."""
+    modes, boundaries = list(conv.MODES), list(conv.BOUNDARIES)
+    mode = st.selectbox("Mode", modes, format_func=lambda m: conv.MODES[m].label,
+                        key=_seeded("mode", "same", one_of(modes), "mode"),
+                        help="Output size: valid shrinks, same keeps, full grows.")
+    boundary = st.selectbox("Boundary (padding)", boundaries,
+                            format_func=lambda b: conv.BOUNDARIES[b].label,
+                            key=_seeded("boundary", "fill", one_of(boundaries), "boundary"),
+                            disabled=mode == "valid",
+                            help="What the kernel sees outside the image ('valid' needs none).")
+    st.caption(conv.BOUNDARIES[boundary].explanation)
+    fillvalue = 0.0
+    if boundary == "fill" and mode != "valid":
+        fillvalue = st.number_input("Fill value", step=0.1, format="%.3g",
+                                    key=_seeded("fill", 0.0, number_in(-1e6, 1e6), "fill"))
+    stride = st.slider("Stride", 1, 8, key=_seeded("stride", 1, number_in(1, 8, integer=True),
+                                                   "stride"),
+                       help="Keep every s-th output row and column, starting with the first.")
+    dilation = st.slider("Dilation", 1, 8, key=_seeded("dilation", 1,
+                                                       number_in(1, 8, integer=True), "dilation"),
+                         help="Spread the kernel's taps d pixels apart (zeros between).")
+    return conv.FilterSettings(mode=mode, boundary=boundary, fillvalue=float(fillvalue),
+                               stride=stride, dilation=dilation)
+
+
+def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] | None = None,
+               highlight: tuple[int, int, int, int] | None = None, key: str | None = None,
+               signed: bool | None = None) -> None:
+    """Small arrays as annotated heatmaps, big ones as PNG images on a diverging or grey scale.
+
+    `signed=True` forces the diverging scale (white = 0), e.g. for differences.
+    """
+    if max(values.shape) <= SMALL:
+        figure = plots.matrix_heatmap(values, title=caption, highlight=highlight, signed=signed)
+        st.plotly_chart(figure, width="stretch", key=key, config={"displayModeBar": False})
+        return
+    if signed:
+        limit = plots.signed_limit(values)
+        scale = (-limit, limit)
+    pixels, scale_text = plots.display_image(values, scale)
+    st.image(pixels, caption=f"{caption}: shape {values.shape}; {scale_text}",
+             output_format="PNG", clamp=True)
+
+
+def kernel_panel(choice: KernelChoice) -> None:
+    """The kernel as typed (what correlation slides) and flipped (what convolution slides)."""
+    left, right, text = st.columns([2, 2, 3])
+    with left:
+        st.plotly_chart(plots.matrix_heatmap(choice.kernel, title="Kernel W (correlation)"),
+                        width="stretch", key="kernel", config={"displayModeBar": False})
+    with right:
+        st.plotly_chart(plots.matrix_heatmap(kernels.flip(choice.kernel),
+                                             title="Flipped W (convolution)"),
+                        width="stretch", key="flipped", config={"displayModeBar": False})
+    with text:
+        st.markdown(f"**{choice.label}**: {kernels.describe_kernel(choice.kernel)}")
+        st.markdown(f"**Correlation** {conv.OPS['correlate'].explanation}  \n"
+                    f"**Convolution** {conv.OPS['convolve'].explanation}")
+        if any(n % 2 == 0 for n in choice.kernel.shape):
+            st.info(conv.EVEN_KERNEL_NOTE, icon=":material/grid_4x4:")
+
+
+def filter_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings,
+                 image_label: str) -> None:
+    """Correlation and convolution side by side, their difference and the output-shape formula."""
+    try:
+        outputs = {op: conv.filter2d(image, choice.kernel, **settings.kwargs(op=op))
+                   for op in ("correlate", "convolve")}
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    rows, cols = conv.output_shape_text(image.shape, choice.kernel.shape, mode=settings.mode,
+                                        stride=settings.stride, dilation=settings.dilation)
+    shape = outputs["correlate"].shape
+    st.markdown(f"**Output shape** for a {image.shape[0]}x{image.shape[1]} image and a "
+                f"{choice.kernel.shape[0]}x{choice.kernel.shape[1]} kernel, mode "
+                f"*{settings.mode}*:  \n`{rows}`  \n`{cols}`  \nActual shape: **{shape}**")
+    scale = plots.joint_scale(*outputs.values())
+    columns = st.columns(3)
+    with columns[0]:
+        show_array(outputs["correlate"], "Correlation (= torch Conv2d)", scale=scale, key="corr")
+    with columns[1]:
+        show_array(outputs["convolve"], "Convolution (kernel flipped)", scale=scale, key="conv")
+    with columns[2]:
+        difference = outputs["correlate"] - outputs["convolve"]
+        show_array(difference, "Correlation - convolution", key="diff", signed=True)
+        st.caption(f"max |difference| = {np.max(np.abs(difference)):.4g}"
+                   + (" (the kernel is symmetric under a 180° turn)"
+                      if np.allclose(choice.kernel, kernels.flip(choice.kernel)) else ""))
+    if image_label == "Impulse":
+        st.success("On an impulse (one bright pixel) **convolution reproduces the kernel** and "
+                   "**correlation reproduces the flipped kernel**: compare the middle of each "
+                   "output with the kernels above.", icon=":material/lightbulb:")
+
+
+def load_lecture_example() -> None:
+    """on_click: the lecture's 5x5 input, 3x3 kernel, 'valid' correlation."""
+    st.session_state[kept(f"{PAGE}.source")] = "pattern"
+    st.session_state[kept(f"{PAGE}.pattern")] = "lecture 5x5"
+    st.session_state[kept(f"{PAGE}.kernel.source")] = "grid"
+    st.session_state[kept(f"{PAGE}.mode")] = "valid"
+    st.session_state[kept(f"{PAGE}.stride")] = 1
+    st.session_state[kept(f"{PAGE}.dilation")] = 1
+    st.session_state[kept(f"{PAGE}.kernel.normalise")] = False
+    st.session_state[kept(f"{PAGE}.step.op")] = "correlate"
+    replace_grid(PAGE, conv.LECTURE_KERNEL_3X3.tolist())
+
+
+def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+    """One output cell at a time: the window, the element-wise products and their sum."""
+    st.button("Load the lecture's 5x5 example", on_click=load_lecture_example,
+              icon=":material/school:",
+              help="Input and kernel of the lecture's 'valid' example; output [[12,12,17],...]")
+    if max(image.shape) > STEP_MAX:
+        st.info(f"Step-through works on inputs up to {STEP_MAX}x{STEP_MAX}; this one is "
+                f"{image.shape[0]}x{image.shape[1]}. Load the lecture example, or pick a test "
+                "pattern of size 8 to 32 in the sidebar.", icon=":material/zoom_in:")
+        return
+    ops = list(conv.OPS)
+    op = st.radio("Operation", ops, format_func=lambda o: conv.OPS[o].label, horizontal=True,
+                  key=_seeded("step.op", "correlate", one_of(ops)))
+    try:
+        output = conv.filter2d(image, choice.kernel, **settings.kwargs(op=op))
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    out_rows, out_cols = output.shape
+    left, right = st.columns(2)
+    row = left.slider("Output row", 0, out_rows - 1,
+                      key=_seeded(f"step.row.{out_rows}", 0, number_in(0, out_rows - 1, integer=True)))
+    col = right.slider("Output column", 0, out_cols - 1,
+                       key=_seeded(f"step.col.{out_cols}", 0, number_in(0, out_cols - 1, integer=True)))
+    step = conv.step_through(image, choice.kernel, row, col, **settings.kwargs(op=op))
+    window_box = (*step.top_left_padded, *step.kernel.shape)
+    columns = st.columns(4)
+    with columns[0]:
+        show_array(step.padded, "Input (padded)", highlight=window_box, key="step_input")
+    with columns[1]:
+        show_array(step.kernel, "Kernel applied" + (" (flipped)" if op == "convolve" else ""),
+                   key="step_kernel")
+    with columns[2]:
+        show_array(step.products, "Window x kernel", key="step_products")
+    with columns[3]:
+        show_array(output, "Output", highlight=(row, col, 1, 1), key="step_output")
+    pairs = [(w, k) for w, k in zip(step.window.ravel(), step.kernel.ravel(), strict=True) if k]
+    terms = " + ".join(f"{w:.4g}·{k:.4g}" for w, k in pairs) if len(pairs) <= 25 else (
+        f"the sum of {step.products.size} products")
+    st.markdown(f"**Output[{row}, {col}]** = {terms or '0'} = **{step.total:.6g}**")
+
+
+def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
+    """The lecture's Sobel edge detector: Gx, Gy, magnitude and direction."""
+    ops = list(conv.OPS)
+    op = st.radio("Apply the Sobel kernels by", ops, format_func=lambda o: conv.OPS[o].label,
+                  horizontal=True, key=_seeded("sobel.op", "convolve", one_of(ops), "sobel"))
+    try:
+        gradient = conv.sobel(image, op=op, mode=settings.mode, boundary=settings.boundary)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    sign = "dark → light" if op == "convolve" else "light → dark"
+    st.markdown(
+        f"With **{conv.OPS[op].label.lower()}**, Gx > 0 (red) where the image goes {sign} from "
+        f"left to right, and Gy > 0 where it goes {sign} from top to bottom. "
+        + ("This is the lecture's convention." if op == "convolve" else
+           "Correlation flips both signs (PyTorch's Conv2d correlates).")
+    )
+    columns = st.columns(4)
+    with columns[0]:
+        show_array(gradient.gx, "Gx", key="gx")
+    with columns[1]:
+        show_array(gradient.gy, "Gy", key="gy")
+    with columns[2]:
+        show_array(gradient.magnitude, "Magnitude √(Gx² + Gy²)", key="magnitude")
+    with columns[3]:
+        st.image(plots.direction_rgb(gradient.direction, gradient.magnitude),
+                 caption="Direction atan2(Gy, Gx) as hue, brightness = magnitude",
+                 output_format="PNG", width="stretch")
+
+
+def pooling_panel(image: np.ndarray) -> None:
+    """Max / average pooling and plain subsampling, on the image or the lecture's 4x4 example."""
+    sources = {"lecture": "Lecture 4x4 example", "image": "This page's image"}
+    source = st.radio("Pool", list(sources), format_func=sources.get, horizontal=True,
+                      key=_seeded("pool.source", "lecture", one_of(sources), "pool"))
+    x = conv.LECTURE_POOL_4X4 if source == "lecture" else image
+    kinds = list(conv.POOLS)
+    columns = st.columns(3)
+    kind = columns[0].radio("Kind", kinds, format_func=lambda k: conv.POOLS[k].label,
+                            key=_seeded("pool.kind", "max", one_of(kinds), "pool_kind"))
+    size = columns[1].slider("Window", 1, 8, key=_seeded("pool.size", 2,
+                                                         number_in(1, 8, integer=True), "pool_size"))
+    stride = columns[2].slider("Stride", 1, 8, key=_seeded("pool.stride", 2,
+                                                           number_in(1, 8, integer=True), "pool_stride"))
+    try:
+        pooled = conv.pool2d(x, size, stride=stride, kind=kind)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    subsampled = conv.subsample(x, stride)
+    st.markdown(f"Output size per axis: ⌊(N - window)/stride⌋ + 1 = "
+                f"⌊({x.shape[0]} - {size})/{stride}⌋ + 1 = **{pooled.shape[0]}** (rows), "
+                f"**{pooled.shape[1]}** (columns). {conv.POOLS[kind].explanation}")
+    columns = st.columns(3)
+    with columns[0]:
+        show_array(x, "Input", highlight=(0, 0, size, size), key="pool_in")
+    with columns[1]:
+        show_array(pooled, conv.POOLS[kind].label, key="pool_out")
+    with columns[2]:
+        show_array(subsampled, f"Subsampling (every {stride}th pixel)", key="pool_sub")
+
+
+def engines_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+    """The same correlation from SciPy, FFT and PyTorch: max difference and time."""
+    try:
+        auto = conv.choose_engine(image.shape, choice.kernel.shape, mode=settings.mode,
+                                  dilation=settings.dilation)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    st.markdown(f"This page computes with the **{conv.ENGINES[auto].label}** engine for these "
+                "sizes (PyTorch for kernels up to 5x5, FFT above, SciPy for tiny inputs). "
+                "All three give the same numbers:")
+    if not st.button("Time the three engines", icon=":material/timer:"):
+        return
+    try:
+        with st.spinner("Timing (5 runs each)..."):
+            results = conv.compare_engines(image, choice.kernel, **settings.kwargs())
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    scipy_ms = next(r.milliseconds for r in results if r.engine == "scipy")
+    st.dataframe(pd.DataFrame({
+        "engine": [conv.ENGINES[r.engine].label for r in results],
+        "milliseconds (median)": [round(r.milliseconds, 2) for r in results],
+        "speed-up vs SciPy": [f"{scipy_ms / r.milliseconds:.1f}x" for r in results],
+        "max |difference| vs SciPy": [f"{r.max_abs_diff:.2e}" for r in results],
+    }), hide_index=True)
+    st.caption("SciPy direct is the exact reference; FFT and PyTorch run in float32.")
+
+
+def code_section(tab: str, picked, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+    """Runnable SciPy and PyTorch code reproducing the open tab's numbers."""
+    source = picked.code_source()
+    shape = picked.pixels.shape[:2]
+    try:
+        if tab == "Edges (Sobel)":
+            op = st.session_state.get(kept(f"{PAGE}.sobel.op"), "convolve")
+            flavours = {"SciPy": codegen.sobel_code(source, op=op, mode=settings.mode,
+                                                    boundary=settings.boundary)}
+        elif tab == "Pooling":
+            lecture = st.session_state.get(kept(f"{PAGE}.pool.source"), "lecture") == "lecture"
+            flavours = {"PyTorch": codegen.pool_code(
+                conv.LECTURE_POOL_4X4 if lecture else source,
+                st.session_state.get(kept(f"{PAGE}.pool.size"), 2),
+                st.session_state.get(kept(f"{PAGE}.pool.stride"), 2),
+                st.session_state.get(kept(f"{PAGE}.pool.kind"), "max"))}
+        else:
+            ops = list(conv.OPS)
+            op = st.radio("Code for", ops, format_func=lambda o: conv.OPS[o].label,
+                          horizontal=True, key=_seeded("code.op", "correlate", one_of(ops)))
+            arguments = dict(preset=choice.preset, params=choice.params, image_shape=shape,
+                             **settings.kwargs(op=op))
+            flavours = {"SciPy": codegen.scipy_code(source, choice.kernel, **arguments),
+                        "PyTorch (nn.Conv2d + load_state_dict)":
+                            codegen.torch_code(source, choice.kernel, **arguments)}
+    except ValueError as error:
+        st.caption(f"No code for these settings: {error}")
+        return
+    for tab_container, code in zip(st.tabs(list(flavours)), flavours.values(), strict=True):
+        with tab_container:
+            st.code(code, language="python")

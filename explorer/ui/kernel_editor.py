@@ -1,0 +1,193 @@
+"""The kernel widget: a registry preset with its parameters, or your own grid (paint or type numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import kernels
+from explorer.ui.kernel_paint import paint_grid
+from explorer.ui.state import kept, number_in, one_of, seed
+
+GRID_MAX = 9  # the editable grid goes up to 9 x 9; presets go up to kernels.MAX_SIZE
+SOURCES = {"preset": "Preset", "grid": "Your own grid"}
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    kernel: np.ndarray  # (K_h, K_w) float64
+    label: str
+    preset: str | None  # registry key, None for a user grid
+    params: dict = field(default_factory=dict)  # the preset's parameters as passed to make_kernel
+    normalised: bool = False
+
+
+# ---------------------------------------------------------------- preset
+
+
+def _param_widget(page: str, preset: str, param: kernels.Param, default=None):
+    """A slider for one builder parameter, seeded from the URL (names k_<param>)."""
+    key = kept(f"{page}.kernel.{preset}.{param.name}")
+    default = param.default if default is None else default
+    url = f"k_{param.name}"
+    if param.kind == "size":
+        square_key = seed(key + ".square", True, valid=one_of((True, False)), url="k_square")
+        square = st.toggle("Square", key=square_key)
+        size = number_in(1, param.max, integer=True)
+        rows_key = seed(key, int(default), valid=size, url=url)
+        rows = st.slider("Size" if square else "Rows", 1, int(param.max), key=rows_key,
+                         help=param.help)
+        if square:
+            return rows
+        cols_key = seed(key + ".cols", int(default), valid=size, url="k_cols")
+        return (rows, st.slider("Columns", 1, int(param.max), key=cols_key))
+    integer = param.kind == "int"
+    cast = int if integer else float
+    valid = number_in(param.min, param.max, integer=integer)
+    value_key = seed(key, cast(default), valid=valid, url=url)
+    return st.slider(param.label, cast(param.min), cast(param.max), step=cast(param.step),
+                     key=value_key, help=param.help)
+
+
+def _preset(page: str, default: str, defaults: dict) -> KernelChoice:
+    names = list(kernels.KERNELS)
+    key = seed(kept(f"{page}.kernel.preset"), default, valid=one_of(names), url="kernel")
+    name = st.selectbox("Preset", names, format_func=lambda n: kernels.KERNELS[n].label, key=key)
+    spec = kernels.KERNELS[name]
+    st.caption(spec.description)
+    own = defaults if name == default else {}
+    params = {p.name: _param_widget(page, name, p, own.get(p.name)) for p in spec.params}
+    kernel = kernels.make_kernel(name, **params)
+    st.session_state[f"{page}.kernel.last_preset"] = kernel  # "From preset" in the grid copies it
+    return KernelChoice(kernel, spec.label, name, params)
+
+
+# ---------------------------------------------------------------- grid
+
+
+def _valid_grid(value) -> bool:
+    try:
+        grid = kernels.validate_kernel(value)
+    except (ValueError, TypeError):
+        return False
+    return max(grid.shape) <= GRID_MAX
+
+
+def _state(page: str) -> dict:
+    """The grid's base values (what the number table starts from) and its version.
+
+    A link's `grid=[[...],...]` gives the first values (and is kept up to date by `seed`).
+    """
+    key = kept(f"{page}.grid")
+    if key not in st.session_state:
+        url_grid = seed(kept(f"{page}.grid.url"), kernels.make_kernel("sobel_x").tolist(),
+                        valid=_valid_grid, url="grid")
+        st.session_state[key] = {"base": [list(r) for r in st.session_state[url_grid]], "version": 0}
+    return st.session_state[key]
+
+
+def editor_key(page: str) -> str:
+    return f"{page}.grid.editor.{_state(page)['version']}"
+
+
+def replace_grid(page: str, values: list[list[float]]) -> None:
+    """New base values; a new table key drops the table's own pending edits."""
+    state = _state(page)
+    state["base"] = [[float(v) for v in row] for row in values]
+    state["version"] += 1
+
+
+def _current_grid(page: str) -> np.ndarray:
+    """Base values with the number table's edits applied (edits may leave a cell empty: NaN)."""
+    grid = np.array(_state(page)["base"], dtype=np.float64)
+    edits = st.session_state.get(editor_key(page), {}).get("edited_rows", {})
+    for row, changes in edits.items():
+        for col, value in changes.items():
+            grid[int(row), int(col)] = np.nan if value is None else float(value)
+    return grid
+
+
+def _resize(page: str, rows: int, cols: int) -> None:
+    grid = np.nan_to_num(_current_grid(page))
+    resized = np.zeros((rows, cols))
+    h, w = min(rows, grid.shape[0]), min(cols, grid.shape[1])
+    resized[:h, :w] = grid[:h, :w]
+    replace_grid(page, resized.tolist())
+
+
+def _grid(page: str, preset_kernel: np.ndarray | None) -> KernelChoice | None:
+    grid = _current_grid(page)
+    rows_col, cols_col = st.columns(2)
+    rows = rows_col.number_input("Rows", 1, GRID_MAX, grid.shape[0], key=f"{page}.grid.rows.{_state(page)['version']}")
+    cols = cols_col.number_input("Columns", 1, GRID_MAX, grid.shape[1], key=f"{page}.grid.cols.{_state(page)['version']}")
+    if (rows, cols) != grid.shape:
+        _resize(page, rows, cols)
+        grid = _current_grid(page)
+
+    buttons = st.columns(3)
+    if buttons[0].button("Preset", help="Copy the preset kernel (up to 9x9) into the grid",
+                         disabled=preset_kernel is None or max(preset_kernel.shape) > GRID_MAX):
+        replace_grid(page, preset_kernel.tolist())
+        st.rerun()
+    if buttons[1].button("Zero", help="Set every cell to 0"):
+        replace_grid(page, np.zeros_like(grid).tolist())
+        st.rerun()
+    if buttons[2].button("Flip", help="Rotate the grid by 180 degrees"):
+        replace_grid(page, np.nan_to_num(grid)[::-1, ::-1].tolist())
+        st.rerun()
+
+    brush_key = seed(kept(f"{page}.grid.brush"), 1.0, valid=number_in(-1e6, 1e6))
+    brush = st.number_input("Brush value", step=0.5, key=brush_key)
+    painted = paint_grid(np.nan_to_num(grid).tolist(), brush=brush, key=f"{page}.grid.paint")
+    if painted is not None and np.array(painted).shape == grid.shape:
+        replace_grid(page, painted)
+        st.rerun()
+
+    st.caption("Exact numbers (double-click a cell):")
+    table = pd.DataFrame(_state(page)["base"], columns=[str(c) for c in range(grid.shape[1])])
+    st.data_editor(table, key=editor_key(page), width="stretch", hide_index=False,
+                   column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table})
+    try:
+        kernel = kernels.validate_kernel(grid)
+    except ValueError as error:
+        st.error(f"{error} Fill in every cell.", icon=":material/grid_off:")
+        return None
+    # the current values go into the link (`grid=`), so a copied URL reopens this kernel
+    seed(kept(f"{page}.grid.url"), kernel.tolist(), valid=_valid_grid, url="grid")
+    st.session_state[kept(f"{page}.grid.url")] = kernel.tolist()
+    return KernelChoice(kernel, f"Your {kernel.shape[0]}x{kernel.shape[1]} grid", None)
+
+
+# ---------------------------------------------------------------- widget
+
+
+def kernel_editor(
+    page: str, *, default: str = "box", default_params: dict | None = None
+) -> KernelChoice | None:
+    """Draw the kernel controls; None when the user's grid is not usable yet (message shown).
+
+    `default_params` are the default preset's starting values (e.g. the lecture's 9x9 box).
+    """
+    source_key = seed(kept(f"{page}.kernel.source"), "preset", valid=one_of(SOURCES), url="from")
+    source = st.radio("Kernel from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+                      key=source_key)
+    preset_choice = _preset(page, default, default_params or {}) if source == "preset" else None
+    if source == "grid":
+        preset_kernel = st.session_state.get(f"{page}.kernel.last_preset")
+        choice = _grid(page, kernels.make_kernel(default) if preset_kernel is None else preset_kernel)
+    else:
+        choice = preset_choice
+    if choice is None:
+        return None
+    normalise_key = seed(kept(f"{page}.kernel.normalise"), False, valid=one_of((True, False)),
+                         url="normalise")
+    if st.checkbox("Normalise to sum 1", key=normalise_key):
+        try:
+            return KernelChoice(kernels.normalise(choice.kernel), choice.label + ", normalised",
+                                choice.preset, choice.params, normalised=True)
+        except ValueError as error:
+            st.warning(str(error), icon=":material/functions:")
+    return choice
