@@ -60,8 +60,8 @@ def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] |
         limit = plots.signed_limit(values)
         scale = (-limit, limit)
     pixels, scale_text = plots.display_image(values, scale)
-    st.image(pixels, caption=f"{caption}: shape {values.shape}; {scale_text}",
-             output_format="PNG", clamp=True)
+    st.image(plots.png_bytes(pixels), caption=f"{caption}: shape {values.shape}; {scale_text}",
+             width="stretch")
 
 
 def kernel_panel(choice: KernelChoice) -> None:
@@ -195,9 +195,9 @@ def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
     with columns[2]:
         show_array(gradient.magnitude, "Magnitude √(Gx² + Gy²)", key="magnitude")
     with columns[3]:
-        st.image(plots.direction_rgb(gradient.direction, gradient.magnitude),
+        st.image(plots.png_bytes(plots.direction_rgb(gradient.direction, gradient.magnitude)),
                  caption="Direction atan2(Gy, Gx) as hue, brightness = magnitude",
-                 output_format="PNG", width="stretch")
+                 width="stretch")
 
 
 def pooling_panel(image: np.ndarray) -> None:
