@@ -24,7 +24,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo(
         "colour", "../pages/2_Colour_filters.py", "Colour filters", ":material/palette:",
         "Design a bank of colour filters (a Conv2d weight) and see where each colour lights up.",
-        ready=False,
+        ready=True,
     ),
     PageInfo(
         "train", "../pages/3_Train_a_CNN.py", "Train a CNN", ":material/model_training:",

@@ -23,6 +23,7 @@ _IMPORT_ORDER = (
     "from PIL import Image, ImageOps",
     "from torch import nn",
     "",
+    "from explorer.colour import filter_bank_per_filter",
     "from explorer.images import pattern",
     "from explorer.kernels import make_kernel",
 )
@@ -582,3 +583,114 @@ def sobel_code(
     ]
     imports |= {"import numpy as np", "import scipy.signal"}
     return _script(imports, image_lines, sobel, gx + gy, result)
+
+
+# ---------------------------------------------------------------------------
+# Colour filter bank (page 2), the lecture's "Color filtering in PyTorch"
+# ---------------------------------------------------------------------------
+
+
+def _colour_image_parts(source: ImageSource) -> tuple[set[str], list[str]]:
+    """Lines defining `im` as an H x W x 3 float32 array in [0, 1], read as the app reads it."""
+    from explorer import images
+
+    if source.kind == "builtin":
+        info = images.BUILTIN_IMAGES[source.name]
+        loader = f"skimage.data.{info.loader}()"
+        if info.colour:
+            lines = [f"# {info.label} from scikit-image: uint8 0..255 -> [0, 1]",
+                     f"im = {loader}[..., :3].astype(np.float32) / 255.0"]
+        else:
+            lines = [f"# {info.label} is greyscale: the same values in R, G and B",
+                     f"im = np.repeat({loader}[..., None], 3, axis=-1).astype(np.float32) / 255.0"]
+        return {"import numpy as np", "import skimage.data"}, lines
+    if source.kind == "pattern":
+        spec = images.PATTERNS[source.name]
+        size = "" if spec.fixed_size else f", size={_pattern_size(source)}"
+        return {"import numpy as np", "from explorer.images import pattern"}, [
+            f"# The app's '{spec.label}' test pattern, as RGB",
+            f'im = pattern({_str(source.name)}{size}, mode="RGB")',
+        ]
+    return {"import numpy as np", "from PIL import Image, ImageOps"}, [
+        "# Your picture, read like the app does: upright by the camera's EXIF tag, transparent",
+        f"# areas on white, shrunk to at most {UPLOAD_MAX_SIDE} pixels a side.",
+        f"picture = ImageOps.exif_transpose(Image.open({_str(source.name)}))",
+        'rgba = np.asarray(picture.convert("RGBA"), dtype=np.float32) / 255.0',
+        "alpha = rgba[..., 3:]",
+        "im = rgba[..., :3] * alpha + (1.0 - alpha)",
+        f"if max(im.shape[:2]) > {UPLOAD_MAX_SIDE}:",
+        "    from skimage.transform import resize",
+        "",
+        f"    scale = {UPLOAD_MAX_SIDE} / max(im.shape[:2])",
+        "    shape = tuple(max(1, round(n * scale)) for n in im.shape[:2]) + (3,)",
+        "    im = resize(im, shape, anti_aliasing=True, preserve_range=True).astype(np.float32)",
+    ]
+
+
+def _named_kernel(name: str, preset: str | None, params: dict | None, kernel: np.ndarray
+                  ) -> tuple[set[str], list[str]]:
+    """`name = make_kernel(...)` when that rebuilds `kernel` exactly, else a literal."""
+    from explorer.kernels import make_kernel
+
+    if preset is not None:
+        arguments = "".join(f", {k}={_value(v)}" for k, v in (params or {}).items())
+        if np.array_equal(make_kernel(preset, **(params or {})), kernel):
+            return {"from explorer.kernels import make_kernel"}, [
+                f"{name} = make_kernel({_str(preset)}{arguments})"]
+    return set(), _array_literal(name, kernel)
+
+
+def colour_code(
+    source: ImageSource,
+    colour_weights: np.ndarray,
+    kernels: list[tuple[str | None, dict | None, np.ndarray]],
+    bias: np.ndarray,
+    *,
+    mode: str = "same",
+    relu: bool = False,
+) -> str:
+    """A runnable script whose `y` (C_out, H', W') equals explorer.colour.apply_filters.
+
+    kernels: per filter (registry preset or None, its parameters, the kernel array). When all
+    filters share one kernel, W is built exactly as in the lecture:
+    W = G[None, None, :, :] * color_wt[:, :, None, None].
+    """
+    colour_weights = np.asarray(colour_weights, dtype=np.float64)
+    c_out = colour_weights.shape[0]
+    image_imports, image_lines = _colour_image_parts(source)
+    shared = all(np.array_equal(k[2], kernels[0][2]) for k in kernels)
+    weight_lines = ["# colour weights (C_out, 3): one row per filter, columns R, G, B",
+                    *_array_literal("color_wt", colour_weights)]
+    imports = {"import numpy as np", "import torch", "from torch import nn"} | image_imports
+    if shared:
+        more, lines = _named_kernel("G", *kernels[0])
+        imports |= more
+        weight_lines += ["# spatial kernel (K_h, K_w)", *lines,
+                         "W = G[None, None, :, :] * color_wt[:, :, None, None]  # (C_out, 3, K, K)"]
+    else:
+        names = []
+        for index, kernel in enumerate(kernels):
+            more, lines = _named_kernel(f"k{index}", *kernel)
+            imports |= more
+            weight_lines += lines
+            names.append(f"k{index}")
+        imports.add("from explorer.colour import filter_bank_per_filter")
+        weight_lines += ["# each filter its own kernel, zero-padded (centred) to the largest",
+                         f"W = filter_bank_per_filter(color_wt, [{', '.join(names)}])"]
+    padding = ', padding="same"' if mode == "same" else ""
+    model_lines = [
+        f"b = np.array([{', '.join(_num(v) for v in np.asarray(bias, dtype=np.float64))}])",
+        "",
+        "# (H, W, 3) in numpy -> (1, 3, H, W) for PyTorch",
+        "x_torch = torch.tensor(im.transpose(2, 0, 1)[None], dtype=torch.float32)",
+        f"model = nn.Conv2d(3, {c_out}, kernel_size=W.shape[2:]{padding})",
+        "state_dict = model.state_dict()",
+        "state_dict[\"weight\"] = torch.tensor(W, dtype=torch.float32)",
+        "state_dict[\"bias\"] = torch.tensor(b, dtype=torch.float32)",
+        "model.load_state_dict(state_dict)",
+        "with torch.no_grad():",
+        "    y_torch = model(x_torch)" + (".relu()" if relu else ""),
+        "y = y_torch[0].numpy()  # (C_out, H', W'): one feature map per filter",
+        "print(y.shape)",
+    ]
+    return _script(imports, image_lines, weight_lines, model_lines)

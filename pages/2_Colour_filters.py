@@ -2,27 +2,67 @@
 
 import streamlit as st
 
+from explorer import colour
+from explorer.ui import colour_filters as panels
 from explorer.ui.image_picker import image_picker
-from explorer.ui.widgets import being_built, page_header
+from explorer.ui.kernel_editor import kernel_editor
+from explorer.ui.state import kept, one_of, seed
+from explorer.ui.widgets import page_header
 
 page_header(
     "colour",
     "A colour filter weighs the red, green and blue channels and blurs them with a spatial "
-    "kernel: together they make one slice of a `Conv2d` weight of shape (C_out, 3, K, K).",
+    "kernel: `W[m, n] = colour_weight[m, n] * kernel`. A bank of C_out such filters is one "
+    "`Conv2d(3, C_out, K)` weight of shape (C_out, 3, K, K); its outputs are **feature maps** "
+    "that light up where the image has each filter's colour.",
 )
-being_built(
-    4,
-    [
-        "build a bank of 1-8 filters from presets (red, green, blue, red-blue, ...) or your own weights",
-        "see each filter's feature map as a heat map, overlaid on the image",
-        "see how much each input channel contributes, and check it against a real nn.Conv2d",
-        "compare with the first-layer filters a network learned",
-    ],
-)
+
 with st.sidebar:
     st.header("Input image", anchor=False)
-    picked = image_picker(
-        "colour", mode="RGB", default="astronaut", default_pattern="colour chart", default_size=256
-    )
-st.subheader(f"Input: {picked.label}", anchor=False)
-st.image(picked.pixels, caption=f"shape {picked.pixels.shape}", clamp=True, output_format="PNG")
+    picked = image_picker("colour", mode="RGB", default="astronaut",
+                          default_pattern="colour chart", default_size=256)
+    st.header("Spatial kernel", anchor=False)
+    choice = kernel_editor("colour", default="gaussian", default_params={"size": 9, "sigma": 2.0})
+    st.header("Filters", anchor=False)
+    bank = panels.bank_editor(choice.kernel) if choice is not None else None
+    modes = list(colour.MODES)
+    mode = st.radio("Mode", modes, format_func=lambda m: colour.MODES[m].label, horizontal=True,
+                    key=seed(kept("colour.mode"), "same", valid=one_of(modes), url="mode"))
+    relu = st.checkbox("ReLU after the filters", key=seed(kept("colour.relu"), False,
+                                                          valid=one_of((True, False)), url="relu"))
+
+image = picked.pixels
+st.caption(f"Input: **{picked.label}**, {image.shape[0]}x{image.shape[1]}x3")
+if bank is None:
+    st.stop()
+try:
+    maps = colour.apply_filters(image, bank.weight, bias=bank.bias, mode=mode, relu=relu)
+except ValueError as error:
+    st.error(str(error), icon=":material/error:")
+    st.stop()
+
+TABS = ["Feature maps", "Overlay", "Channel contributions", "Weight tensor", "Proof: nn.Conv2d",
+        "Learned filters"]
+tabs = st.tabs(TABS, key="tab", on_change="rerun")
+with tabs[0]:
+    if tabs[0].open:
+        panels.feature_maps_panel(image, bank, maps, relu)
+with tabs[1]:
+    if tabs[1].open:
+        panels.overlay_panel(image, bank, maps)
+with tabs[2]:
+    if tabs[2].open:
+        panels.contributions_panel(image, bank, mode)
+with tabs[3]:
+    if tabs[3].open:
+        panels.weight_panel(bank)
+with tabs[4]:
+    if tabs[4].open:
+        panels.proof_panel(image, bank, maps, mode, relu)
+with tabs[5]:
+    if tabs[5].open:
+        panels.learned_panel()
+
+panels.downloads(bank, maps, relu)
+with st.expander("Show the code: the same feature maps in a script", icon=":material/code:"):
+    st.code(panels.bank_code(picked, bank, choice, mode, relu), language="python")

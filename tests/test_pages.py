@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.catalogue import PAGES
 
 ENTRYPOINT = "../explorer/Home.py"
-PICKER_PAGES = {"colour": "RGB", "pretrained": "RGB"}  # pages showing the bare picker
+PICKER_PAGES = {"pretrained": "RGB"}  # pages showing the bare picker
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -88,17 +88,17 @@ def test_picker_choice_survives_a_visit_to_another_page(app: AppTest) -> None:
 
 
 def test_upload_good_then_bad_keeps_the_good_image(app: AppTest) -> None:
-    open_page(app, "colour")
-    app.radio(key="keep.colour.source").set_value("upload").run()
-    assert app.subheader[0].value == "Input: Astronaut"  # default until a picture loads
+    open_page(app, "pretrained")
+    app.radio(key="keep.pretrained.source").set_value("upload").run()
+    assert app.subheader[0].value == "Input: Chelsea the cat"  # default until a picture loads
     red = np.zeros((40, 60, 3), np.uint8)
     red[..., 0] = 255
-    app.file_uploader(key="colour.upload").set_value(("red.png", png_bytes(red), "image/png")).run()
+    app.file_uploader(key="pretrained.upload").set_value(("red.png", png_bytes(red), "image/png")).run()
     assert not app.exception
     assert app.subheader[0].value == "Input: red.png"
     assert app.get("image")[0].captions[0] == "shape (40, 60, 3)"
 
-    app.file_uploader(key="colour.upload").set_value(("bad.png", b"not an image", "image/png")).run()
+    app.file_uploader(key="pretrained.upload").set_value(("bad.png", b"not an image", "image/png")).run()
     assert not app.exception
     assert any("not an image" in e.value for e in app.error)
     assert app.subheader[0].value == "Input: red.png"

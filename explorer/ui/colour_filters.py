@@ -1,0 +1,342 @@
+"""The Colour filters page's parts: the filter-bank editor and the panels showing its feature maps."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import codegen, colour, first_layer, kernels, plots
+from explorer.ui.state import kept, one_of, seed
+
+PAGE = "colour"
+SHARED = "shared"  # a filter whose spatial kernel is the sidebar's kernel
+COLUMNS = ["filter", "R", "G", "B", "bias", "kernel"]
+KERNEL_CHOICES = [SHARED, *kernels.KERNELS]
+PER_ROW = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Bank:
+    labels: tuple[str, ...]
+    weight: np.ndarray  # (C_out, 3, K_h, K_w)
+    bias: np.ndarray  # (C_out,)
+    rows: tuple[tuple, ...]  # the table, for the URL and the code panel
+
+
+# ---------------------------------------------------------------- the bank table
+
+
+def _row(template: colour.ColourFilter, shared_is_lecture: bool = True) -> list:
+    lecture_kernel = (template.kernel_name == colour.LECTURE_KERNEL_NAME
+                      and dict(template.kernel_params) == dict(colour.LECTURE_KERNEL_PARAMS))
+    kernel = SHARED if lecture_kernel and shared_is_lecture else template.kernel_name
+    return [template.label, *template.weights, template.bias, kernel]
+
+
+LECTURE_ROWS = [_row(f) for f in colour.LECTURE_BANK]
+
+
+def _valid_rows(value) -> bool:
+    try:
+        rows = [list(r) for r in value]
+    except TypeError:
+        return False
+    return 1 <= len(rows) <= colour.MAX_FILTERS and all(
+        len(r) == len(COLUMNS) and isinstance(r[0], str) and r[5] in KERNEL_CHOICES
+        and all(isinstance(v, int | float) and np.isfinite(v) for v in r[1:5]) for r in rows)
+
+
+def _state() -> dict:
+    """The table's base rows and version (a new version gives the table a fresh key)."""
+    key = kept(f"{PAGE}.bank")
+    if key not in st.session_state:
+        url_rows = seed(kept(f"{PAGE}.bank.url"), LECTURE_ROWS, valid=_valid_rows, url="bank")
+        st.session_state[key] = {"rows": [list(r) for r in st.session_state[url_rows]],
+                                 "version": 0}
+    return st.session_state[key]
+
+
+def replace_rows(rows: list[list]) -> None:
+    state = _state()
+    state["rows"] = [list(r) for r in rows][: colour.MAX_FILTERS]
+    state["version"] += 1
+
+
+def table_key() -> str:
+    return f"{PAGE}.bank.table.{_state()['version']}"
+
+
+def _current_rows() -> list[list]:
+    table = st.session_state.get(f"{PAGE}.bank.current")
+    return [list(r) for r in table] if table is not None else _state()["rows"]
+
+
+def _add_template(name: str) -> None:
+    rows = _current_rows()
+    if len(rows) < colour.MAX_FILTERS:
+        replace_rows([*rows, _row(colour.FILTER_TEMPLATES[name])])
+
+
+def _add_colour(hex_colour: str) -> None:
+    rows = _current_rows()
+    try:
+        weights = colour.weights_for_colour(hex_colour)
+    except ValueError as error:
+        st.session_state[f"{PAGE}.bank.message"] = str(error)
+        return
+    if len(rows) < colour.MAX_FILTERS:
+        replace_rows([*rows, [f"this colour {hex_colour}", *weights, 0.0, SHARED]])
+
+
+def bank_editor(shared_kernel: np.ndarray) -> Bank | None:
+    """The filter table (sidebar): add from templates or a picked colour, edit, delete rows."""
+    rows = _state()["rows"]
+    count = len(_current_rows())
+    full = count >= colour.MAX_FILTERS
+    names = list(colour.FILTER_TEMPLATES)
+    template = st.selectbox("Add a filter", names, key=seed(kept(f"{PAGE}.template"), names[0],
+                                                             valid=one_of(names)),
+                            format_func=lambda n: colour.FILTER_TEMPLATES[n].label)
+    st.caption(colour.FILTER_TEMPLATES[template].description)
+    left, right = st.columns(2)
+    left.button("Add", icon=":material/add:", on_click=_add_template, args=(template,),
+                disabled=full, width="stretch")
+    right.button("Lecture's 4", icon=":material/school:", on_click=replace_rows,
+                 args=(LECTURE_ROWS,), width="stretch",
+                 help="Red, green, blue and red-blue filters with a 9x9 Gaussian, sigma 2")
+    picked = st.color_picker("Pick a colour", key=seed(
+        kept(f"{PAGE}.picked"), "#e0a030", valid=lambda v: isinstance(v, str) and len(v) == 7))
+    st.button("Add this colour", icon=":material/colorize:", on_click=_add_colour,
+              args=(picked,), disabled=full, width="stretch",
+              help="Weights = the colour minus its mean: flat grey gives 0")
+    if message := st.session_state.pop(f"{PAGE}.bank.message", None):
+        st.warning(message, icon=":material/palette:")
+    if full:
+        st.caption(f"The bank is full ({colour.MAX_FILTERS} filters): delete a row to add more.")
+
+    st.caption("One row per filter: colour weights, bias, spatial kernel "
+               f"('{SHARED}' = the kernel above). Select a row and press Delete to remove it.")
+    table = st.data_editor(
+        pd.DataFrame(rows, columns=COLUMNS), key=table_key(), num_rows="dynamic",
+        hide_index=True, width="stretch",
+        column_config={
+            "filter": st.column_config.TextColumn("filter", required=True, default="my filter"),
+            **{c: st.column_config.NumberColumn(c, format="%.3g", required=True, default=0.0,
+                                                min_value=-100.0, max_value=100.0)
+               for c in ("R", "G", "B", "bias")},
+            "kernel": st.column_config.SelectboxColumn("kernel", options=KERNEL_CHOICES,
+                                                       required=True, default=SHARED),
+        })
+    return _bank_from_table(table, shared_kernel)
+
+
+def _bank_from_table(table: pd.DataFrame, shared_kernel: np.ndarray) -> Bank | None:
+    if len(table) == 0:
+        st.error("The bank is empty: add at least one filter.", icon=":material/grid_off:")
+        return None
+    if len(table) > colour.MAX_FILTERS:
+        st.warning(f"Only the first {colour.MAX_FILTERS} filters are used.")
+        table = table.iloc[: colour.MAX_FILTERS]
+    numbers = table[["R", "G", "B", "bias"]].apply(pd.to_numeric, errors="coerce")
+    if numbers.isna().any().any() or table["kernel"].isna().any():
+        st.error("Every filter needs numbers for R, G, B and bias, and a kernel.",
+                 icon=":material/grid_off:")
+        return None
+    labels = [str(label) if isinstance(label, str) and label else f"filter {i + 1}"
+              for i, label in enumerate(table["filter"])]
+    kernel_list = [shared_kernel if k == SHARED else kernels.make_kernel(k) for k in table["kernel"]]
+    try:
+        weight = colour.filter_bank_per_filter(numbers[["R", "G", "B"]].to_numpy(), kernel_list)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
+    rows = tuple((label, *map(float, number_row[:4]), kernel) for label, number_row, kernel in
+                 zip(labels, numbers.to_numpy(), table["kernel"], strict=True))
+    st.session_state[f"{PAGE}.bank.current"] = [list(r) for r in rows]
+    # the current table goes into the link (`bank=`), so a copied URL reopens this bank
+    seed(kept(f"{PAGE}.bank.url"), [list(r) for r in rows], valid=_valid_rows, url="bank")
+    st.session_state[kept(f"{PAGE}.bank.url")] = [list(r) for r in rows]
+    return Bank(tuple(labels), weight, numbers["bias"].to_numpy(dtype=np.float64), rows)
+
+
+# ---------------------------------------------------------------- panels
+
+
+def _map_image(values: np.ndarray, relu: bool, scale: tuple[float, float] | None) -> tuple:
+    """A feature map as an image: heat scale after ReLU, diverging (white = 0) before."""
+    if relu:
+        low, high = (0.0, float(values.max())) if scale is None else scale
+        return plots.heat_rgb(values, low, high), f"black = {low:.3g}, yellow = {high:.3g}"
+    limit = plots.signed_limit(values) if scale is None else max(map(abs, scale))
+    return plots.diverging_rgb(values, limit), f"blue < 0 < red, ±{limit:.3g}"
+
+
+def feature_maps_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, relu: bool) -> None:
+    """The image and one feature map ("heat map") per filter."""
+    shared = st.toggle("One colour scale for all maps", key=seed(
+        kept(f"{PAGE}.shared_scale"), False, valid=one_of((True, False)), url="shared"))
+    scale = plots.joint_scale(*maps) if shared else None
+    tiles = [("Input", plots.png_bytes(image), f"{image.shape[0]}x{image.shape[1]}x3")]
+    for label, values in zip(bank.labels, maps, strict=True):
+        pixels, text = _map_image(values, relu, scale)
+        tiles.append((label, plots.png_bytes(pixels), text))
+    per_row = 5 if len(tiles) <= 5 else PER_ROW  # the lecture's four maps beside the image
+    for start in range(0, len(tiles), per_row):
+        for column, (label, png, text) in zip(st.columns(per_row), tiles[start:start + per_row],
+                                              strict=False):
+            column.image(png, caption=f"{label}: {text}", width="stretch")
+
+
+def _pick_filter(bank: Bank, name: str) -> int:
+    key = seed(kept(f"{PAGE}.{name}"), 0, valid=one_of(range(len(bank.labels))))
+    return st.selectbox("Filter", range(len(bank.labels)), format_func=lambda i: bank.labels[i],
+                        key=key)
+
+
+def overlay_panel(image: np.ndarray, bank: Bank, maps: np.ndarray) -> None:
+    """A chosen map's positive part laid over the image."""
+    left, right = st.columns(2)
+    with left:
+        index = _pick_filter(bank, "overlay.filter")
+    opacity = right.slider("Opacity of the map", 0.0, 1.0, key=seed(
+        kept(f"{PAGE}.overlay.opacity"), 0.6, valid=lambda v: 0 <= v <= 1))
+    positive = np.clip(maps[index], 0, None)
+    heat = plots.heat_rgb(positive, 0.0, max(float(positive.max()), 1e-12)).astype(np.float32) / 255
+    weight = opacity * (positive / max(float(positive.max()), 1e-12))[..., None]
+    st.image(plots.png_bytes(image * (1 - weight) + heat * weight), width="stretch",
+             caption=f"{bank.labels[index]}: where the response is positive (bright = strong)")
+
+
+def contributions_panel(image: np.ndarray, bank: Bank, mode: str) -> None:
+    """The R, G and B parts of one feature map: part[n] = correlate(channel n, W[m, n])."""
+    index = _pick_filter(bank, "contrib.filter")
+    parts = colour.channel_contributions(image, bank.weight[index : index + 1], mode=mode)[0]
+    total = parts.sum(axis=0) + bank.bias[index]
+    limit = max(plots.signed_limit(parts), plots.signed_limit(total))
+    shares = np.abs(parts).sum(axis=(1, 2))
+    shares = shares / max(float(shares.sum()), 1e-12)
+    st.markdown(f"**{bank.labels[index]}** = R part + G part + B part + bias "
+                f"({bank.bias[index]:g}). Share of the total |response|: "
+                + ", ".join(f"{c} {100 * s:.0f} %" for c, s in zip("RGB", shares, strict=True)))
+    names = ["Red part", "Green part", "Blue part", "Sum + bias (the feature map)"]
+    for column, name, values in zip(st.columns(4), names, [*parts, total], strict=True):
+        column.image(plots.png_bytes(plots.diverging_rgb(values, limit)), width="stretch",
+                     caption=f"{name}: blue < 0 < red, ±{limit:.3g}")
+
+
+def weight_panel(bank: Bank) -> None:
+    """The Conv2d weight tensor: its shape, each filter as a colour image, one filter's slices."""
+    c_out, c_in, k_h, k_w = bank.weight.shape
+    st.markdown(f"Weight tensor **W** of shape **(C_out, C_in, K_h, K_w) = ({c_out}, {c_in}, "
+                f"{k_h}, {k_w})**, bias of shape **({c_out},)**: {bank.weight.size} weights. "
+                "Built as `W[m, n] = colour_weight[m, n] * kernel_m`.")
+    images = first_layer.kernels_to_images(bank.weight)
+    for column, label, picture in zip(st.columns(min(c_out, 8)), bank.labels, images, strict=False):
+        column.image(plots.png_bytes(picture), caption=label, width="stretch")
+    index = _pick_filter(bank, "weight.filter")
+    for column, name, values in zip(st.columns(3), ("R", "G", "B"), bank.weight[index],
+                                    strict=True):
+        with column:
+            st.plotly_chart(plots.matrix_heatmap(values, title=f"W[{index}, {name}]", signed=True),
+                            width="stretch", key=f"slice_{name}", config={"displayModeBar": False})
+
+
+def proof_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, mode: str, relu: bool) -> None:
+    """The same feature maps from a real nn.Conv2d loaded with load_state_dict."""
+    proof = colour.prove_with_conv2d(image, bank.weight, bank.bias, mode=mode, relu=relu)
+    shapes = ", ".join(f"`{k}`: {tuple(v)}" for k, v in proof.state_dict_shapes.items())
+    st.markdown(f"`nn.Conv2d(3, {bank.weight.shape[0]}, kernel_size={bank.weight.shape[2:]}"
+                f"{', padding=' + repr('same') if mode == 'same' else ''})` with state dict "
+                f"{shapes}, loaded with `load_state_dict`, gives output of shape "
+                f"{proof.output.shape}. Largest difference from this page's maps: "
+                f"**{np.max(np.abs(proof.output - maps)):.2e}** (float32 arithmetic).")
+
+
+def _mtime(path) -> float | None:
+    return path.stat().st_mtime if path.exists() else None
+
+
+@st.cache_resource(show_spinner="Reading AlexNet's weights...", max_entries=1)
+def _alexnet_first_layer(modified: float | None) -> np.ndarray | None:
+    """Read once per process (the file is 233 MB); a changed file (mtime) is read again."""
+    return first_layer.cached_alexnet_first_layer()
+
+
+def learned_panel() -> None:
+    """First-layer kernels that networks learned, beside the hand-made ones."""
+    st.info("The app's own trained network arrives with the Pretrained networks page "
+            "(issue #6); its first-layer kernels will show here.", icon=":material/construction:")
+    try:
+        alexnet = _alexnet_first_layer(_mtime(first_layer.alexnet_weights_path()))
+    except ValueError as error:
+        st.error(f"AlexNet's cached weights could not be read: {error}")
+        return
+    if alexnet is None:
+        st.caption(f"AlexNet's ImageNet weights are not in the local cache "
+                   f"(`{first_layer.alexnet_weights_path()}`), so its 64 learned 11x11 filters "
+                   "cannot be shown offline. They appear here once the file is cached.")
+        return
+    tiles = first_layer.kernels_to_images(alexnet)  # (64, 11, 11, 3)
+    grid = np.ones((8 * 13, 8 * 13, 3), np.float32)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, 8)
+        grid[r * 13 + 1 : r * 13 + 12, c * 13 + 1 : c * 13 + 12] = tile
+    st.image(plots.png_bytes(np.kron(grid, np.ones((4, 4, 1)))), width=520,
+             caption="AlexNet's 64 first-layer filters (11x11x3): edges, stripes and colour blobs")
+
+
+def bank_code(picked, bank: Bank, choice, mode: str, relu: bool) -> str:
+    """The lecture's PyTorch code for this bank (runnable; prints the feature maps' shape)."""
+    shared = (choice.preset, choice.params, choice.kernel)
+    kernel_list = [shared if row[5] == SHARED else (row[5], None, kernels.make_kernel(row[5]))
+                   for row in bank.rows]
+    colour_weights = np.array([row[1:4] for row in bank.rows])  # (C_out, 3)
+    return codegen.colour_code(picked.code_source(), colour_weights, kernel_list, bank.bias,
+                               mode=mode, relu=relu)
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def feature_maps_zip(bank: Bank, maps: np.ndarray, relu: bool) -> bytes:
+    """One PNG per feature map, in a zip."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index, (label, values) in enumerate(zip(bank.labels, maps, strict=True)):
+            pixels, _ = _map_image(values, relu, None)
+            safe = "".join(ch if ch.isalnum() else "_" for ch in label)
+            archive.writestr(f"{index}_{safe}.png", plots.png_bytes(pixels))
+    return buffer.getvalue()
+
+
+def weight_npy(bank: Bank) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, bank.weight.astype(np.float32))
+    return buffer.getvalue()
+
+
+def weight_pt(bank: Bank) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.tensor(bank.weight, dtype=torch.float32),
+                "bias": torch.tensor(bank.bias, dtype=torch.float32)}, buffer)
+    return buffer.getvalue()
+
+
+def downloads(bank: Bank, maps: np.ndarray, relu: bool) -> None:
+    columns = st.columns(3)
+    columns[0].download_button("Feature maps (PNG, zip)", lambda: feature_maps_zip(bank, maps, relu),
+                               file_name="feature_maps.zip", mime="application/zip",
+                               icon=":material/download:", on_click="ignore")
+    columns[1].download_button("Weights (.npy)", lambda: weight_npy(bank), file_name="weight.npy",
+                               mime="application/octet-stream", icon=":material/download:",
+                               on_click="ignore")
+    columns[2].download_button("Weights + bias (.pt)", lambda: weight_pt(bank),
+                               file_name="colour_filters.pt", mime="application/octet-stream",
+                               icon=":material/download:", on_click="ignore")
