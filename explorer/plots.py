@@ -128,6 +128,26 @@ def _format(value: float) -> str:
     return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.1e}"
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _cell_texts(values: np.ndarray) -> tuple[list[list[str]], str]:
+    """Numbers to print in the cells, and a title suffix when they are shown scaled.
+
+    Cells of grids wider than 5 hold about four characters: small non-integer values
+    (e.g. a 9x9 Gaussian, max 0.04) are printed times 10^k with one decimal, and the title says
+    "×10⁻ᵏ", as textbooks do.
+    """
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    integers = bool(np.all(np.abs(values - np.round(values)) < 1e-9))
+    if max(values.shape) <= 5 or integers or largest == 0 or largest >= 0.1:
+        return [[_format(v) for v in row] for row in values], ""
+    exponent = int(np.floor(np.log10(largest)))
+    scaled = values * 10.0 ** (-exponent)
+    texts = [["0" if abs(v) < 0.05 else f"{v:.1f}" for v in row] for row in scaled]
+    return texts, f" (×10{str(exponent).translate(_SUPERSCRIPT)})"
+
+
 def matrix_heatmap(
     values: np.ndarray,
     *,
@@ -151,9 +171,11 @@ def matrix_heatmap(
         colour = {"colorscale": DIVERGING, "zmin": -limit, "zmax": limit}
     else:  # white at 0 so a constant kernel (a box) reads as one even colour, not mid-grey
         colour = {"colorscale": "Blues", "zmin": 0.0, "zmax": max(float(values.max()), 1e-12)}
+    text, factor = _cell_texts(values) if annotate else (None, "")
+    title = title + factor if title else title
     heatmap = go.Heatmap(
         z=values,
-        text=[[_format(v) for v in row] for row in values] if annotate else None,
+        text=text,
         texttemplate="%{text}" if annotate else None,
         textfont={"size": 16 if max(rows, cols) <= 5 else 12 if max(rows, cols) <= 9 else 9},
         hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",

@@ -25,7 +25,7 @@ def heatmaps(at: AppTest) -> dict[str, np.ndarray]:
             values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
             z = values.reshape([int(n) for n in str(z["shape"]).split(",")])
         title = spec["layout"].get("title", {}).get("text", "")
-        found[title] = np.asarray(z, dtype=float)
+        found[title.split(" (×10")[0]] = np.asarray(z, dtype=float)  # drop a "(×10⁻²)" suffix
     return found
 
 
