@@ -203,3 +203,70 @@ def matrix_heatmap(
         plot_bgcolor="white",
     )
     return figure
+
+
+def image_grid(images: np.ndarray, columns: int = 8, pad: int = 1, scale: int = 1) -> np.ndarray:
+    """(N, C, H, W) or (N, H, W, C) uint8/float images -> one H' x W' x 3 uint8 mosaic.
+
+    C is 1 or 3; greyscale tiles are repeated to RGB. Cells are separated by `pad` white pixels
+    and each pixel is repeated `scale` times (nearest neighbour, for small 28x28 / 32x32 images).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be 4-D (N, C, H, W); got shape {images.shape}")
+    if images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = images.transpose(0, 2, 3, 1)  # (N, H, W, C)
+    if images.dtype != np.uint8:
+        images = (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    count, height, width = images.shape[:3]
+    if count == 0:
+        return np.full((height + 2 * pad, width + 2 * pad, 3), 255, np.uint8)
+    rows = -(-count // columns)
+    grid = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), 255, np.uint8)
+    for index, tile in enumerate(images):
+        r, c = divmod(index, columns)
+        top, left = pad + r * (height + pad), pad + c * (width + pad)
+        grid[top : top + height, left : left + width] = tile
+    return np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1) if scale > 1 else grid
+
+
+def confusion_figure(matrix: np.ndarray, classes: list[str] | tuple[str, ...]) -> go.Figure:
+    """Confusion matrix (rows = true class, columns = predicted) with counts printed."""
+    matrix = np.asarray(matrix)
+    labels = list(classes)
+    figure = go.Figure(go.Heatmap(
+        z=matrix, x=labels, y=labels, colorscale="Blues", showscale=False,
+        text=matrix.astype(int).astype(str), texttemplate="%{text}",
+        hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+    ))
+    side = 140 + 34 * len(labels)
+    figure.update_layout(
+        height=side, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": "predicted", "side": "top", "tickangle": -45},
+        yaxis={"title": "true", "autorange": "reversed"},
+    )
+    return figure
+
+
+def line_figure(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    x_title: str,
+    y_title: str,
+    log_x: bool = False,
+    log_y: bool = False,
+    height: int = 320,
+) -> go.Figure:
+    """One line per named (x, y) series, e.g. train and test accuracy against epochs."""
+    figure = go.Figure()
+    for name, (x, y) in series.items():
+        figure.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=name))
+    figure.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": x_title, "type": "log" if log_x else "linear"},
+        yaxis={"title": y_title, "type": "log" if log_y else "linear"},
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return figure

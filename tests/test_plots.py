@@ -346,3 +346,45 @@ def test_matrix_heatmap_puts_row_0_on_top() -> None:
     figure = plots.matrix_heatmap(np.eye(4))
     assert figure.layout.yaxis.autorange == "reversed"
     assert figure.layout.xaxis.side == "top"
+
+
+# ---------------------------------------------------------------------------
+# image_grid, confusion_figure, line_figure
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_image_grid_places_every_tile(channels: int) -> None:
+    images = np.stack([np.full((channels, 4, 5), 10 * i, np.uint8) for i in range(7)])
+    grid = plots.image_grid(images, columns=3, pad=1)
+    assert grid.shape == (3 * 5 + 1, 3 * 6 + 1, 3) and grid.dtype == np.uint8
+    for i in range(7):
+        r, c = divmod(i, 3)
+        tile = grid[1 + r * 5 : 1 + r * 5 + 4, 1 + c * 6 : 1 + c * 6 + 5]
+        assert np.all(tile == 10 * i)
+    assert np.all(grid[0] == 255)  # padding is white
+    assert plots.image_grid(images, columns=3, scale=2).shape == (32, 38, 3)
+
+
+def test_image_grid_accepts_float_channels_last_and_refuses_3d() -> None:
+    images = np.ones((2, 6, 6, 3), np.float32) * 0.5
+    grid = plots.image_grid(images, columns=2, pad=0)
+    assert grid.shape == (6, 12, 3) and np.all(grid == 128)
+    with pytest.raises(ValueError):
+        plots.image_grid(np.zeros((6, 6, 3)))
+
+
+def test_confusion_figure_rows_are_true_classes() -> None:
+    matrix = np.array([[5, 1], [0, 4]])
+    figure = plots.confusion_figure(matrix, ["cat", "dog"])
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z), matrix)
+    assert list(figure.data[0].y) == ["cat", "dog"]
+    assert figure.layout.yaxis.autorange == "reversed"
+    assert figure.data[0].text[0][1] == "1"
+
+
+def test_line_figure_one_trace_per_series() -> None:
+    figure = plots.line_figure({"train": ([0, 1], [0.5, 0.7]), "test": ([0, 1], [0.4, 0.6])},
+                               x_title="epoch", y_title="accuracy", log_x=True)
+    assert [t.name for t in figure.data] == ["train", "test"]
+    assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.title.text == "accuracy"
