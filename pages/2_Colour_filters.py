@@ -7,7 +7,7 @@ from explorer.ui import colour_filters as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor
 from explorer.ui.state import kept, one_of, seed
-from explorer.ui.widgets import page_header
+from explorer.ui.widgets import code_panel, page_header
 
 page_header(
     "colour",
@@ -64,5 +64,5 @@ with tabs[5]:
         panels.learned_panel()
 
 panels.downloads(bank, maps, relu)
-with st.expander("Show the code: the same feature maps in a script", icon=":material/code:"):
-    st.code(panels.bank_code(picked, bank, choice, mode, relu), language="python")
+code_panel(panels.bank_code(picked, bank, choice, mode, relu),
+           title="Show the code: the same feature maps in a script")

@@ -251,3 +251,17 @@ def test_a_bad_link_value_is_ignored() -> None:
     assert not at.exception
     assert at.selectbox(key=K + "kernel.preset").value == "box"
     assert at.slider(key=K + "stride").value == 1
+
+
+def test_grid_edits_survive_a_visit_to_another_page(app: AppTest) -> None:
+    app.radio(key=K + "kernel.source").set_value("grid")
+    run(app)
+    editor = f"convolution.grid.editor.{app.session_state[K + 'grid']['version']}"
+    app.session_state[editor] = {"edited_rows": {2: {"2": 9.0}}, "added_rows": [],
+                                 "deleted_rows": []}
+    run(app)
+    assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 9.0
+    app.switch_page("../pages/3_Train_a_CNN.py").run()
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 9.0

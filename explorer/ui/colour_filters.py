@@ -65,6 +65,8 @@ def replace_rows(rows: list[list]) -> None:
     state = _state()
     state["rows"] = [list(r) for r in rows][: colour.MAX_FILTERS]
     state["version"] += 1
+    # the new table has no edits yet: it is the current bank (callbacks run before the page)
+    st.session_state[f"{PAGE}.bank.current"] = [list(r) for r in state["rows"]]
 
 
 def table_key() -> str:
@@ -74,6 +76,13 @@ def table_key() -> str:
 def _current_rows() -> list[list]:
     table = st.session_state.get(f"{PAGE}.bank.current")
     return [list(r) for r in table] if table is not None else _state()["rows"]
+
+
+def _row_count() -> int:
+    """Rows the table shows in this run: base rows plus the editor's pending additions/deletions."""
+    edits = st.session_state.get(table_key()) or {}
+    return (len(_state()["rows"]) + len(edits.get("added_rows", []))
+            - len(edits.get("deleted_rows", [])))
 
 
 def _add_template(name: str) -> None:
@@ -95,9 +104,11 @@ def _add_colour(hex_colour: str) -> None:
 
 def bank_editor(shared_kernel: np.ndarray) -> Bank | None:
     """The filter table (sidebar): add from templates or a picked colour, edit, delete rows."""
+    if table_key() not in st.session_state and _current_rows() != _state()["rows"]:
+        # back from another page: Streamlit dropped the table's edits, the last bank is kept
+        replace_rows(_current_rows())
     rows = _state()["rows"]
-    count = len(_current_rows())
-    full = count >= colour.MAX_FILTERS
+    full = _row_count() >= colour.MAX_FILTERS
     names = list(colour.FILTER_TEMPLATES)
     template = st.selectbox("Add a filter", names, key=seed(kept(f"{PAGE}.template"), names[0],
                                                              valid=one_of(names)),

@@ -98,6 +98,7 @@ def replace_grid(page: str, values: list[list[float]]) -> None:
     state = _state(page)
     state["base"] = [[float(v) for v in row] for row in values]
     state["version"] += 1
+    st.session_state[kept(f"{page}.grid.url")] = state["base"]  # the grid now shown
 
 
 def _current_grid(page: str) -> np.ndarray:
@@ -119,6 +120,11 @@ def _resize(page: str, rows: int, cols: int) -> None:
 
 
 def _grid(page: str, preset_kernel: np.ndarray | None) -> KernelChoice | None:
+    last = st.session_state.get(kept(f"{page}.grid.url"))
+    base = _state(page)["base"]
+    if editor_key(page) not in st.session_state and last is not None and (
+            np.shape(last) != np.shape(base) or not np.array_equal(last, base)):
+        replace_grid(page, last)  # back from another page: Streamlit dropped the table's edits
     grid = _current_grid(page)
     rows_col, cols_col = st.columns(2)
     rows = rows_col.number_input("Rows", 1, GRID_MAX, grid.shape[0], key=f"{page}.grid.rows.{_state(page)['version']}")
