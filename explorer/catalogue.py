@@ -29,7 +29,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo(
         "train", "../pages/3_Train_a_CNN.py", "Train a CNN", ":material/model_training:",
         "Watch a small CNN learn live: loss curves, kernels taking shape, a confusion matrix.",
-        ready=False,
+        ready=True,
     ),
     PageInfo(
         "pretrained", "../pages/4_Pretrained_networks.py", "Pretrained networks", ":material/hub:",

@@ -262,7 +262,9 @@ def line_figure(
     """One line per named (x, y) series, e.g. train and test accuracy against epochs."""
     figure = go.Figure()
     for name, (x, y) in series.items():
-        figure.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=name))
+        x, y = np.asarray(x), np.asarray(y)
+        mode = "lines+markers" if len(x) <= 30 else "lines"  # a lone point is visible too
+        figure.add_trace(go.Scatter(x=x, y=y, mode=mode, name=name))
     figure.update_layout(
         height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"title": x_title, "type": "log" if log_x else "linear"},

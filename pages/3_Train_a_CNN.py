@@ -1,18 +1,44 @@
 """Page 3: train a small CNN live and compare runs."""
 
-from explorer.ui.widgets import being_built, page_header
+import streamlit as st
+
+from explorer.ui import training_page as ui
+from explorer.ui.widgets import page_header
 
 page_header(
     "train",
-    "Train the lecture's simple CNN (two conv + ReLU + max-pool blocks, two dense layers) and "
-    "watch it learn: the loss falls, the first-layer kernels take shape, the errors change.",
+    "Train the lecture's simple CNN (two blocks of conv + ReLU + max-pool, then two dense "
+    "layers) and watch it learn: the loss falls, the first-layer kernels take shape, the "
+    "mistakes change. Then change one thing at a time and compare the runs.",
 )
-being_built(
-    5,
-    [
-        "train on a built-in shapes dataset (no download), MNIST, Fashion-MNIST, CIFAR-10 or your own images",
-        "change the model (blocks, channels, batch norm, dropout) and the optimiser and schedule",
-        "watch live loss and accuracy curves, kernels, a confusion matrix and mistakes",
-        "pause, resume, compare runs: the lecture's plain / batch norm / dropout / augmentation ablation",
-    ],
-)
+
+with st.sidebar:
+    st.header("Data", anchor=False)
+    dataset = ui.dataset_panel()
+    st.header("Model", anchor=False)
+    model = ui.model_panel()
+    st.header("Training", anchor=False)
+    with st.expander("Augmentation"):
+        augmentation = ui.augmentation_panel()
+    settings = None
+    if dataset is not None:
+        try:
+            settings = ui.training_panel(dataset.name if dataset.name in ui.data.DATASETS
+                                         else "zip", model, augmentation)
+        except ValueError as error:
+            st.error(str(error))
+
+fits = False
+if dataset is not None:
+    with st.expander(f"The data: {dataset.name}", icon=":material/photo_library:"):
+        ui.data_overview(dataset)
+    with st.expander("The model: layers, output shapes, parameters", icon=":material/layers:"):
+        fits = ui.model_overview(model, dataset)
+    if augmentation.active:
+        with st.expander("Augmentation preview", icon=":material/flip:"):
+            ui.augmentation_preview(dataset, augmentation)
+
+ui.controls(settings if fits else None, dataset)
+ui.run_view(ui.current_job_id(), dataset)
+st.subheader("Runs", anchor=False)
+ui.runs_panel(dataset)

@@ -1,0 +1,465 @@
+"""The Train a CNN page's parts: data, model and training settings, job controls, live view, runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+import uuid
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import data, nets, plots, training
+from explorer.ui.state import kept, number_in, one_of, seed
+
+PAGE = "train"
+ZIP = "zip"  # the dataset choice "your own images"
+POLL_SECONDS = 1.0
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+BATCH_SIZES = (16, 32, 64, 128, 256)
+CHANNELS = (8, 16, 32, 64)
+HIDDEN = (32, 64, 128, 256, 512)
+
+
+def _seeded(name: str, default, valid, url: str | None = None) -> str:
+    return seed(kept(f"{PAGE}.{name}"), default, valid=valid, url=url)
+
+
+# ---------------------------------------------------------------- process-wide state
+
+
+@st.cache_resource
+def registry() -> training.JobRegistry:
+    """One job registry per server process: jobs outlive page switches and reloads."""
+    return training.get_registry()
+
+
+@st.cache_resource
+def _dataset_store() -> tuple[dict, threading.Lock]:
+    """Datasets loaded in this process (read-only tensors, shared by every session)."""
+    return {}, threading.Lock()
+
+
+def owner() -> str:
+    """This browser tab's id; kept in the URL so a reloaded tab finds its runs again."""
+    key = _seeded("owner", uuid.uuid4().hex, lambda v: isinstance(v, str) and len(v) == 32,
+                  "owner")
+    return st.session_state[key]
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_named(name: str) -> data.Dataset | None:
+    """A registry dataset, downloaded once with a progress bar; None (and a message) if it fails."""
+    store, lock = _dataset_store()
+    if name in store:
+        return store[name]
+    spec = data.DATASETS[name]
+    bar = st.progress(0.0, text=f"Loading {spec.label}...")
+
+    def progress(done: int, total: int) -> None:
+        fraction = min(done / total, 1.0) if total else 0.0
+        bar.progress(fraction, text=f"Downloading {spec.label}: {done / 2**20:.1f} of "
+                                    f"{total / 2**20:.1f} MB (once; kept in {data.data_root()})")
+
+    try:
+        with lock:
+            if name not in store:
+                store[name] = data.load_dataset(name, progress=progress)
+    except data.DatasetError as error:
+        bar.empty()
+        st.error(f"{error}", icon=":material/cloud_off:")
+        return None
+    bar.empty()
+    return store[name]
+
+
+def load_zip() -> data.Dataset | None:
+    """Your own images: a zip of class folders, decoded once per upload."""
+    upload = st.file_uploader("Zip of class folders", type=["zip"], key=f"{PAGE}.zip",
+                              help="Folders train/<class>/ and test/<class>/, or just <class>/ "
+                                   "(then 20 % of each class is kept for testing).")
+    cached = st.session_state.get(f"{PAGE}.zip.dataset")
+    if upload is not None and st.session_state.get(f"{PAGE}.zip.id") != upload.file_id:
+        st.session_state[f"{PAGE}.zip.id"] = upload.file_id
+        try:
+            cached = data.dataset_from_zip(upload.getvalue(), name=upload.name)
+        except data.DatasetError as error:
+            st.error(str(error), icon=":material/folder_off:")
+            cached = None
+        st.session_state[f"{PAGE}.zip.dataset"] = cached
+    if cached is None:
+        st.caption("Upload a zip to train on your own images.")
+    return cached
+
+
+def dataset_panel() -> data.Dataset | None:
+    """Sidebar: which dataset."""
+    names = [*data.DATASETS, ZIP]
+    labels = {**{n: s.label for n, s in data.DATASETS.items()}, ZIP: "Your own images (zip)"}
+    name = st.selectbox("Dataset", names, format_func=labels.get,
+                        key=_seeded("dataset", "shapes", one_of(names), "dataset"))
+    if name == ZIP:
+        return load_zip()
+    st.caption(data.DATASETS[name].description)
+    return load_named(name)
+
+
+def data_overview(dataset: data.Dataset) -> None:
+    """A grid of examples per class and the class counts."""
+    images, labels = dataset.preview(count_per_class=8)
+    grid = plots.image_grid(images.numpy(), columns=8 * 2, scale=2 if dataset.image_size[0] <= 32 else 1)
+    left, right = st.columns([3, 2])
+    left.image(plots.png_bytes(grid), caption="8 training images of each class, class by class: "
+               + ", ".join(dataset.classes), width="stretch")
+    counts = pd.DataFrame({"class": dataset.classes,
+                           "train": list(dataset.class_counts("train").values()),
+                           "test": list(dataset.class_counts("test").values())})
+    right.dataframe(counts, hide_index=True, width="stretch")
+    right.caption(f"{dataset.channels} channel(s), {dataset.image_size[0]}x{dataset.image_size[1]} "
+                  f"pixels; {len(dataset.train_labels)} training and {len(dataset.test_labels)} "
+                  "test images.")
+    for note in dataset.notes:
+        right.caption(note)
+
+
+# ---------------------------------------------------------------- settings
+
+
+def model_panel() -> nets.ModelSettings:
+    """Sidebar: the CNN (defaults: the lecture's simple CNN)."""
+    defaults = nets.ModelSettings()
+    blocks = st.slider("Conv blocks", 1, nets.MAX_BLOCKS, key=_seeded(
+        "blocks", defaults.blocks, number_in(1, nets.MAX_BLOCKS, integer=True), "blocks"))
+    channels = st.select_slider("Channels in the first block (doubling after)", CHANNELS,
+                                key=_seeded("channels", defaults.channels, one_of(CHANNELS),
+                                            "channels"))
+    kernel = st.radio("Kernel size", nets.KERNEL_SIZES, horizontal=True, key=_seeded(
+        "kernel", defaults.kernel_size, one_of(nets.KERNEL_SIZES), "kernel"))
+    activations = list(nets.ACTIVATIONS)
+    activation = st.selectbox("Activation", activations,
+                              format_func=lambda a: nets.ACTIVATIONS[a].label,
+                              key=_seeded("activation", defaults.activation, one_of(activations),
+                                          "activation"))
+    batch_norm = st.toggle("Batch norm", key=_seeded("bn", False, one_of((True, False)), "bn"))
+    dropout = st.slider("Dropout", 0.0, 0.8, step=0.1, key=_seeded(
+        "dropout", 0.0, number_in(0.0, 0.8), "dropout"))
+    hidden = st.select_slider("Dense units", HIDDEN, key=_seeded(
+        "hidden", defaults.hidden, one_of(HIDDEN), "hidden"))
+    return nets.ModelSettings(blocks=blocks, channels=channels, kernel_size=kernel,
+                              activation=activation, batch_norm=batch_norm,
+                              dropout=round(dropout, 2), hidden=hidden)
+
+
+def augmentation_panel() -> data.Augmentation:
+    flip = st.toggle("Flip left-right", key=_seeded("aug.flip", False, one_of((True, False)),
+                                                    "flip"))
+    shift = st.slider("Shift (pixels)", 0, 8, key=_seeded("aug.shift", 0,
+                                                          number_in(0, 8, integer=True), "shift"))
+    rotation = st.slider("Rotation (degrees)", 0, 45, step=5, key=_seeded(
+        "aug.rotation", 0, number_in(0, 45, integer=True), "rotation"))
+    jitter = st.slider("Colour jitter", 0.0, 0.5, step=0.05, key=_seeded(
+        "aug.jitter", 0.0, number_in(0.0, 0.5), "jitter"))
+    return data.Augmentation(flip=flip, shift=shift, rotation=float(rotation),
+                             colour_jitter=round(jitter, 2))
+
+
+def training_panel(dataset_name: str, model: nets.ModelSettings,
+                   augmentation: data.Augmentation) -> training.TrainSettings:
+    """Sidebar: optimiser, learning rate, schedule, length, seed."""
+    optimisers = list(training.OPTIMISERS)
+    optimiser = st.selectbox("Optimiser", optimisers,
+                             format_func=lambda o: training.OPTIMISERS[o].label,
+                             key=_seeded("optimiser", "adam", one_of(optimisers), "optimiser"))
+    rate = st.select_slider("Learning rate", LEARNING_RATES, key=_seeded(
+        "lr", 1e-3, one_of(LEARNING_RATES), "lr"), format_func=lambda v: f"{v:g}")
+    schedules = list(training.SCHEDULES)
+    schedule = st.selectbox("Schedule", schedules,
+                            format_func=lambda s: training.SCHEDULES[s].label,
+                            key=_seeded("schedule", "constant", one_of(schedules), "schedule"))
+    decay = st.number_input("Weight decay", 0.0, 0.1, step=1e-4, format="%.4f", key=_seeded(
+        "decay", 0.0, number_in(0.0, 0.1), "decay"))
+    batch = st.select_slider("Batch size", BATCH_SIZES, key=_seeded(
+        "batch", 64, one_of(BATCH_SIZES), "batch"))
+    epochs = st.slider("Epochs", 1, 30, key=_seeded("epochs", 3, number_in(1, 30, integer=True),
+                                                    "epochs"))
+    budget = st.slider("Time limit (seconds, 0 = none)", 0, 600, step=10, key=_seeded(
+        "budget", 0, number_in(0, 600, integer=True), "budget"))
+    seed_value = st.number_input("Seed", 0, 9999, key=_seeded(
+        "seed", 0, number_in(0, 9999, integer=True), "seed"))
+    return training.TrainSettings(
+        dataset=dataset_name, model=model, optimiser=optimiser, learning_rate=rate,
+        weight_decay=float(decay), batch_size=batch, epochs=epochs,
+        max_seconds=float(budget) if budget else None, schedule=schedule,
+        augmentation=augmentation, seed=int(seed_value))
+
+
+def model_overview(model: nets.ModelSettings, dataset: data.Dataset) -> bool:
+    """The layer table for these settings; False (and a message) when they don't fit the data."""
+    try:
+        network = nets.build_model(model, in_channels=dataset.channels,
+                                   num_classes=dataset.num_classes, image_size=dataset.image_size)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return False
+    rows = nets.layer_table(network, (dataset.channels, *dataset.image_size))
+    table = pd.DataFrame([{"layer": r.name, "type": r.type, "output shape": str(r.output_shape),
+                           "parameters": r.parameters} for r in rows])
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(f"Total: {sum(r.parameters for r in rows):,} parameters.")
+    return True
+
+
+def augmentation_preview(dataset: data.Dataset, augmentation: data.Augmentation) -> None:
+    if not augmentation.active:
+        st.caption("No augmentation: every epoch sees the same images.")
+        return
+    import torch
+
+    images = dataset.train_images[:16].float() / 255.0
+    generator = torch.Generator().manual_seed(int(st.session_state.get(f"{PAGE}.aug.draw", 0)))
+    augmented = data.augment_batch(images, augmentation, generator)
+    grid = plots.image_grid(torch.cat([images, augmented]).numpy(), columns=16, scale=2)
+    st.image(plots.png_bytes(grid), width="stretch",
+             caption="Top: 16 training images. Bottom: the same images augmented (each draws "
+                     "its own random change).")
+    st.button("Draw again", key=f"{PAGE}.aug.again",
+              on_click=lambda: st.session_state.update(
+                  {f"{PAGE}.aug.draw": st.session_state.get(f"{PAGE}.aug.draw", 0) + 1}))
+
+
+# ---------------------------------------------------------------- controls
+
+
+def current_job_id() -> str | None:
+    """This tab's run: from the session, else from the link (`job=`) if that run still exists."""
+    key = f"{PAGE}.job"
+    if key not in st.session_state:
+        linked = st.query_params.get("job")
+        st.session_state[key] = linked if linked and registry().get(linked) else None
+    job_id = st.session_state[key]
+    if job_id and registry().get(job_id) is None:
+        st.session_state[key] = job_id = None
+    return job_id
+
+
+def _submit(settings: training.TrainSettings, dataset: data.Dataset) -> str:
+    job_id = registry().submit(settings, dataset, owner=owner())
+    st.session_state[f"{PAGE}.job"] = job_id
+    return job_id
+
+
+def start(settings: training.TrainSettings, dataset: data.Dataset) -> None:
+    """on_click: queue a run (it starts at once when a training slot is free)."""
+    _submit(settings, dataset)
+
+
+def ablation(settings: training.TrainSettings, dataset: data.Dataset) -> None:
+    """on_click: the lecture's four variants, one after another through the queue."""
+    model = settings.model
+    variants = [
+        dataclasses.replace(model, batch_norm=False, dropout=0.0),
+        dataclasses.replace(model, batch_norm=True, dropout=0.0),
+        dataclasses.replace(model, batch_norm=True, dropout=0.5),
+    ]
+    plain = data.Augmentation()
+    augmented = settings.augmentation if settings.augmentation.active else data.Augmentation(
+        flip=True, shift=2)
+    for variant, augmentation in [(variants[0], plain), (variants[1], plain),
+                                  (variants[2], plain), (variants[2], augmented)]:
+        _submit(dataclasses.replace(settings, model=variant, augmentation=augmentation), dataset)
+
+
+def controls(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
+    """Start / Pause / Resume / Stop, the ablation queue and the learning-rate range test."""
+    job = registry().get(current_job_id() or "")
+    active = job is not None and not job.done
+    state = job.state if job is not None else None
+    ready = settings is not None and dataset is not None
+    columns = st.columns(5)
+    columns[0].button("Start", type="primary", icon=":material/play_arrow:", width="stretch",
+                      disabled=not ready or active, on_click=start, args=(settings, dataset))
+    if state == "paused":
+        columns[1].button("Resume", icon=":material/play_arrow:", width="stretch",
+                          on_click=job.resume)
+    else:
+        columns[1].button("Pause", icon=":material/pause:", width="stretch",
+                          disabled=state != "running", on_click=getattr(job, "pause", None))
+    columns[2].button("Stop", icon=":material/stop:", width="stretch", disabled=not active,
+                      on_click=getattr(job, "stop", None))
+    columns[3].button("Lecture ablation", icon=":material/science:", width="stretch",
+                      disabled=not ready, on_click=ablation, args=(settings, dataset),
+                      help="Four runs in a queue: plain, + batch norm, + dropout 0.5, "
+                           "+ augmentation (the lecture's CIFAR-10 comparison)")
+    if columns[4].button("LR range test", icon=":material/query_stats:", width="stretch",
+                         disabled=not ready):
+        with st.spinner("Training 100 batches with a growing learning rate..."):
+            st.session_state[f"{PAGE}.range"] = training.lr_range_test(settings, dataset)
+    result = st.session_state.get(f"{PAGE}.range")
+    if result is not None:
+        figure = plots.line_figure({"smoothed loss": (result.learning_rates, result.losses)},
+                                   x_title="learning rate", y_title="loss", log_x=True, height=260)
+        figure.add_vline(x=result.suggested_lr, line_dash="dash",
+                         annotation_text=f"suggested {result.suggested_lr:.2g}")
+        st.plotly_chart(figure, width="stretch", key="range_test")
+        st.caption(f"Suggested maximum learning rate {result.suggested_lr:.2g} ({result.rule}); "
+                   "use it with the one-cycle schedule.")
+
+
+# ---------------------------------------------------------------- live view
+
+
+def _status_line(snap: training.JobSnapshot) -> str:
+    if snap.state == "queued":
+        return f"Waiting for a free training slot: number {snap.queue_position} in the queue."
+    eta = f", about {snap.eta_seconds:.0f} s left" if snap.eta_seconds is not None else ""
+    return (f"**{snap.state.capitalize()}**: epoch {snap.epoch:.2f}, step {snap.step}"
+            f"{' of ' + str(snap.planned_steps) if snap.planned_steps else ''}, "
+            f"{snap.images_per_second:,.0f} images/s{eta if not snap.done else ''}. "
+            f"{snap.message}")
+
+
+def show_run(snap: training.JobSnapshot, dataset: data.Dataset | None) -> None:
+    """Progress, curves, kernels, confusion matrix and mistakes of one run (from a snapshot)."""
+    st.progress(min(max(snap.progress, 0.0), 1.0), text=_status_line(snap))
+    if snap.state == "failed":
+        st.error(snap.message, icon=":material/warning:")
+    points = snap.evaluations
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(plots.line_figure(
+            {"training loss (per step)": (snap.curve_steps, snap.curve_losses),
+             **({"test loss": ([p.step for p in points], [p.test_loss for p in points])}
+                if points else {})},
+            x_title="step", y_title="loss", height=280), width="stretch", key="loss_curve")
+    with right:
+        if points:
+            epochs = [p.epoch for p in points]
+            st.plotly_chart(plots.line_figure(
+                {"train": (epochs, [p.train_accuracy for p in points]),
+                 "test": (epochs, [p.test_accuracy for p in points])},
+                x_title="epoch", y_title="accuracy", height=280), width="stretch",
+                key="accuracy_curve")
+        else:
+            st.caption("Accuracy appears after the first evaluation.")
+    if snap.curve_learning_rates:
+        st.plotly_chart(plots.line_figure(
+            {"learning rate": (snap.curve_steps, snap.curve_learning_rates)},
+            x_title="step", y_title="learning rate", log_y=True, height=200), width="stretch",
+            key="lr_curve")
+    if snap.final_test_accuracy is not None:
+        st.success(f"Test accuracy on all {len(dataset.test_labels) if dataset else ''} test "
+                   f"images: **{snap.final_test_accuracy:.1%}**", icon=":material/check_circle:")
+    kernels_col, confusion_col = st.columns([2, 3])
+    with kernels_col:
+        if snap.kernels is not None:
+            from explorer import first_layer
+
+            tiles = first_layer.kernels_to_images(snap.kernels) if snap.kernels.shape[1] == 3 \
+                else (0.5 + 0.5 * snap.kernels / max(np.abs(snap.kernels).max(), 1e-12))
+            st.image(plots.png_bytes(plots.image_grid(tiles, columns=8, scale=8)), width="stretch",
+                     caption="First-layer kernels at the last evaluation (grey = 0)")
+    with confusion_col:
+        if snap.confusion is not None:
+            st.plotly_chart(plots.confusion_figure(snap.confusion, snap.classes),
+                            width="stretch", key="confusion")
+            st.caption(f"Confusion matrix on {snap.confusion_images} test images.")
+    if snap.misclassified and dataset is not None and dataset.name == snap.dataset:
+        wrong = snap.misclassified[:16]
+        images = dataset.test_images[[m.index for m in wrong]].numpy()
+        st.image(plots.png_bytes(plots.image_grid(images, columns=16, scale=3)), width="stretch")
+        st.caption("Mistakes, left to right: " + "; ".join(
+            f"{snap.classes[m.true]} taken for {snap.classes[m.predicted]} "
+            f"({m.confidence:.0%})" for m in wrong))
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_view(job_id: str, dataset: data.Dataset | None) -> None:
+    """Polls the job about once a second while it runs; the rest of the page stays put."""
+    registry().heartbeat(owner())
+    job = registry().get(job_id)
+    if job is None:
+        st.caption("This run is gone (the server restarted or it was removed).")
+        return
+    snap = job.snapshot()
+    show_run(snap, dataset)
+    if snap.done:
+        st.rerun()  # redraw the page once: the run table and downloads now include this run
+
+
+def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
+    job = registry().get(job_id or "")
+    if job is None:
+        st.info("Press **Start** to train with the settings in the sidebar. Training goes on "
+                "while you look at other pages; this page finds it again (also after a reload).",
+                icon=":material/model_training:")
+        return
+    st.query_params["job"] = job.job_id
+    if job.done:
+        show_run(job.snapshot(), dataset)
+    else:
+        live_view(job.job_id, dataset)
+
+
+# ---------------------------------------------------------------- runs
+
+
+def _row(snap: training.JobSnapshot) -> dict:
+    s = snap.settings
+    model = s.model
+    parts = [f"{model.blocks} blocks x {model.channels}"] + (["BN"] if model.batch_norm else []) + (
+        [f"dropout {model.dropout:g}"] if model.dropout else []) + (
+        ["augmented"] if s.augmentation.active else [])
+    return {"run": snap.job_id[:8], "dataset": snap.dataset, "model": ", ".join(parts),
+            "optimiser": f"{s.optimiser} {s.learning_rate:g}", "state": snap.state,
+            "epochs": round(snap.epoch, 2),
+            "test accuracy": None if snap.latest is None else round(snap.latest.test_accuracy, 4),
+            "final test accuracy": snap.final_test_accuracy, "images/s": round(snap.images_per_second)}
+
+
+def runs_panel(dataset: data.Dataset | None) -> None:
+    """Every run of this tab: a table, curves overlaid, downloads of the chosen run."""
+    jobs = registry().jobs_of(owner())
+    if not jobs:
+        return
+    snaps = [job.snapshot() for job in jobs]
+    st.dataframe(pd.DataFrame([_row(s) for s in snaps]), hide_index=True, width="stretch")
+    ids = [s.job_id for s in snaps]
+    chosen = st.multiselect("Overlay the test accuracy of", ids, default=ids[-4:],
+                            format_func=lambda i: i[:8], key=f"{PAGE}.compare")
+    series = {}
+    for snap in snaps:
+        if snap.job_id in chosen and snap.evaluations:
+            label = f"{snap.job_id[:8]}: {_row(snap)['model']}"
+            series[label] = ([p.epoch for p in snap.evaluations],
+                             [p.test_accuracy for p in snap.evaluations])
+    if series:
+        st.plotly_chart(plots.line_figure(series, x_title="epoch", y_title="test accuracy"),
+                        width="stretch", key="compare_runs")
+    finished = [job for job in jobs if job.done]
+    if finished:
+        downloads(finished[-1])
+
+
+def downloads(job: training.TrainingJob) -> None:
+    snap = job.snapshot()
+    st.caption(f"Downloads of the latest finished run ({snap.job_id[:8]}):")
+    columns = st.columns(3)
+
+    def weights() -> bytes:
+        buffer = io.BytesIO()
+        training.save_run(job, buffer)
+        return buffer.getvalue()
+
+    columns[0].download_button("Weights + settings (.pt)", weights, file_name="cnn_run.pt",
+                               icon=":material/download:", on_click="ignore")
+    columns[1].download_button("Metrics (.csv)", lambda: training.metrics_csv(job.snapshot()),
+                               file_name="metrics.csv", mime="text/csv",
+                               icon=":material/download:", on_click="ignore")
+    columns[2].download_button("Training script (.py)",
+                               lambda: training.standalone_script(snap.settings, job.dataset),
+                               file_name="train_cnn.py", mime="text/x-python",
+                               icon=":material/download:", on_click="ignore")

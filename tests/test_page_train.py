@@ -1,0 +1,165 @@
+"""AppTest of the Train a CNN page: start, watch, pause, resume, stop, ablation, reload, bad data."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer import data, training
+from explorer.ui import training_page
+
+PAGE = "../pages/3_Train_a_CNN.py"
+K = "keep.train."
+SMALL = data.shapes_dataset(n_train=512, n_test=256)
+
+
+@pytest.fixture(autouse=True)
+def small_shapes(monkeypatch):
+    """The page's 'shapes' is a small set here, so a run takes about a second."""
+    spec = data.DATASETS["shapes"]
+    monkeypatch.setitem(data.DATASETS, "shapes", data.DatasetSpec(
+        spec.label, spec.description, False, lambda root, download, progress: SMALL))
+    store, _ = training_page._dataset_store()
+    store.clear()
+    yield
+    store.clear()
+    training.get_registry().stop_all()
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def job_of(at: AppTest) -> training.TrainingJob:
+    return training.get_registry().get(at.session_state["train.job"])
+
+
+def wait_for(at: AppTest, condition, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+    run(at)
+
+
+def test_defaults_show_data_model_and_controls(app: AppTest) -> None:
+    text = " ".join(c.value for c in app.caption)
+    assert "512 training and 256 test images" in text
+    assert "parameters." in text  # the layer table's total
+    table = app.dataframe[1].value  # [0] = class counts, [1] = layers
+    assert list(table["layer"][:4]) == ["conv1", "act1", "pool1", "conv2"]
+    assert not button(app, "Start").disabled
+    assert button(app, "Stop").disabled
+    assert any("Press **Start**" in i.value for i in app.info)
+
+
+def test_a_run_starts_reports_and_finishes(app: AppTest) -> None:
+    app.slider(key=K + "epochs").set_value(2)
+    button(run(app), "Start").click()
+    run(app)
+    job = job_of(app)
+    assert job.snapshot().settings.epochs == 2
+    wait_for(app, lambda: job.done)
+    snap = job.snapshot()
+    assert snap.state == "finished" and snap.final_test_accuracy is not None
+    assert any("Test accuracy on all" in s.value for s in app.success)
+    assert app.query_params["job"] == [snap.job_id] or app.query_params["job"] == snap.job_id
+    runs = app.dataframe[-1].value
+    assert list(runs["state"]) == ["finished"]
+    assert len(app.get("download_button")) == 3
+
+
+def test_pause_resume_stop(app: AppTest) -> None:
+    app.slider(key=K + "epochs").set_value(30)
+    button(run(app), "Start").click()
+    run(app)
+    job = job_of(app)
+    wait_for(app, lambda: job.snapshot().step > 2)
+    button(app, "Pause").click()
+    run(app)
+    wait_for(app, lambda: job.state == "paused")
+    step = job.snapshot().step
+    time.sleep(0.8)
+    assert job.snapshot().step == step  # paused: no progress
+    button(app, "Resume").click()
+    run(app)
+    wait_for(app, lambda: job.snapshot().step > step)
+    button(app, "Stop").click()
+    run(app)
+    wait_for(app, lambda: job.done)
+    assert job.state == "stopped"
+    assert not button(app, "Start").disabled
+
+
+def test_ablation_queues_the_four_lecture_variants(app: AppTest) -> None:
+    button(app, "Lecture ablation").click()
+    run(app)
+    owner = app.session_state[K + "owner"]
+    jobs = training.get_registry().jobs_of(owner)
+    assert len(jobs) == 4
+    models = [job.snapshot().settings for job in jobs]
+    assert [(s.model.batch_norm, s.model.dropout, s.augmentation.active) for s in models] == [
+        (False, 0.0, False), (True, 0.0, False), (True, 0.5, False), (True, 0.5, True)]
+    training.get_registry().stop_all()
+
+
+def test_a_reloaded_tab_finds_its_run_again(app: AppTest) -> None:
+    app.slider(key=K + "epochs").set_value(30)
+    button(run(app), "Start").click()
+    run(app)
+    job = job_of(app)
+    owner = app.session_state[K + "owner"]
+    reloaded = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    reloaded.run()
+    reloaded.query_params.update({"owner": owner, "job": job.job_id})
+    reloaded.switch_page(PAGE).run()
+    assert not reloaded.exception
+    assert reloaded.session_state["train.job"] == job.job_id
+    assert reloaded.session_state[K + "owner"] == owner
+    assert not button(reloaded, "Stop").disabled
+    job.stop()
+
+
+def test_a_dataset_that_cannot_be_downloaded_says_so(app: AppTest, monkeypatch) -> None:
+    def offline(root, download, progress):
+        raise data.DatasetError("Could not download MNIST (no internet connection?).")
+
+    spec = data.DATASETS["mnist"]
+    monkeypatch.setitem(data.DATASETS, "mnist", data.DatasetSpec(
+        spec.label, spec.description, True, offline))
+    app.selectbox(key=K + "dataset").set_value("mnist")
+    run(app)
+    assert any("Could not download MNIST" in e.value for e in app.error)
+    assert button(app, "Start").disabled
+
+
+def test_a_bad_zip_is_refused_with_a_message(app: AppTest) -> None:
+    app.selectbox(key=K + "dataset").set_value("zip")
+    run(app)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../evil.png", b"x")
+    app.file_uploader(key="train.zip").set_value(("evil.zip", buffer.getvalue(),
+                                                  "application/zip"))
+    run(app)
+    assert app.error, "a refusal message"
+    assert button(app, "Start").disabled

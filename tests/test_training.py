@@ -1,0 +1,482 @@
+"""Tests for explorer.training: schedules, the background job, the registry and the exports."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.data import Augmentation, Dataset
+from explorer.nets import ModelSettings, build_model
+from explorer.training import (
+    OPTIMISERS,
+    SCHEDULES,
+    JobRegistry,
+    TrainingJob,
+    TrainSettings,
+    eval_indices,
+    load_run,
+    lr_range_test,
+    metrics_csv,
+    save_run,
+    schedule_curve,
+    settings_from_dict,
+    settings_to_dict,
+    standalone_script,
+    thread_budget,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_MODEL = ModelSettings(blocks=1, channels=4, hidden=16)
+
+
+def quadrant_dataset(n_train: int = 256, n_test: int = 64, size: int = 16, *,
+                     std: float = 0.3) -> Dataset:
+    """Four classes: which quadrant of a noisy 3-channel image is bright. Learnable in seconds."""
+    generator = torch.Generator().manual_seed(0)
+
+    def split(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(count) % 4
+        images = torch.rand(count, 3, size, size, generator=generator) * 0.4
+        half = size // 2
+        for label, (row, col) in enumerate([(0, 0), (0, half), (half, 0), (half, half)]):
+            images[labels == label, :, row : row + half, col : col + half] += 0.6
+        return (images.clamp(0, 1) * 255).to(torch.uint8), labels
+
+    return Dataset("quadrants", ("top left", "top right", "bottom left", "bottom right"),
+                   *split(n_train), *split(n_test), (0.5,) * 3, (std,) * 3)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Dataset:
+    return quadrant_dataset()
+
+
+def tiny_settings(**changes) -> TrainSettings:
+    values = {"dataset": "quadrants", "model": TINY_MODEL, "batch_size": 32, "epochs": 4,
+              "eval_every": 4, "eval_subset": 48, "threads": 1, "learning_rate": 3e-3}
+    values.update(changes)
+    return TrainSettings(**values)
+
+
+def training_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("training-")]
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind():
+    yield
+    for thread in training_threads():
+        thread.join(10)
+    assert not training_threads()
+
+
+# -- schedules ---------------------------------------------------------------
+
+
+def test_schedule_shapes():
+    lr, total = 0.1, 90
+    constant = schedule_curve("constant", lr, total)
+    assert constant == pytest.approx([lr] * total)
+    step = schedule_curve("step", lr, total)
+    assert step[0] == pytest.approx(lr) and step[29] == pytest.approx(lr)
+    assert step[30] == pytest.approx(lr / 10) and step[60] == pytest.approx(lr / 100)
+    cosine = schedule_curve("cosine", lr, total)
+    assert cosine[0] == pytest.approx(lr) and cosine[-1] < 0.001 * lr
+    assert all(a >= b for a, b in itertools_pairwise(cosine))
+    cycle = schedule_curve("one-cycle", lr, total)
+    peak = int(np.argmax(cycle))
+    assert 0.2 * total < peak < 0.4 * total and cycle[peak] == pytest.approx(lr, rel=0.01)
+    assert cycle[0] < lr / 10 and cycle[-1] < lr / 100
+    assert all(a <= b for a, b in itertools_pairwise(cycle[: peak + 1]))
+    assert all(a >= b for a, b in itertools_pairwise(cycle[peak:]))
+    assert set(SCHEDULES) == {"constant", "step", "cosine", "one-cycle"}
+
+
+def itertools_pairwise(values):
+    return zip(values, values[1:], strict=False)
+
+
+def test_optimisers_registry():
+    assert set(OPTIMISERS) == {"sgd", "momentum", "adam", "adamw"}
+    parameter = torch.nn.Parameter(torch.zeros(2))
+    momentum = OPTIMISERS["momentum"].make([parameter], 0.1, 0.0)
+    assert momentum.param_groups[0]["momentum"] == 0.9
+    assert isinstance(OPTIMISERS["adamw"].make([parameter], 0.1, 0.01), torch.optim.AdamW)
+
+
+# -- settings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"optimiser": "rmsprop"}, {"schedule": "warm"}, {"learning_rate": 0.0},
+        {"learning_rate": math.nan}, {"batch_size": 0}, {"epochs": None, "max_seconds": None},
+        {"max_seconds": -1.0}, {"eval_every": 1.5}, {"eval_every": 0}, {"threads": 0},
+    ],
+)
+def test_settings_are_checked(changes):
+    with pytest.raises(ValueError):
+        tiny_settings(**changes)
+
+
+def test_settings_round_trip_through_plain_dict():
+    settings = tiny_settings(augmentation=Augmentation(flip=True, shift=2), max_seconds=5.0,
+                             model=ModelSettings(batch_norm=True, dropout=0.5))
+    data = settings_to_dict(settings)
+    assert isinstance(data["model"], dict) and isinstance(data["augmentation"], dict)
+    assert settings_from_dict(data) == settings
+
+
+def test_model_that_cannot_take_the_images_is_refused_up_front(tiny):
+    with pytest.raises(ValueError, match="too many"):
+        TrainingJob(tiny_settings(model=ModelSettings(blocks=4, padding="valid")), tiny)
+
+
+# -- the job -----------------------------------------------------------------
+
+
+def test_job_learns_and_finishes(tiny):
+    job = TrainingJob(tiny_settings(epochs=6), tiny)
+    assert job.snapshot().state == "queued"
+    job.start()
+    assert job.join(30)
+    snap = job.snapshot()
+    assert snap.state == "finished", snap.message
+    assert snap.step == 6 * (256 // 32) and snap.epoch == pytest.approx(6)
+    assert snap.progress == pytest.approx(1.0)
+    assert np.mean(snap.curve_losses[:3]) > 2 * np.mean(snap.curve_losses[-3:])
+    assert snap.final_test_accuracy is not None and snap.final_test_accuracy > 0.8
+    assert len(snap.evaluations) == 12  # every 4 of the 48 steps
+    assert [e.step for e in snap.evaluations] == list(range(4, 49, 4))
+    assert snap.evaluations[-1].test_accuracy > snap.evaluations[0].test_accuracy
+    assert snap.kernels is not None and snap.kernels.shape == (4, 3, 3, 3)
+    assert snap.confusion is not None and snap.confusion.sum() == 64  # the full test split
+    assert snap.confusion_images == 64
+    for example in snap.misclassified:
+        assert tiny.test_labels[example.index] == example.true != example.predicted
+    assert snap.images_per_second > 0 and snap.train_seconds > 0 and snap.eta_seconds is None
+    assert job.model is not None and not job.model.training
+    assert torch.equal(job.model.conv1.weight, job.state_dict()["conv1.weight"])
+
+
+def test_same_seed_same_run(tiny):
+    runs = []
+    for _ in range(2):
+        job = TrainingJob(tiny_settings(epochs=1), tiny)
+        job.start()
+        job.join(30)
+        runs.append(job.snapshot().curve_losses)
+    assert runs[0] == runs[1]
+
+
+def test_augmented_run_is_repeatable(tiny):
+    settings = tiny_settings(epochs=1, augmentation=Augmentation(
+        flip=True, shift=2, rotation=10.0, colour_jitter=0.2))
+    runs = []
+    for _ in range(2):
+        job = TrainingJob(settings, tiny)
+        job.start()
+        job.join(30)
+        assert job.snapshot().state == "finished"
+        runs.append(job.snapshot().curve_losses)
+    assert runs[0] == runs[1]
+    job = TrainingJob(tiny_settings(epochs=1), tiny)
+    job.start()
+    job.join(30)
+    assert job.snapshot().curve_losses != runs[0]  # augmentation changed the batches
+
+
+def test_eval_subset_is_fixed_and_sorted(tiny):
+    first = eval_indices(tiny, 20)
+    assert torch.equal(first, eval_indices(tiny, 20))
+    assert torch.equal(first, first.sort().values) and len(first.unique()) == 20
+    assert torch.equal(eval_indices(tiny, 1000), torch.arange(64))
+
+
+def test_pause_resume_stop(tiny):
+    job = TrainingJob(tiny_settings(epochs=1000), tiny)
+    job.start()
+    wait_for(lambda: job.snapshot().step >= 3)
+    job.pause()
+    wait_for(lambda: job.snapshot().state == "paused")
+    paused_at = job.snapshot().step
+    time.sleep(0.3)
+    assert job.snapshot().step == paused_at
+    assert job.snapshot().eta_seconds is not None
+    job.resume()
+    wait_for(lambda: job.snapshot().step > paused_at + 2)
+    assert job.snapshot().state == "running"
+    job.pause()
+    wait_for(lambda: job.snapshot().state == "paused")
+    job.stop()  # from paused
+    assert job.join(10)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and "stopped" in snap.message
+    assert job.model is not None  # what was learned so far stays available
+    assert not training_threads()
+
+
+def test_time_budget_ends_the_run(tiny):
+    job = TrainingJob(tiny_settings(epochs=None, max_seconds=0.5, schedule="cosine"), tiny)
+    job.start()
+    assert job.join(20)
+    snap = job.snapshot()
+    assert snap.state == "finished" and "time budget" in snap.message
+    assert 0.5 <= snap.elapsed_seconds < 3
+    # the cosine schedule ran along the budget: close to 0 at the end
+    assert snap.curve_learning_rates[-1] < 0.2 * snap.curve_learning_rates[0]
+
+
+def test_nan_loss_fails_with_advice(tiny):
+    # A zero std divides the images by zero: the very first loss is NaN.
+    broken = dataclasses.replace(tiny, std=(0.0, 0.0, 0.0))
+    job = TrainingJob(tiny_settings(), broken)
+    job.start()
+    assert job.join(10)
+    snap = job.snapshot()
+    assert snap.state == "failed"
+    assert "NaN" in snap.message and "learning rate" in snap.message
+
+
+def test_huge_learning_rate_diverges(tiny):
+    job = TrainingJob(tiny_settings(optimiser="sgd", learning_rate=10.0, epochs=50), tiny)
+    job.start()
+    assert job.join(30)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "try 1" in snap.message
+
+
+def test_errors_in_the_worker_are_reported(tiny, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("augmentation exploded")
+
+    monkeypatch.setattr("explorer.training.augment_batch", broken)
+    job = TrainingJob(tiny_settings(augmentation=Augmentation(flip=True)), tiny)
+    job.start()
+    assert job.join(10)
+    assert job.snapshot().state == "failed"
+    assert "augmentation exploded" in job.snapshot().message and job.error
+
+
+def test_snapshot_is_a_copy(tiny):
+    job = TrainingJob(tiny_settings(epochs=1), tiny)
+    job.start()
+    job.join(30)
+    snap = job.snapshot()
+    snap.kernels[:] = 0
+    snap.confusion[:] = 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.state = "running"
+    again = job.snapshot()
+    assert np.abs(again.kernels).sum() > 0 and again.confusion.sum() == 64
+    assert isinstance(again.curve_losses, tuple) and isinstance(again.evaluations, tuple)
+
+
+def test_curve_is_bounded(tiny, monkeypatch):
+    monkeypatch.setattr("explorer.training.CURVE_POINTS", 10)
+    job = TrainingJob(tiny_settings(epochs=5), tiny)  # 40 steps
+    job.start()
+    job.join(30)
+    snap = job.snapshot()
+    assert len(snap.curve_steps) <= 11
+    assert list(snap.curve_steps) == sorted(snap.curve_steps) and snap.curve_steps[-1] <= 40
+
+
+# -- the registry ------------------------------------------------------------
+
+
+def test_queue_runs_jobs_one_after_another(tiny):
+    registry = JobRegistry(max_running=1)
+    first_id = registry.submit(tiny_settings(epochs=1000), tiny, owner="a")
+    second_id = registry.submit(tiny_settings(epochs=1), tiny, owner="b")
+    first, second = registry.get(first_id), registry.get(second_id)
+    assert second.snapshot().state == "queued" and second.snapshot().queue_position == 1
+    assert registry.queued() == [second] and registry.running() == [first]
+    wait_for(lambda: first.snapshot().step > 0)
+    assert second.snapshot().step == 0
+    first.stop()
+    assert second.join(30)
+    assert second.snapshot().state == "finished" and second.snapshot().queue_position is None
+    assert registry.jobs_of("a") == [first] and registry.jobs_of("b") == [second]
+    assert registry.get("nope") is None
+    assert registry.stop_all()
+
+
+def test_threads_per_job_follow_the_cap(tiny):
+    registry = JobRegistry(max_running=2, cores=2)
+    job = registry.get(registry.submit(tiny_settings(threads=2, epochs=1), tiny))
+    assert job.threads == 1
+    assert registry.stop_all()
+
+
+def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
+    registry = JobRegistry(max_running=1)
+    running = registry.get(registry.submit(tiny_settings(epochs=1000), tiny))
+    waiting = [registry.get(registry.submit(tiny_settings(), tiny)) for _ in range(2)]
+    assert [job.snapshot().queue_position for job in waiting] == [1, 2]
+    waiting[0].stop()
+    assert waiting[0].snapshot().state == "stopped"
+    assert waiting[1].snapshot().queue_position == 1
+    running.stop()
+    assert waiting[1].join(30) and waiting[1].snapshot().state == "finished"
+    assert registry.stop_all()
+
+
+def test_reap_stops_jobs_of_silent_owners(tiny):
+    registry = JobRegistry(max_running=2)
+    gone = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="gone"))
+    here = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="here"))
+    time.sleep(0.2)
+    registry.heartbeat("here")
+    assert registry.reap(grace_seconds=0.1) == [gone.job_id]
+    assert gone.join(10) and gone.snapshot().state == "stopped"
+    assert not here.done
+    assert registry.stop_all()
+    assert not training_threads()
+
+
+def test_forget_keeps_the_registry_small(tiny):
+    registry = JobRegistry(max_running=1, keep_per_owner=2)
+    ids = []
+    for _ in range(4):
+        ids.append(registry.submit(tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
+        registry.get(ids[-1]).join(30)
+    assert [job.job_id for job in registry.jobs_of("o")] == ids[-2:]
+    registry.forget(ids[-1])
+    assert registry.get(ids[-1]) is None
+
+
+def test_thread_budget_restores_the_default():
+    before = torch.get_num_threads()
+    with thread_budget(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+# -- range test --------------------------------------------------------------
+
+
+def test_lr_range_test(tiny):
+    result = lr_range_test(tiny_settings(optimiser="sgd"), tiny, start=1e-4, end=10, steps=40)
+    rates = result.learning_rates
+    assert all(a < b for a, b in itertools_pairwise(rates))
+    assert rates[0] == pytest.approx(1e-4)
+    assert len(result.losses) == len(rates) == len(result.raw_losses)
+    assert rates[0] <= result.suggested_lr <= rates[-1]
+    assert result.suggested_lr <= result.min_loss_lr
+    assert "steepest" in result.rule
+    with pytest.raises(ValueError):
+        lr_range_test(tiny_settings(), tiny, start=1.0, end=0.1)
+
+
+# -- exports -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_job(tiny) -> TrainingJob:
+    job = TrainingJob(tiny_settings(epochs=2, model=dataclasses.replace(
+        TINY_MODEL, batch_norm=True, dropout=0.2)), tiny)
+    job.start()
+    job.join(30)
+    return job
+
+
+def test_metrics_csv(finished_job):
+    text = metrics_csv(finished_job.snapshot())
+    lines = text.strip().splitlines()
+    assert lines[0] == ("step,epoch,seconds,learning_rate,loss,train_loss,train_accuracy,"
+                        "test_loss,test_accuracy")
+    assert len(lines) == 1 + 16  # one row per step (16 steps, all recorded)
+    assert lines[4].startswith("4,0.5,") and lines[4].split(",")[-1] != ""
+    assert lines[1].split(",")[-1] == ""  # no test numbers at step 1
+
+
+def test_saved_run_loads_with_weights_only(finished_job, tmp_path):
+    path = tmp_path / "run.pt"
+    save_run(finished_job, path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["classes"] == list(finished_job.dataset.classes)
+    assert payload["settings"]["model"]["batch_norm"] is True
+    assert set(payload["state_dict"]) == set(finished_job.model.state_dict())
+    run = load_run(path.read_bytes())
+    assert run.settings == finished_job.settings and run.classes == finished_job.dataset.classes
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(run.model(x), finished_job.model(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("content", [b"not a file", None])
+def test_load_run_rejects_other_files(content, tmp_path):
+    if content is None:  # a plain state dict without settings
+        buffer = io.BytesIO()
+        torch.save({"weight": torch.zeros(2)}, buffer)
+        content = buffer.getvalue()
+    with pytest.raises(ValueError):
+        load_run(content)
+
+
+def test_script_compiles_for_every_dataset_and_option(tiny):
+    variants = [
+        TrainSettings(),
+        TrainSettings(dataset="mnist", schedule="cosine", epochs=None, max_seconds=60.0),
+        TrainSettings(dataset="cifar10", optimiser="momentum", schedule="step", max_seconds=9.0,
+                      augmentation=Augmentation(flip=True, shift=4)),
+        TrainSettings(dataset="fashion", optimiser="adamw", schedule="one-cycle",
+                      model=ModelSettings(blocks=3, activation="elu", batch_norm=True,
+                                          dropout=0.5, kernel_size=5)),
+    ]
+    for settings in variants:
+        compile(standalone_script(settings), "train.py", "exec")
+    compile(standalone_script(tiny_settings(), tiny), "train.py", "exec")
+    with pytest.raises(ValueError, match="Pass the dataset"):
+        standalone_script(tiny_settings())
+
+
+def test_script_model_matches_build_model():
+    settings = TrainSettings(dataset="cifar10", model=ModelSettings(
+        blocks=3, activation="prelu", batch_norm=True, dropout=0.3, kernel_size=5))
+    script = standalone_script(settings)
+    start = script.index("model = nn.Sequential")
+    code = script[start : script.index("]))", start) + 3]
+    namespace: dict = {}
+    exec("from collections import OrderedDict\nfrom torch import nn\n" + code, namespace)
+    expected = build_model(settings.model, in_channels=3, num_classes=10, image_size=32)
+    assert {k: v.shape for k, v in namespace["model"].state_dict().items()} == {
+        k: v.shape for k, v in expected.state_dict().items()
+    }
+
+
+def test_script_runs(tmp_path):
+    settings = TrainSettings(model=TINY_MODEL, epochs=1, batch_size=50, threads=1,
+                             augmentation=Augmentation(flip=True))
+    script = standalone_script(settings)
+    script = script.replace("N_TRAIN = 20000", "N_TRAIN = 200").replace("N_TEST = 4000",
+                                                                         "N_TEST = 50")
+    (tmp_path / "train.py").write_text(script)
+    result = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1: loss" in result.stdout and "trained 4 steps" in result.stdout
+    assert torch.load(tmp_path / "cnn.pt", weights_only=True)["conv1.weight"].shape == (4, 3, 3, 3)
