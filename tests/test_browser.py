@@ -120,3 +120,18 @@ def test_step_through_tab_shows_the_lecture_example(page, server_url: str):
     page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
     assert_no_error(page)
     assert "Output[0, 0] = 3·1 + 2·2" in page.locator(MAIN).inner_text()
+
+
+def test_training_runs_live_in_the_browser(page, server_url: str, screenshot_dir: Path):
+    page.goto(f"{server_url}/train")
+    wait_idle(page, "Train a CNN")
+    page.get_by_role("button", name="Start").click()
+    # the fragment polls the job: progress text, then the first evaluation's confusion matrix
+    page.locator(MAIN, has_text="images/s").first.wait_for(timeout=TIMEOUT_MS)
+    page.locator(MAIN, has_text="Confusion matrix on").first.wait_for(timeout=TIMEOUT_MS)
+    assert_no_error(page)
+    assert "job=" in page.url and "owner=" in page.url
+    page.screenshot(path=screenshot_dir / "train.png")
+    page.get_by_role("button", name="Stop").click()
+    page.locator(MAIN, has_text="Stopped").first.wait_for(timeout=TIMEOUT_MS)
+    assert_no_error(page)
