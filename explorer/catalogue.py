@@ -34,7 +34,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo(
         "pretrained", "../pages/4_Pretrained_networks.py", "Pretrained networks", ":material/hub:",
         "Look inside AlexNet, VGG and ResNet layer by layer: predictions, activations, Grad-CAM.",
-        ready=False,
+        ready=True,
     ),
 )
 

@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 from explorer.catalogue import PAGES
 
 ENTRYPOINT = "../explorer/Home.py"
-PICKER_PAGES = {"pretrained": "RGB"}  # pages showing the bare picker
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -58,24 +57,52 @@ def test_every_page_runs_and_says_what_it_is(app: AppTest, page) -> None:
         assert any("being built" in i.value for i in app.info)
 
 
-@pytest.mark.parametrize("key,mode", PICKER_PAGES.items())
-def test_picker_default_image_has_the_page_mode(app: AppTest, key: str, mode: str) -> None:
-    open_page(app, key)
-    caption = app.get("image")[0].captions[0]
-    shape = eval(caption.removeprefix("shape "))  # "shape (512, 512)"
-    assert len(shape) == (2 if mode == "L" else 3)
+def picker_script() -> None:
+    """A bare page with the shared picker, for testing it alone."""
+    import streamlit as st
+
+    from explorer.ui.image_picker import image_picker
+    from explorer.ui.state import keep_widget_state, write_url
+
+    keep_widget_state()
+    mode = st.session_state.get("mode", "RGB")
+    picked = image_picker("harness", mode=mode, default="chelsea")
+    st.subheader(f"Input: {picked.label}")
+    st.image(picked.pixels, caption=f"shape {picked.pixels.shape}", clamp=True)
+    write_url()
 
 
-def test_picker_lecture_pattern_and_size(app: AppTest) -> None:
-    open_page(app, "pretrained")
-    app.radio(key="keep.pretrained.source").set_value("pattern").run()
-    app.selectbox(key="keep.pretrained.pattern").set_value("lecture 5x5").run()
-    assert not app.exception
-    assert app.subheader[0].value == "Input: Lecture 5x5 example"
-    assert app.get("image")[0].captions[0] == "shape (5, 5, 3)"
-    app.selectbox(key="keep.pretrained.pattern").set_value("checkerboard").run()
-    app.select_slider(key="keep.pretrained.size").set_value(128).run()
-    assert app.get("image")[0].captions[0] == "shape (128, 128, 3)"
+@pytest.fixture
+def picker() -> AppTest:
+    at = AppTest.from_function(picker_script, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def caption(at: AppTest) -> str:
+    return at.get("image")[0].captions[0]
+
+
+@pytest.mark.parametrize("mode,dims", [("RGB", 3), ("L", 2)])
+def test_picker_default_image_has_the_mode(mode: str, dims: int) -> None:
+    at = AppTest.from_function(picker_script, default_timeout=60)
+    at.session_state["mode"] = mode
+    at.run()
+    assert not at.exception
+    assert len(eval(caption(at).removeprefix("shape "))) == dims
+    assert at.subheader[0].value == "Input: Chelsea the cat"
+
+
+def test_picker_lecture_pattern_and_size(picker: AppTest) -> None:
+    picker.radio(key="keep.harness.source").set_value("pattern").run()
+    picker.selectbox(key="keep.harness.pattern").set_value("lecture 5x5").run()
+    assert not picker.exception
+    assert picker.subheader[0].value == "Input: Lecture 5x5 example"
+    assert caption(picker) == "shape (5, 5, 3)"
+    picker.selectbox(key="keep.harness.pattern").set_value("checkerboard").run()
+    picker.select_slider(key="keep.harness.size").set_value(128).run()
+    assert caption(picker) == "shape (128, 128, 3)"
 
 
 def test_picker_choice_survives_a_visit_to_another_page(app: AppTest) -> None:
@@ -87,39 +114,40 @@ def test_picker_choice_survives_a_visit_to_another_page(app: AppTest) -> None:
     assert "Input: **Disk**" in " ".join(c.value for c in app.caption)
 
 
-def test_upload_good_then_bad_keeps_the_good_image(app: AppTest) -> None:
-    open_page(app, "pretrained")
-    app.radio(key="keep.pretrained.source").set_value("upload").run()
-    assert app.subheader[0].value == "Input: Chelsea the cat"  # default until a picture loads
+def test_upload_good_then_bad_keeps_the_good_image(picker: AppTest) -> None:
+    picker.radio(key="keep.harness.source").set_value("upload").run()
+    assert picker.subheader[0].value == "Input: Chelsea the cat"  # default until a picture loads
     red = np.zeros((40, 60, 3), np.uint8)
     red[..., 0] = 255
-    app.file_uploader(key="pretrained.upload").set_value(("red.png", png_bytes(red), "image/png")).run()
-    assert not app.exception
-    assert app.subheader[0].value == "Input: red.png"
-    assert app.get("image")[0].captions[0] == "shape (40, 60, 3)"
+    upload = picker.file_uploader(key="harness.upload")
+    upload.set_value(("red.png", png_bytes(red), "image/png")).run()
+    assert not picker.exception
+    assert picker.subheader[0].value == "Input: red.png"
+    assert caption(picker) == "shape (40, 60, 3)"
 
-    app.file_uploader(key="pretrained.upload").set_value(("bad.png", b"not an image", "image/png")).run()
-    assert not app.exception
-    assert any("not an image" in e.value for e in app.error)
-    assert app.subheader[0].value == "Input: red.png"
-    assert any("last good picture" in c.value for c in app.caption)
+    upload = picker.file_uploader(key="harness.upload")
+    upload.set_value(("bad.png", b"not an image", "image/png")).run()
+    assert not picker.exception
+    assert any("not an image" in e.value for e in picker.error)
+    assert picker.subheader[0].value == "Input: red.png"
+    assert any("last good picture" in c.value for c in picker.caption)
 
 
-def test_bad_first_upload_falls_back_to_the_default(app: AppTest) -> None:
-    open_page(app, "pretrained")
-    app.radio(key="keep.pretrained.source").set_value("upload").run()
+def test_bad_first_upload_falls_back_to_the_default(picker: AppTest) -> None:
+    picker.radio(key="keep.harness.source").set_value("upload").run()
     truncated = png_bytes(np.zeros((64, 64), np.uint8))[:60]
-    app.file_uploader(key="pretrained.upload").set_value(("cut.png", truncated, "image/png")).run()
-    assert not app.exception
-    assert any("damaged or incomplete" in e.value for e in app.error)
-    assert app.subheader[0].value == "Input: Chelsea the cat"
+    upload = picker.file_uploader(key="harness.upload")
+    upload.set_value(("cut.png", truncated, "image/png")).run()
+    assert not picker.exception
+    assert any("damaged or incomplete" in e.value for e in picker.error)
+    assert picker.subheader[0].value == "Input: Chelsea the cat"
 
 
-def test_big_upload_is_downscaled_with_a_note(app: AppTest) -> None:
-    open_page(app, "pretrained")
-    app.radio(key="keep.pretrained.source").set_value("upload").run()
+def test_big_upload_is_downscaled_with_a_note(picker: AppTest) -> None:
+    picker.radio(key="keep.harness.source").set_value("upload").run()
     big = np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)
-    app.file_uploader(key="pretrained.upload").set_value(("big.png", png_bytes(big), "image/png")).run()
-    assert not app.exception
-    assert app.get("image")[0].captions[0] == "shape (768, 1024, 3)"
-    assert any("Downscaled" in c.value for c in app.caption)
+    upload = picker.file_uploader(key="harness.upload")
+    upload.set_value(("big.png", png_bytes(big), "image/png")).run()
+    assert not picker.exception
+    assert caption(picker) == "shape (768, 1024, 3)"
+    assert any("Downscaled" in c.value for c in picker.caption)

@@ -1,0 +1,315 @@
+"""The Pretrained networks page's parts: model choice, predictions, activations, kernels, Grad-CAM."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import activations, first_layer, plots, training, zoo
+from explorer.ui.state import kept, number_in, one_of, seed
+
+PAGE = "pretrained"
+DEFAULT = "default"  # the app's own network, trained on the built-in shapes (assets/)
+RUN_PREFIX = "run:"  # networks trained on the Train page in this server process
+DEFAULT_NET = Path(__file__).resolve().parents[2] / "assets" / "default_net.pt"
+GRID_COUNTS = (8, 16, 32, 64)
+
+
+def _seeded(name: str, default, valid, url: str | None = None) -> str:
+    return seed(kept(f"{PAGE}.{name}"), default, valid=valid, url=url)
+
+
+# ---------------------------------------------------------------- models (one copy per process)
+
+
+@st.cache_resource(show_spinner="Loading the network...", max_entries=4)
+def zoo_model(name: str) -> zoo.LoadedModel:
+    """A torchvision network with its cached weights, or untrained when they are not cached."""
+    return zoo.load_model(name)
+
+
+def _own_model(name: str, run: training.SavedRun | training.TrainingJob, classes, mean, std,
+               note: str) -> zoo.LoadedModel:
+    model = run.model
+    image_size = tuple(run.image_size) if hasattr(run, "image_size") else run.dataset.image_size
+    channels = run.in_channels if hasattr(run, "in_channels") else run.dataset.channels
+    layer = activations.suggest_gradcam_layer(model, (1, channels, *image_size))
+    return zoo.custom_model(name, model, classes, image_size=image_size, mean=mean, std=std,
+                            gradcam_layer=layer, note=note)
+
+
+@st.cache_resource(show_spinner="Loading the app's network...")
+def default_model() -> zoo.LoadedModel:
+    """The simple CNN of the Train page, trained on shapes and shipped in assets/."""
+    run = training.load_run(DEFAULT_NET)
+    return _own_model("CNN Explorer's default network", run, run.classes, run.mean, run.std,
+                      "The lecture's simple CNN trained on the built-in shapes dataset "
+                      "(python -m explorer.train --dataset shapes --epochs 4 --seed 0 "
+                      "--save assets/default_net.pt).")
+
+
+@st.cache_resource(max_entries=8)
+def trained_model(job_id: str) -> zoo.LoadedModel | None:
+    job = training.get_registry().get(job_id)
+    if job is None or job.model is None:
+        return None
+    dataset = job.dataset
+    return _own_model(f"Run {job_id[:8]}", job, dataset.classes, dataset.mean, dataset.std,
+                      f"Trained on the Train page ({dataset.name}).")
+
+
+def model_choices() -> dict[str, str]:
+    """Select box keys -> labels: the app's network, finished runs, the torchvision zoo."""
+    choices = {DEFAULT: "CNN Explorer's default network (shapes, offline)"}
+    for job in training.get_registry().jobs():
+        if job.done and job.model is not None:
+            snap = job.snapshot()
+            accuracy = f", {snap.final_test_accuracy:.0%}" if snap.final_test_accuracy else ""
+            choices[RUN_PREFIX + job.job_id] = f"Run {job.job_id[:8]} ({snap.dataset}{accuracy})"
+    for name, spec in zoo.MODELS.items():
+        choices[name] = f"{spec.label} ({spec.year})"
+    return choices
+
+
+def model_panel() -> zoo.LoadedModel | None:
+    """Sidebar: which network, its weight status, uploaded weights."""
+    choices = model_choices()
+    key = st.selectbox("Network", list(choices), format_func=choices.get,
+                       key=_seeded("model", DEFAULT, one_of(list(choices)), "model"))
+    if key == DEFAULT:
+        loaded = default_model()
+    elif key.startswith(RUN_PREFIX):
+        loaded = trained_model(key.removeprefix(RUN_PREFIX))
+    else:
+        loaded = zoo_model(key)
+    if loaded is None:
+        st.error("That run is no longer on the server.")
+        return None
+    uploaded = st.session_state.get(f"{PAGE}.uploaded.{key}")
+    if uploaded is not None:
+        loaded = uploaded
+    if loaded.pretrained:
+        st.success(loaded.message, icon=":material/check_circle:")
+    else:
+        st.warning(loaded.message + " The architecture, shapes and layers can still be explored; "
+                   "predictions and activations are those of random weights.",
+                   icon=":material/cloud_off:")
+    upload = st.file_uploader("Your weights for this architecture (.pt / .pth)",
+                              type=["pt", "pth"], key=f"{PAGE}.weights.{key}")
+    if upload is not None and st.session_state.get(f"{PAGE}.weights_id") != upload.file_id:
+        st.session_state[f"{PAGE}.weights_id"] = upload.file_id
+        try:
+            state_dict = zoo.read_weights(upload.getvalue(), loaded.model)
+        except zoo.WeightsError as error:
+            st.error(f"**{upload.name}**: {error}", icon=":material/error:")
+        else:
+            loaded = zoo.with_weights(loaded, state_dict, upload.name)
+            st.session_state[f"{PAGE}.uploaded.{key}"] = loaded
+            st.rerun()
+    return loaded
+
+
+# ---------------------------------------------------------------- per-session results
+
+
+def _digest(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()  # full hash, not sampled
+
+
+def captured(loaded: zoo.LoadedModel, x, image: np.ndarray) -> dict:
+    """All default layers' activations, kept for the last (model, image) of this session only."""
+    key = (loaded.name, loaded.weights_name, loaded.message, _digest(image))
+    store = st.session_state.get(f"{PAGE}.capture")
+    if store is None or store[0] != key:
+        with st.spinner("Running the network and keeping every layer's output..."):
+            layers = activations.default_layers(loaded.model, tuple(x.shape))
+            store = (key, activations.capture(loaded.model, x, layers))
+        st.session_state[f"{PAGE}.capture"] = store  # replaces the previous one: memory bound
+    return store[1]
+
+
+def as_picture(x) -> np.ndarray:
+    """The preprocessed (1, C, H, W) tensor as an image (each channel stretched to 0..1)."""
+    values = x[0].detach().numpy().transpose(1, 2, 0)
+    low, high = values.min(axis=(0, 1)), values.max(axis=(0, 1))
+    picture = (values - low) / np.where(high > low, high - low, 1.0)
+    return picture[..., 0] if picture.shape[2] == 1 else picture
+
+
+# ---------------------------------------------------------------- panels
+
+
+def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray, prediction: zoo.Prediction,
+                      x, source: str) -> None:
+    if loaded.name not in zoo.MODELS and source == "builtin":
+        st.info(f"This network knows only its {len(loaded.categories)} classes ("
+                + ", ".join(loaded.categories) + "), so on a photo it still has to pick one of "
+                "them. Try a test pattern in the sidebar (disk, checkerboard, bars) or upload a "
+                "shape.", icon=":material/category:")
+    left, right = st.columns([2, 3])
+    with left:
+        st.image(plots.png_bytes(as_picture(x)), width="stretch",
+                 caption=f"What the network sees: tensor {tuple(x.shape)}, shown with each "
+                         "channel stretched to black..white")
+        st.markdown(zoo.preprocess_steps(loaded))
+    with right:
+        table = pd.DataFrame({"class": [c for c, _ in prediction.top],
+                              "probability": [p for _, p in prediction.top]})
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"probability": st.column_config.ProgressColumn(
+                         "probability", format="%.3f", min_value=0.0, max_value=1.0)})
+        lecture = {f"class {i}": c for i, (c, _) in enumerate(prediction.top[:3])} | {
+            f"prob {i}": round(p, 6) for i, (_, p) in enumerate(prediction.top[:3])}
+        order = [k for i in range(3) for k in (f"class {i}", f"prob {i}")]
+        st.caption("The lecture's top-3 table layout:")
+        st.dataframe(pd.DataFrame([lecture])[order], hide_index=True)
+
+
+def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
+    maps = captured(loaded, x, image)
+    names = list(maps)
+    groups = activations.group_layers(names)
+    top = st.columns(3)
+    group_names = list(groups)
+    group = top[0].selectbox("Block", group_names, key=_seeded(
+        "group", group_names[0], one_of(group_names)))
+    layer = top[1].selectbox("Layer", groups[group], key=_seeded(
+        f"layer.{group}", groups[group][0], one_of(groups[group]), "layer"))
+    activation = maps[layer]  # (1, C, H, W)
+    channels = activation.shape[1]
+    count = top[2].select_slider("Channels in the grid", GRID_COUNTS, key=_seeded(
+        "count", 16, one_of(GRID_COUNTS)))
+    strongest = st.toggle("Strongest channels first (by mean activation)", key=_seeded(
+        "strongest", False, one_of((True, False)), "strongest"))
+    picked = (activations.strongest_channels(activation, min(count, channels)) if strongest
+              else list(range(min(count, channels))))
+    stats = activations.channel_stats(activation)
+    st.markdown(f"**{layer}**: output {tuple(activation.shape)}; mean {stats['mean']:.3g}, "
+                f"max {stats['max']:.3g}, zeros {stats['zero_fraction']:.0%} of the values.")
+    scale = 4 if activation.shape[-1] <= 16 else 2 if activation.shape[-1] <= 64 else 1
+    st.image(plots.png_bytes(activations.channel_grid(activation, picked, columns=8, scale=scale)),
+             width="stretch", caption="Channels " + ", ".join(map(str, picked))
+             + " (each stretched to its own range: black = lowest, white = highest)")
+    channel = st.slider("One channel, large and over the image", 0, channels - 1, key=_seeded(
+        f"channel.{channels}", int(picked[0]), number_in(0, channels - 1, integer=True),
+        "channel"))
+    left, right = st.columns(2)
+    values = activation[0, channel].numpy()
+    left.image(plots.png_bytes(plots.heat_rgb(values)), width="stretch",
+               caption=f"Channel {channel}: {values.shape[0]}x{values.shape[1]}, "
+                       f"{values.min():.3g} (black) to {values.max():.3g} (yellow)")
+    right.image(plots.png_bytes(overlay(as_picture(x), values)), width="stretch",
+                caption="Over the network's input (bright = strong)")
+
+
+def overlay(picture: np.ndarray, values: np.ndarray, opacity: float = 0.6) -> np.ndarray:
+    """A map resized to the picture and blended over it where it is positive."""
+    from skimage.transform import resize
+
+    base = picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=-1)
+    big = resize(values.astype(np.float32), base.shape[:2], order=1)
+    positive = np.clip(big, 0, None) / max(float(big.max()), 1e-12)
+    heat = plots.heat_rgb(positive, 0.0, 1.0).astype(np.float32) / 255.0
+    weight = opacity * positive[..., None]
+    return base * (1 - weight) + heat * weight
+
+
+def kernels_panel(loaded: zoo.LoadedModel) -> None:
+    weight = activations.first_layer_kernels(loaded.model, loaded.first_conv)
+    if weight.shape[1] == 3:
+        tiles = first_layer.kernels_to_images(weight)
+    else:
+        tiles = 0.5 + 0.5 * weight[:, 0] / max(float(np.abs(weight).max()), 1e-12)
+        tiles = tiles[:, None]
+    scale = max(1, 64 // weight.shape[-1])
+    st.image(plots.png_bytes(plots.image_grid(tiles, columns=16, scale=scale)), width="stretch",
+             caption=f"{loaded.first_conv}: {weight.shape[0]} kernels of "
+                     f"{weight.shape[2]}x{weight.shape[3]}x{weight.shape[1]} (grey = 0)"
+             + ("" if loaded.pretrained else ", untrained: random noise"))
+
+
+def gradcam_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction) -> None:
+    if loaded.gradcam_layer is None:
+        st.info("No Grad-CAM layer is known for this network.")
+        return
+    categories = list(loaded.categories)
+    top_index = int(prediction.top_indices[0])
+    index = st.selectbox("Class", range(len(categories)), format_func=lambda i: categories[i],
+                         key=_seeded(f"class.{loaded.name}", top_index,
+                                     number_in(0, len(categories) - 1, integer=True), "class"))
+    cam = activations.grad_cam(loaded.model, x, loaded.gradcam_layer, index)
+    left, right = st.columns(2)
+    left.image(plots.png_bytes(overlay(as_picture(x), cam.heatmap)), width="stretch",
+               caption=f"Grad-CAM for '{categories[index]}' at {loaded.gradcam_layer} "
+                       f"(score {cam.score:.3g})")
+    right.markdown("Grad-CAM weighs each channel of the last convolutional block by how much "
+                   "the class score grows with it (the mean gradient), sums them and keeps the "
+                   "positive part: bright regions are where the network found evidence for the "
+                   "class.")
+
+
+def architecture_panel(loaded: zoo.LoadedModel) -> None:
+    rows = activations.layer_table(loaded.model, (1, *loaded.input_shape))
+    total = activations.table_totals(rows)
+    table = pd.DataFrame([{"layer": r.name, "type": r.type, "output shape": str(r.output_shape),
+                           "parameters": r.parameters, "multiply-adds": r.macs} for r in rows])
+    st.markdown(f"{len(rows)} layers, **{total.parameters:,} parameters**, "
+                f"**{total.macs / 1e9:.3g} G multiply-adds** for one "
+                f"{loaded.input_shape[1]}x{loaded.input_shape[2]} image.")
+    st.dataframe(table, hide_index=True, width="stretch", height=420)
+
+
+def families_panel() -> None:
+    rows = zoo.families_table()
+    st.plotly_chart(zoo.families_figure(rows), width="stretch", key="families")
+    st.dataframe(pd.DataFrame([{
+        "network": r.label, "year": r.year, "parameters (M)": r.parameters_m,
+        "top-1 %": r.top1, "top-5 %": r.top5, "GFLOPS": r.gflops, "file MB": r.file_mb,
+    } for r in rows]), hide_index=True, width="stretch")
+    st.caption("ImageNet figures from torchvision's weight metadata (no download needed). "
+               "The lecture's point: GoogLeNet matches VGG16 with 20 times fewer parameters.")
+
+
+def code(loaded: zoo.LoadedModel, layer: str | None) -> str:
+    """torchvision and feature-extractor code for this network."""
+    node = layer or "features.0"
+    if loaded.name in zoo.MODELS:
+        return f'''import torch
+import torchvision
+from PIL import Image
+from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+weights = torchvision.models.get_model_weights("{loaded.name}").DEFAULT
+model = torchvision.models.get_model("{loaded.name}", weights=weights).eval()
+preprocess = weights.transforms()  # resize, crop, to tensor, normalise
+x = preprocess(Image.open("cat.jpg").convert("RGB")).unsqueeze(0)  # (1, 3, H, W)
+
+with torch.no_grad():
+    probabilities = model(x).softmax(dim=1)
+top = probabilities.topk(5)
+for p, i in zip(top.values[0], top.indices[0]):
+    print(weights.meta["categories"][i], round(p.item(), 3))
+
+print(get_graph_node_names(model)[1][:10])  # layer names
+extractor = create_feature_extractor(model, return_nodes={{"{node}": "maps"}})
+with torch.no_grad():
+    maps = extractor(x)["maps"].clone()  # (1, C, H, W) activations of {node}
+print(maps.shape)
+'''
+    return f'''import torch
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from explorer.training import load_run
+
+run = load_run("assets/default_net.pt")  # or a run downloaded from the Train page
+model = run.model.eval()
+x = torch.rand(1, {loaded.input_shape[0]}, {loaded.input_shape[1]}, {loaded.input_shape[2]})
+extractor = create_feature_extractor(model, return_nodes={{"{node}": "maps"}})
+with torch.no_grad():
+    print(model(x).softmax(dim=1).topk(3))
+    print(extractor(x)["maps"].shape)
+'''

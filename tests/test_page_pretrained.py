@@ -1,0 +1,159 @@
+"""AppTest of the Pretrained networks page: networks, predictions, every tab, uploaded weights."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer import training
+from explorer.ui import pretrained_page
+
+PAGE = "../pages/4_Pretrained_networks.py"
+K = "keep.pretrained."
+TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Architecture",
+        "Families compared"]
+
+
+@pytest.fixture(autouse=True)
+def empty_torch_cache(tmp_path, monkeypatch):
+    """No pretrained ImageNet weights: the offline case, the same on every machine."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    pretrained_page.zoo_model.clear()
+    yield
+    pretrained_page.zoo_model.clear()
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def use_pattern(at: AppTest, name: str, size: int = 32) -> AppTest:
+    at.radio(key=K + "source").set_value("pattern")
+    run(at)
+    at.selectbox(key=K + "pattern").set_value(name)
+    run(at)
+    at.select_slider(key=K + "size").set_value(size)
+    return run(at)
+
+
+def top5(at: AppTest):
+    return at.dataframe[0].value
+
+
+def test_default_network_works_offline_and_knows_its_classes(app: AppTest) -> None:
+    assert app.selectbox(key=K + "model").value == pretrained_page.DEFAULT
+    classes = training.load_run(pretrained_page.DEFAULT_NET).classes
+    table = top5(app)
+    assert len(table) == 5 and set(table["class"]) <= set(classes)
+    assert table["probability"].is_monotonic_decreasing and table["probability"].sum() <= 1.0001
+    assert any("knows only its 10 classes" in i.value for i in app.info)  # a photo by default
+
+
+def test_the_default_network_recognises_a_disk(app: AppTest) -> None:
+    use_pattern(app, "disk")
+    assert top5(app)["class"][0] == "disk"
+
+
+@pytest.mark.parametrize("tab", TABS)
+def test_every_tab_of_the_default_network(app: AppTest, tab: str) -> None:
+    app.session_state["tab"] = tab
+    run(app)
+    text = " ".join([m.value for m in app.markdown] + [c.value for c in app.caption]
+                    + [c for i in app.get("image") for c in i.captions])
+    expected = {"Predictions": "Normalise", "Activations": "output (1,",
+                "First-layer kernels": "conv1: 32 kernels of 3x3x3",
+                "Grad-CAM": "Grad-CAM for", "Architecture": "545,098 parameters",
+                "Families compared": "GoogLeNet matches VGG16"}[tab]
+    assert expected in text
+
+
+def test_switching_layer_and_channel_reuses_the_capture(app: AppTest) -> None:
+    app.session_state["tab"] = "Activations"
+    run(app)
+    first = app.session_state["pretrained.capture"]
+    group = app.selectbox(key=K + "group").value
+    layers = app.selectbox(key=K + f"layer.{group}").options
+    app.selectbox(key=K + f"layer.{group}").set_value(layers[2])
+    run(app)
+    assert app.session_state["pretrained.capture"] is first  # no second forward pass
+    assert f"**{layers[2]}**: output" in " ".join(m.value for m in app.markdown)
+
+
+def test_an_uncached_torchvision_network_says_so_and_still_works(app: AppTest) -> None:
+    app.selectbox(key=K + "model").set_value("mobilenet_v3_small")
+    run(app)
+    assert any("not cached" in w.value for w in app.warning)
+    for tab in ("Activations", "Grad-CAM", "Architecture"):
+        app.session_state["tab"] = tab
+        run(app)
+
+
+def test_grad_cam_for_another_class(app: AppTest) -> None:
+    use_pattern(app, "bars")
+    app.session_state["tab"] = "Grad-CAM"
+    run(app)
+    next(b for b in app.selectbox if b.label == "Class").set_value(0)  # disk
+    run(app)
+    assert any("Grad-CAM for 'disk'" in c for i in app.get("image") for c in i.captions)
+
+
+def test_uploaded_weights_fit_or_are_refused(app: AppTest, tmp_path) -> None:
+    run_file = training.load_run(pretrained_page.DEFAULT_NET)
+    good = io.BytesIO()
+    torch.save({k: v * 0 for k, v in run_file.model.state_dict().items()}, good)
+    uploader = next(u for u in app.file_uploader if u.key.startswith("pretrained.weights."))
+    uploader.set_value(("zeros.pt", good.getvalue(), "application/octet-stream"))
+    run(app)
+    assert any("zeros.pt" in s.value for s in app.success)
+    probabilities = top5(app)["probability"]
+    assert abs(probabilities[0] - 0.1) < 1e-6  # all-zero weights: every class 1/10
+
+    app.selectbox(key=K + "model").set_value("squeezenet1_1")
+    run(app)
+    uploader = next(u for u in app.file_uploader if u.key.startswith("pretrained.weights."))
+    wrong = io.BytesIO()
+    torch.save(run_file.model.state_dict(), wrong)
+    uploader.set_value(("wrong.pt", wrong.getvalue(), "application/octet-stream"))
+    run(app)
+    assert any("wrong.pt" in e.value and "missing" in e.value for e in app.error)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/cnn_explorer_pwned",))
+
+
+def test_a_weights_file_that_would_run_code_is_refused(app: AppTest) -> None:
+    if os.path.exists("/tmp/cnn_explorer_pwned"):
+        os.remove("/tmp/cnn_explorer_pwned")
+    evil = io.BytesIO()
+    torch.save({"conv1.weight": _Payload()}, evil)
+    uploader = next(u for u in app.file_uploader if u.key.startswith("pretrained.weights."))
+    uploader.set_value(("evil.pt", evil.getvalue(), "application/octet-stream"))
+    run(app)
+    assert app.error and not os.path.exists("/tmp/cnn_explorer_pwned")
+
+
+def test_a_link_opens_a_network() -> None:
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    at.run()
+    at.query_params.update({"model": "resnet18", "image": "pattern", "pattern": "checkerboard"})
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.selectbox(key=K + "model").value == "resnet18"
+    assert at.selectbox(key=K + "pattern").value == "checkerboard"
