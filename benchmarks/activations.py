@@ -79,6 +79,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--skip-page", action="store_true", help="leave out the page reruns")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
@@ -115,7 +116,59 @@ def main() -> int:
             )
     if TARGET_MODEL in args.models:
         print(target_line)
+    if not args.skip_page:
+        met = page_switch(args.repeats * 2) and met
     return 0 if met else 1
+
+
+PAGE_TARGET_S = 0.1
+
+
+def page_switch(repeats: int) -> bool:
+    """Server-side rerun of the Pretrained page (AppTest) when only the layer or channel changes."""
+    import os
+    import statistics
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parent.parent
+    os.environ["TORCH_HOME"] = tempfile.mkdtemp()  # untrained ImageNet nets: the offline case
+    print("\nPretrained page, server-side rerun when the layer or channel changes (AppTest), ms")
+    print(f"{'network':<22}{'layer switch':>14}{'channel switch':>16}  target <= 100 ms")
+    met = True
+    for network in ("default", "vgg16", "resnet18"):
+        at = AppTest.from_file(str(root / "explorer" / "Home.py"), default_timeout=300)
+        at.run()
+        at.query_params.update({"model": network})
+        at.switch_page("../pages/4_Pretrained_networks.py").run()
+        at.session_state["tab"] = "Activations"
+        at.run()
+        group = at.selectbox(key="keep.pretrained.group").value
+        layer_box = f"keep.pretrained.layer.{group}"
+        layers = at.selectbox(key=layer_box).options[:2]
+        timings = {"layer": [], "channel": []}
+        for index in range(repeats):
+            at.selectbox(key=layer_box).set_value(layers[index % 2])
+            start = time.perf_counter()
+            at.run()
+            timings["layer"].append(time.perf_counter() - start)
+        channel_box = next(s for s in at.slider if s.label.startswith("One channel"))
+        for index in range(repeats):
+            channel_box.set_value(index % 2)
+            start = time.perf_counter()
+            at.run()
+            timings["channel"].append(time.perf_counter() - start)
+            channel_box = next(s for s in at.slider if s.label.startswith("One channel"))
+        assert not at.exception, at.exception
+        layer_ms = 1000 * statistics.median(timings["layer"])
+        channel_ms = 1000 * statistics.median(timings["channel"])
+        ok = max(layer_ms, channel_ms) <= 1000 * PAGE_TARGET_S
+        met = met and ok
+        print(f"{network:<22}{layer_ms:>14.0f}{channel_ms:>16.0f}  {'PASS' if ok else 'MISS'}")
+    return met
 
 
 if __name__ == "__main__":

@@ -25,8 +25,7 @@ if loaded is None:
 st.caption(f"**{loaded.label}** ({loaded.family}). {zoo.model_spec(loaded.name).note}"
            if loaded.name in zoo.MODELS else f"**{loaded.label}**. {loaded.message}")
 image = picked.pixels
-x = zoo.preprocess(loaded, image)
-prediction = zoo.predict(loaded, image, k=5)
+x, prediction = ui.predicted(loaded, image)
 
 TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Architecture",
         "Families compared"]
