@@ -6,7 +6,7 @@ import streamlit as st
 from explorer.ui import convolution as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor
-from explorer.ui.widgets import page_header
+from explorer.ui.widgets import lazy_tabs, page_header
 
 page_header(
     "convolution",
@@ -30,23 +30,14 @@ if choice is None:
     st.stop()
 panels.kernel_panel(choice)
 
-TABS = ["Correlation vs convolution", "Step through", "Edges (Sobel)", "Pooling", "Engines"]
-tabs = st.tabs(TABS, key="tab", on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        panels.filter_panel(image, choice, settings, picked.label)
-with tabs[1]:
-    if tabs[1].open:
-        panels.step_panel(image, choice, settings)
-with tabs[2]:
-    if tabs[2].open:
-        panels.sobel_panel(image, settings)
-with tabs[3]:
-    if tabs[3].open:
-        panels.pooling_panel(image)
-with tabs[4]:
-    if tabs[4].open:
-        panels.engines_panel(image, choice, settings)
+lazy_tabs({
+    "Correlation vs convolution": lambda: panels.filter_panel(image, choice, settings,
+                                                              picked.label),
+    "Step through": lambda: panels.step_panel(image, choice, settings),
+    "Edges (Sobel)": lambda: panels.sobel_panel(image, settings),
+    "Pooling": lambda: panels.pooling_panel(image),
+    "Engines": lambda: panels.engines_panel(image, choice, settings),
+})
 
 with st.expander("Show the code: the same numbers in a script", icon=":material/code:"):
-    panels.code_section(st.session_state.get("tab", TABS[0]), picked, choice, settings)
+    panels.code_section(st.session_state.get("tab", ""), picked, choice, settings)

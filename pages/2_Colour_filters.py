@@ -7,7 +7,7 @@ from explorer.ui import colour_filters as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor
 from explorer.ui.state import kept, one_of, seed
-from explorer.ui.widgets import code_panel, page_header
+from explorer.ui.widgets import code_panel, lazy_tabs, page_header
 
 page_header(
     "colour",
@@ -41,27 +41,14 @@ except ValueError as error:
     st.error(str(error), icon=":material/error:")
     st.stop()
 
-TABS = ["Feature maps", "Overlay", "Channel contributions", "Weight tensor", "Proof: nn.Conv2d",
-        "Learned filters"]
-tabs = st.tabs(TABS, key="tab", on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        panels.feature_maps_panel(image, bank, maps, relu)
-with tabs[1]:
-    if tabs[1].open:
-        panels.overlay_panel(image, bank, maps)
-with tabs[2]:
-    if tabs[2].open:
-        panels.contributions_panel(image, bank, mode)
-with tabs[3]:
-    if tabs[3].open:
-        panels.weight_panel(bank)
-with tabs[4]:
-    if tabs[4].open:
-        panels.proof_panel(image, bank, maps, mode, relu)
-with tabs[5]:
-    if tabs[5].open:
-        panels.learned_panel()
+lazy_tabs({
+    "Feature maps": lambda: panels.feature_maps_panel(image, bank, maps, relu),
+    "Overlay": lambda: panels.overlay_panel(image, bank, maps),
+    "Channel contributions": lambda: panels.contributions_panel(image, bank, mode),
+    "Weight tensor": lambda: panels.weight_panel(bank),
+    "Proof: nn.Conv2d": lambda: panels.proof_panel(image, bank, maps, mode, relu),
+    "Learned filters": panels.learned_panel,
+})
 
 panels.downloads(bank, maps, relu)
 code_panel(panels.bank_code(picked, bank, choice, mode, relu),

@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import zoo
 from explorer.ui import pretrained_page as ui
 from explorer.ui.image_picker import image_picker
-from explorer.ui.widgets import code_panel, page_header
+from explorer.ui.widgets import code_panel, lazy_tabs, page_header
 
 page_header(
     "pretrained",
@@ -27,27 +27,14 @@ st.caption(f"**{loaded.label}** ({loaded.family}). {zoo.model_spec(loaded.name).
 image = picked.pixels
 x, prediction = ui.predicted(loaded, image)
 
-TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Architecture",
-        "Families compared"]
-tabs = st.tabs(TABS, key="tab", on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        ui.predictions_panel(loaded, image, prediction, x, picked.source)
-with tabs[1]:
-    if tabs[1].open:
-        ui.activations_panel(loaded, image, x)
-with tabs[2]:
-    if tabs[2].open:
-        ui.kernels_panel(loaded)
-with tabs[3]:
-    if tabs[3].open:
-        ui.gradcam_panel(loaded, x, prediction)
-with tabs[4]:
-    if tabs[4].open:
-        ui.architecture_panel(loaded)
-with tabs[5]:
-    if tabs[5].open:
-        ui.families_panel()
+lazy_tabs({
+    "Predictions": lambda: ui.predictions_panel(loaded, image, prediction, x, picked.source),
+    "Activations": lambda: ui.activations_panel(loaded, image, x),
+    "First-layer kernels": lambda: ui.kernels_panel(loaded),
+    "Grad-CAM": lambda: ui.gradcam_panel(loaded, x, prediction),
+    "Architecture": lambda: ui.architecture_panel(loaded),
+    "Families compared": ui.families_panel,
+})
 
 layer = st.session_state.get(f"keep.pretrained.layer.{st.session_state.get('keep.pretrained.group')}")
 code_panel(ui.code(loaded, layer), title="Show the code: torchvision and the feature extractor")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from explorer import codegen, colour, first_layer, images, kernels
 from explorer.codegen import ImageSource
 from explorer.ui import colour_filters
+from tests.helpers import captions, heatmaps
 
 PAGE = "../pages/2_Colour_filters.py"
 K = "keep.colour."
@@ -24,22 +24,8 @@ TOL = 1e-5
 # ---------------------------------------------------------------- helpers
 
 
-def heatmaps(at: AppTest) -> dict[str, np.ndarray]:
-    """Every plotly heatmap on the page: title -> values."""
-    found = {}
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        z = spec["data"][0]["z"]
-        if isinstance(z, dict):  # plotly's typed-array encoding
-            values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
-            z = values.reshape([int(n) for n in str(z["shape"]).split(",")])
-        title = spec["layout"].get("title", {}).get("text", "")
-        found[title.split(" (×")[0]] = np.asarray(z, dtype=float)  # drop a " (×10⁻²)" factor
-    return found
 
 
-def captions(at: AppTest) -> list[str]:
-    return [image.captions[0] for image in at.get("image")]
 
 
 def map_labels(at: AppTest) -> list[str]:

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import conv, kernels
+from tests.helpers import captions, heatmaps
 
 PAGE = "../pages/1_Convolution.py"
 K = "keep.convolution."
 
 
-def heatmaps(at: AppTest) -> dict[str, np.ndarray]:
-    """Every plotly heatmap on the page: title -> values."""
-    found = {}
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        z = spec["data"][0]["z"]
-        if isinstance(z, dict):  # plotly's typed-array encoding
-            values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
-            z = values.reshape([int(n) for n in str(z["shape"]).split(",")])
-        title = spec["layout"].get("title", {}).get("text", "")
-        found[title.split(" (×10")[0]] = np.asarray(z, dtype=float)  # drop a "(×10⁻²)" suffix
-    return found
 
 
-def captions(at: AppTest) -> list[str]:
-    return [image.captions[0] for image in at.get("image")]
 
 
 def text(at: AppTest) -> str:

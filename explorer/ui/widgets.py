@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from explorer.catalogue import PAGES_BY_KEY
@@ -28,3 +30,12 @@ def being_built(issue: int, planned: list[str]) -> None:
         icon=":material/construction:",
     )
     st.markdown("**What it will let you do:**\n" + "\n".join(f"- {item}" for item in planned))
+
+
+def lazy_tabs(panels: dict[str, Callable[[], None]], *, key: str = "tab") -> None:
+    """Tabs whose content is drawn only while open: a rerun computes one panel, not all."""
+    for tab, render in zip(st.tabs(list(panels), key=key, on_change="rerun"), panels.values(),
+                           strict=True):
+        with tab:
+            if tab.open:
+                render()
