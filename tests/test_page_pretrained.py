@@ -157,3 +157,26 @@ def test_a_link_opens_a_network() -> None:
     assert not at.exception
     assert at.selectbox(key=K + "model").value == "resnet18"
     assert at.selectbox(key=K + "pattern").value == "checkerboard"
+
+
+def test_shared_colour_scale_for_the_channel_grid(app: AppTest) -> None:
+    app.session_state["tab"] = "Activations"
+    run(app)
+    app.toggle(key=K + "shared").set_value(True)
+    run(app)
+    assert any("one scale: black =" in c for i in app.get("image") for c in i.captions)
+
+
+def test_downloading_weights_offline_says_why(app: AppTest, monkeypatch) -> None:
+    from explorer import zoo
+
+    def offline(*args, **kwargs):
+        raise zoo.DownloadError("no connection (test)")
+
+    monkeypatch.setattr(zoo, "_download", offline)
+    app.selectbox(key=K + "model").set_value("squeezenet1_1")
+    run(app)
+    next(b for b in app.button if b.label.startswith("Download the ImageNet weights")).click()
+    run(app)
+    assert any("could not be downloaded" in e.value for e in app.error)
+    assert any("not cached" in w.value for w in app.warning)

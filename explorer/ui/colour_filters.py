@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from explorer import codegen, colour, first_layer, kernels, plots
 from explorer.ui.state import kept, one_of, seed
 
 PAGE = "colour"
+DEFAULT_NET = Path(__file__).resolve().parents[2] / "assets" / "default_net.pt"
 SHARED = "shared"  # a filter whose spatial kernel is the sidebar's kernel
 COLUMNS = ["filter", "R", "G", "B", "bias", "kernel"]
 KERNEL_CHOICES = [SHARED, *kernels.KERNELS]
@@ -278,10 +280,27 @@ def _alexnet_first_layer(modified: float | None) -> np.ndarray | None:
     return first_layer.cached_alexnet_first_layer()
 
 
+@st.cache_resource(show_spinner=False)
+def _default_net_first_layer() -> np.ndarray:
+    """The first conv weight (32, 3, 3, 3) of the app's network trained on the shapes."""
+    from explorer import training
+
+    model = training.load_run(DEFAULT_NET).model
+    return model.get_submodule("conv1").weight.detach().numpy().copy()
+
+
+def _kernel_mosaic(weight: np.ndarray, columns: int, scale: int) -> bytes:
+    return plots.png_bytes(plots.image_grid(first_layer.kernels_to_images(weight),
+                                            columns=columns, scale=scale))
+
+
 def learned_panel() -> None:
     """First-layer kernels that networks learned, beside the hand-made ones."""
-    st.info("The app's own trained network arrives with the Pretrained networks page "
-            "(issue #6); its first-layer kernels will show here.", icon=":material/construction:")
+    weight = _default_net_first_layer()
+    st.image(_kernel_mosaic(weight, columns=16, scale=12), width=640,
+             caption=f"CNN Explorer's default network (trained on the shapes, page 3): its "
+                     f"{weight.shape[0]} first-layer filters of 3x3x3 (grey = 0). Like the "
+                     "hand-made ones, they mix colour weights with small spatial patterns.")
     try:
         alexnet = _alexnet_first_layer(_mtime(first_layer.alexnet_weights_path()))
     except ValueError as error:
@@ -292,12 +311,7 @@ def learned_panel() -> None:
                    f"(`{first_layer.alexnet_weights_path()}`), so its 64 learned 11x11 filters "
                    "cannot be shown offline. They appear here once the file is cached.")
         return
-    tiles = first_layer.kernels_to_images(alexnet)  # (64, 11, 11, 3)
-    grid = np.ones((8 * 13, 8 * 13, 3), np.float32)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, 8)
-        grid[r * 13 + 1 : r * 13 + 12, c * 13 + 1 : c * 13 + 12] = tile
-    st.image(plots.png_bytes(np.kron(grid, np.ones((4, 4, 1)))), width=520,
+    st.image(_kernel_mosaic(alexnet, columns=8, scale=4), width=520,
              caption="AlexNet's 64 first-layer filters (11x11x3): edges, stripes and colour blobs")
 
 

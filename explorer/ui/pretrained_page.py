@@ -98,6 +98,8 @@ def model_panel() -> zoo.LoadedModel | None:
         st.warning(loaded.message + " The architecture, shapes and layers can still be explored; "
                    "predictions and activations are those of random weights.",
                    icon=":material/cloud_off:")
+        if key in zoo.MODELS:
+            download_button(key, loaded)
     upload = st.file_uploader("Your weights for this architecture (.pt / .pth)",
                               type=["pt", "pth"], key=f"{PAGE}.weights.{key}")
     if upload is not None and st.session_state.get(f"{PAGE}.weights_id") != upload.file_id:
@@ -111,6 +113,26 @@ def model_panel() -> zoo.LoadedModel | None:
             st.session_state[f"{PAGE}.uploaded.{key}"] = loaded
             st.rerun()
     return loaded
+
+
+def download_button(name: str, loaded: zoo.LoadedModel) -> None:
+    """Fetch the ImageNet weights into torch's cache once, with a progress bar."""
+    size = loaded.meta.get("_file_size")
+    label = f"Download the ImageNet weights ({size:.0f} MB)" if size else "Download the weights"
+    if not st.button(label, icon=":material/download:", key=f"{PAGE}.download.{name}"):
+        return
+    bar = st.progress(0.0, text="Connecting...")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0) if total else 0.0,
+                     text=f"{done / 2**20:.0f} of {total / 2**20:.0f} MB")
+
+    result = zoo.load_model(name, allow_download=True, progress=progress)
+    bar.empty()
+    if result.pretrained:
+        zoo_model.clear()  # every session now gets the trained network from the cache
+        st.rerun()
+    st.error(result.message, icon=":material/cloud_off:")
 
 
 # ---------------------------------------------------------------- per-session results
@@ -205,10 +227,18 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     stats = activations.channel_stats(activation)
     st.markdown(f"**{layer}**: output {tuple(activation.shape)}; mean {stats['mean']:.3g}, "
                 f"max {stats['max']:.3g}, zeros {stats['zero_fraction']:.0%} of the values.")
+    shared = st.toggle("One colour scale for all channels", key=_seeded(
+        "shared", False, one_of((True, False)), "shared"))
     scale = 4 if activation.shape[-1] <= 16 else 2 if activation.shape[-1] <= 64 else 1
-    st.image(plots.png_bytes(activations.channel_grid(activation, picked, columns=8, scale=scale)),
-             width="stretch", caption="Channels " + ", ".join(map(str, picked))
-             + " (each stretched to its own range: black = lowest, white = highest)")
+    if shared:  # one black..white range over the shown channels: strong and weak ones compare
+        values = activation[0, picked].numpy()  # (n, H, W)
+        grid = plots.image_grid(plots.stretch(values)[:, None], columns=8, scale=scale)
+        scale_text = f"one scale: black = {values.min():.3g}, white = {values.max():.3g}"
+    else:
+        grid = activations.channel_grid(activation, picked, columns=8, scale=scale)
+        scale_text = "each stretched to its own range: black = lowest, white = highest"
+    st.image(plots.png_bytes(grid), width="stretch",
+             caption="Channels " + ", ".join(map(str, picked)) + f" ({scale_text})")
     channel = st.slider("One channel, large and over the image", 0, channels - 1, key=_seeded(
         f"channel.{channels}", int(picked[0]), number_in(0, channels - 1, integer=True),
         "channel"))
