@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from explorer.catalogue import PAGES  # noqa: E402
+from explorer.ui.heartbeat import keep_jobs_alive  # noqa: E402
 from explorer.ui.home import render_home  # noqa: E402
 from explorer.ui.state import keep_widget_state, write_url  # noqa: E402
 
@@ -25,5 +26,8 @@ keep_widget_state()
 
 home = st.Page(render_home, title="Home", icon=":material/home:", url_path="home", default=True)
 pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.key) for p in PAGES]
-st.navigation([home, *pages]).run()
+navigation = st.navigation([home, *pages])
+with st.sidebar:
+    keep_jobs_alive()  # training goes on while this tab shows another page
+navigation.run()
 write_url()  # after the page ran: its settings, mirrored in the address bar

@@ -163,3 +163,20 @@ def test_a_bad_zip_is_refused_with_a_message(app: AppTest) -> None:
     run(app)
     assert app.error, "a refusal message"
     assert button(app, "Start").disabled
+
+
+def test_runs_stay_alive_while_the_tab_shows_another_page(app: AppTest, monkeypatch) -> None:
+    from explorer.ui import heartbeat
+
+    beats = []
+    monkeypatch.setattr(training.JobRegistry, "heartbeat",
+                        lambda self, owner: beats.append(owner))
+    app.slider(key=K + "epochs").set_value(30)
+    button(run(app), "Start").click()
+    run(app)
+    owner = app.session_state[K + "owner"]
+    app.switch_page("../pages/1_Convolution.py").run()
+    assert not app.exception
+    assert beats and beats[-1] == owner  # the entrypoint's fragment reports the tab alive
+    assert heartbeat.OWNER_KEY == K + "owner"
+    training.get_registry().stop_all()
