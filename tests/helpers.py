@@ -26,3 +26,10 @@ def heatmaps(at: AppTest) -> dict[str, np.ndarray]:
 def captions(at: AppTest) -> list[str]:
     """The first caption of every image, in page order."""
     return [image.captions[0] for image in at.get("image")]
+
+
+def run(at: AppTest) -> AppTest:
+    """Rerun the page and fail on any exception it shows."""
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from explorer import codegen, colour, first_layer, images, kernels
 from explorer.codegen import ImageSource
 from explorer.ui import colour_filters
-from tests.helpers import captions, heatmaps
+from tests.helpers import captions, heatmaps, run
 
 PAGE = "../pages/2_Colour_filters.py"
 K = "keep.colour."
@@ -37,10 +37,6 @@ def text(at: AppTest) -> str:
     return " ".join(m.value for m in at.markdown)
 
 
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def use_tab(at: AppTest, name: str) -> AppTest:

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import conv, kernels
-from tests.helpers import captions, heatmaps
+from tests.helpers import captions, heatmaps, run
 
 PAGE = "../pages/1_Convolution.py"
 K = "keep.convolution."
@@ -30,10 +30,6 @@ def app() -> AppTest:
     return at
 
 
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def use_tab(at: AppTest, name: str) -> AppTest:

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import training
 from explorer.ui import pretrained_page
+from tests.helpers import run
 
 PAGE = "../pages/4_Pretrained_networks.py"
 K = "keep.pretrained."
@@ -27,10 +28,6 @@ def empty_torch_cache(tmp_path, monkeypatch):
     pretrained_page.zoo_model.clear()
 
 
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.fixture

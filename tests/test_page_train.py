@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import data, training
 from explorer.ui import training_page
+from tests.helpers import run
 
 PAGE = "../pages/3_Train_a_CNN.py"
 K = "keep.train."
@@ -30,10 +31,6 @@ def small_shapes(monkeypatch):
     training.get_registry().stop_all()
 
 
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.fixture
