@@ -146,27 +146,8 @@ def weights_for_colour(rgb: tuple[float, float, float] | str) -> tuple[float, fl
 # ---------------------------------------------------------------------------
 
 
-def _as_finite(array: object, what: str) -> np.ndarray:
-    """float64 array of any shape, or ValueError (not numbers, complex, NaN/inf, empty)."""
-    try:
-        a = np.asarray(array)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"The {what} must be a rectangular array of numbers.") from exc
-    if np.iscomplexobj(a):
-        raise ValueError(f"The {what} must contain real numbers, not complex ones.")
-    try:
-        a = a.astype(np.float64, copy=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"The {what} must contain only numbers.") from exc
-    if a.size == 0:
-        raise ValueError(f"The {what} is empty (shape {a.shape}).")
-    if not np.isfinite(a).all():
-        raise ValueError(f"The {what} contains NaN or infinity; every entry must be finite.")
-    return a
-
-
 def _as_image(image: object) -> np.ndarray:
-    x = _as_finite(image, "image")
+    x = conv.as_finite(image, "image")
     if x.ndim == 2:
         raise ValueError(
             f"This is a greyscale image (shape {x.shape}); colour filters need an "
@@ -178,7 +159,7 @@ def _as_image(image: object) -> np.ndarray:
 
 
 def _as_weight(weight: object) -> np.ndarray:
-    w = _as_finite(weight, "weight")
+    w = conv.as_finite(weight, "weight")
     if w.ndim != 4 or w.shape[1] != 3:
         raise ValueError(
             "The weight must have shape (C_out, 3, K_h, K_w): one 3-channel kernel per output "
@@ -190,14 +171,14 @@ def _as_weight(weight: object) -> np.ndarray:
 def _as_bias(bias: object, c_out: int) -> np.ndarray:
     if bias is None:
         return np.zeros(c_out)
-    b = _as_finite(bias, "bias")
+    b = conv.as_finite(bias, "bias")
     if b.shape != (c_out,):
         raise ValueError(f"The bias must have shape ({c_out},), one per filter; got {b.shape}.")
     return b
 
 
 def _as_colour_weights(colour_weights: object) -> np.ndarray:
-    w = _as_finite(colour_weights, "colour weights")
+    w = conv.as_finite(colour_weights, "colour weights")
     if w.ndim != 2 or w.shape[1] != 3:
         raise ValueError(
             "The colour weights must have shape (C_out, 3), one (R, G, B) row per filter; "
@@ -434,7 +415,7 @@ class ColourFilter:
     description: str = ""
 
     def __post_init__(self) -> None:
-        weights = _as_finite(self.weights, f"colour weights of {self.label!r}")
+        weights = conv.as_finite(self.weights, f"colour weights of {self.label!r}")
         if weights.shape != (3,):
             raise ValueError(
                 f"{self.label!r} needs three colour weights (R, G, B); got {self.weights!r}."
@@ -442,7 +423,7 @@ class ColourFilter:
         params = self.kernel_params
         pairs = params.items() if isinstance(params, Mapping) else params
         pairs = tuple(sorted((str(k), _hashable(v)) for k, v in pairs))
-        bias = _as_finite(self.bias, f"bias of {self.label!r}")
+        bias = conv.as_finite(self.bias, f"bias of {self.label!r}")
         if bias.shape != ():
             raise ValueError(f"The bias of {self.label!r} must be one number; got {self.bias!r}.")
         # Frozen: normalise the fields through object.__setattr__.

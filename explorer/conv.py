@@ -194,8 +194,8 @@ TORCH_MAX_TAPS = 25
 # ---------------------------------------------------------------------------
 
 
-def as_finite_2d(array: object, what: str = "image") -> np.ndarray:
-    """Return `array` as a float64 2-D array, or raise ValueError saying what is wrong."""
+def as_finite(array: object, what: str = "array", *, ndim: int | None = None) -> np.ndarray:
+    """`array` as float64 (of `ndim` dimensions when given), or ValueError saying what is wrong."""
     try:
         a = np.asarray(array)
     except ValueError as exc:  # ragged nested lists
@@ -206,17 +206,21 @@ def as_finite_2d(array: object, what: str = "image") -> np.ndarray:
         a = a.astype(np.float64, copy=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"The {what} must contain only numbers.") from exc
-    if a.ndim != 2:
+    if ndim is not None and a.ndim != ndim:
+        layout = " (rows x columns)" if ndim == 2 else ""
         raise ValueError(
-            f"The {what} must be 2-D (rows x columns); got {a.ndim} dimension(s), shape {a.shape}."
+            f"The {what} must be {ndim}-D{layout}; got {a.ndim} dimension(s), shape {a.shape}."
         )
     if a.size == 0:
         raise ValueError(f"The {what} is empty (shape {a.shape}); it needs at least one value.")
     if not np.isfinite(a).all():
-        raise ValueError(
-            f"The {what} contains NaN or infinity; every entry must be a finite number."
-        )
+        raise ValueError(f"The {what} contains NaN or infinity; every entry must be a finite number.")
     return a
+
+
+def as_finite_2d(array: object, what: str = "image") -> np.ndarray:
+    """Return `array` as a float64 2-D array, or raise ValueError saying what is wrong."""
+    return as_finite(array, what, ndim=2)
 
 
 def _check_choice(value: str, registry: dict, what: str) -> None:
