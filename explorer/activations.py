@@ -14,8 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torchvision.models import feature_extraction
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
+from explorer import memory
+from explorer.concurrency import heavy_work
 from explorer.plots import image_grid
 
 MAX_GROUP = 40  # group_layers splits a top-level block with more names than this
@@ -58,6 +61,49 @@ def _fingerprint(model: nn.Module) -> tuple[int, ...]:
     )
 
 
+class _OwnThreadTracer(feature_extraction.NodePathTracer):
+    """torchvision's tracer, recording only the calls of the thread that traces.
+
+    While FX traces, it patches nn.Module.__call__ and __getattr__ for the whole process. On a
+    server another session's forward pass or a training job would then run through this tracer
+    and fail ("NameError: module is not installed as a submodule"). Calls from other threads
+    go straight to the module.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._thread = threading.get_ident()
+
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val, parameter_proxy_cache):
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+
+_TRACE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _thread_safe_tracing() -> Iterator[None]:
+    """create_feature_extractor / get_graph_node_names use _OwnThreadTracer inside the body.
+
+    They build their tracer from the module attribute feature_extraction.NodePathTracer; only
+    this module calls them, always under _TRACE_LOCK, so swapping the attribute is safe.
+    """
+    with _TRACE_LOCK:
+        original = feature_extraction.NodePathTracer
+        feature_extraction.NodePathTracer = _OwnThreadTracer
+        try:
+            yield
+        finally:
+            feature_extraction.NodePathTracer = original
+
+
 def _private(model: nn.Module) -> _Private:
     fingerprint = _fingerprint(model)
     with _PRIVATE_LOCK:
@@ -72,9 +118,11 @@ def _make_private(model: nn.Module, fingerprint: tuple[int, ...]) -> _Private:
     # deepcopy with every tensor pre-entered in the memo: new modules, the same tensors.
     memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
     module = copy.deepcopy(model, memo).eval()
+    memory.note_long_lived()  # the copy and its graph live as long as the model
     try:
-        names = get_graph_node_names(module, suppress_diff_warning=True)[1]  # eval-mode nodes
-        extractor = create_feature_extractor(module, return_nodes=names)
+        with _thread_safe_tracing():
+            names = get_graph_node_names(module, suppress_diff_warning=True)[1]  # eval nodes
+            extractor = create_feature_extractor(module, return_nodes=names)
     # Tracing fails in many ways (TraceError, TypeError on control flow that depends on the
     # data, unsupported ops): any of them means "use hooks on named modules instead".
     except Exception:
@@ -184,7 +232,7 @@ def eval_model(model: nn.Module) -> nn.Module:
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """model(x) without gradients, in eval mode, on the private copy (the model is untouched)."""
     private = _private(model)
-    with private.lock, torch.no_grad():
+    with heavy_work(), private.lock, torch.no_grad():
         return private.module(_check_input(x))
 
 
@@ -253,7 +301,7 @@ def capture(
     x = _check_input(x)
     private = _private(model)
     wanted = private.names if layers is None else _check_layers(private, layers)
-    with private.lock, torch.no_grad():
+    with heavy_work(), private.lock, torch.no_grad():
         if private.traced:
             outputs = _extractor(private, wanted)(x)
         else:
@@ -353,7 +401,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224))
         if isinstance(module, nn.Conv2d | nn.Linear)
     }
     x = _check_input(torch.zeros(shape))
-    with private.lock, torch.no_grad(), _forward_hooks(compute, factory):
+    with heavy_work(), private.lock, torch.no_grad(), _forward_hooks(compute, factory):
         if private.traced:
             extractor = _extractor(private, private.names)
             outputs = _LayerRunner(extractor, counted).run(x)
@@ -528,7 +576,7 @@ def grad_cam(
     if target_layer not in private.names:
         _check_layers(private, [target_layer])  # raises with a helpful message
     inputs = x.detach().clone().requires_grad_(True)  # a graph even if parameters are frozen
-    with private.lock, torch.enable_grad():
+    with heavy_work(), private.lock, torch.enable_grad():
         if private.traced:
             last = private.names[-1]  # the last node computes the class scores
             if last == target_layer:

@@ -27,6 +27,9 @@ MODES: dict[str, conv.ModeSpec] = {name: conv.MODES[name] for name in ("same", "
 
 # PyTorch warns about its own extra copy when padding="same" meets an even kernel.
 _EVEN_SAME_WARNING = "Using padding='same' with even kernel lengths"
+# Installed once for the process: warnings.catch_warnings() around the call would swap the
+# process-wide filter list while other sessions' threads run (it is not thread-safe).
+warnings.filterwarnings("ignore", message=_EVEN_SAME_WARNING)
 
 
 # ---------------------------------------------------------------------------
@@ -374,8 +377,7 @@ def prove_with_conv2d(
     model = conv2d_module(weight, bias, mode=mode)
     x = np.asarray(image, dtype=np.float32)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # (1, 3, H, W)
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_EVEN_SAME_WARNING)
+    with torch.inference_mode():
         y = model(xt)
         if relu:
             y = torch.relu(y)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.concurrency import RNG_LOCK
 from explorer.data import Augmentation, Dataset, augment_batch
 from explorer.nets import ModelSettings, build_model, feature_sizes, first_conv
 
@@ -289,12 +290,9 @@ def _make_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
     )
 
 
-_INIT_LOCK = threading.Lock()
-
-
 def _seeded_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
     """The initial model; the same seed gives the same weights even with jobs in parallel."""
-    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+    with RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model = _make_model(settings, dataset)
     return model.to(memory_format=torch.channels_last)

@@ -25,7 +25,9 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 from torchvision.models import get_model, get_model_weights
 
+from explorer import memory
 from explorer.activations import forward, suggest_gradcam_layer
+from explorer.concurrency import RNG_LOCK
 from explorer.environment import weights_dir
 
 DOWNLOAD_TIMEOUT_S = 10.0  # per connection attempt and per read: nothing may hang
@@ -184,7 +186,7 @@ def _generic_categories(count: int) -> tuple[str, ...]:
 def _build(spec: ModelSpec, *, pretrained: bool) -> nn.Module:
     """The architecture with random weights, the same every time (seed 0, global RNG kept)."""
     kwargs = {**spec.build_kwargs, **(spec.pretrained_kwargs if pretrained else {})}
-    with torch.random.fork_rng(devices=[]):
+    with RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return get_model(spec.torchvision, weights=None, **kwargs).eval()
 
@@ -239,6 +241,7 @@ def load_model(
     asks for the untrained architecture. Transforms are always the weights' own (DEFAULT's when
     untrained), so the preprocessing can still be shown.
     """
+    memory.note_long_lived()  # a model is kept for the process's life: freeze it after the run
     spec = model_spec(name)
     enum, chosen = _resolve_weights(spec, weights)
     shown = chosen or enum.DEFAULT  # transforms, meta and name even when untrained
@@ -531,6 +534,7 @@ def custom_model(
     functions. Without `transforms`: Preprocess(image_size, mean, std), by default no
     normalisation, grey when the first conv takes one channel. The model is not changed (the
     functions run on a private eval-mode copy)."""
+    memory.note_long_lived()
     first_conv = first_conv or _first_conv_name(model)
     if first_conv is None:
         raise ValueError("The model has no Conv2d layer.")

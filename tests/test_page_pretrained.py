@@ -80,14 +80,16 @@ def test_every_tab_of_the_default_network(app: AppTest, tab: str) -> None:
 
 
 def test_switching_layer_and_channel_reuses_the_capture(app: AppTest) -> None:
+    from explorer import shared_results
+
     app.session_state["tab"] = "Activations"
     run(app)
-    first = app.session_state["pretrained.capture"]
+    misses = shared_results.CAPTURES.stats()["misses"]
     group = app.selectbox(key=K + "group").value
     layers = app.selectbox(key=K + f"layer.{group}").options
     app.selectbox(key=K + f"layer.{group}").set_value(layers[2])
     run(app)
-    assert app.session_state["pretrained.capture"] is first  # no second forward pass
+    assert shared_results.CAPTURES.stats()["misses"] == misses  # no second forward pass
     assert f"**{layers[2]}**: output" in " ".join(m.value for m in app.markdown)
 
 

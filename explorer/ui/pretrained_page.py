@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import activations, first_layer, plots, training, zoo
+from explorer import activations, first_layer, plots, shared_results, training, zoo
 from explorer.ui.state import kept, number_in, one_of, seed
 
 PAGE = "pretrained"
@@ -138,35 +137,16 @@ def download_button(name: str, loaded: zoo.LoadedModel) -> None:
 # ---------------------------------------------------------------- per-session results
 
 
-def _digest(image: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()  # full hash, not sampled
-
-
-def _key(loaded: zoo.LoadedModel, image: np.ndarray) -> tuple:
-    return loaded.name, loaded.weights_name, loaded.message, _digest(image)
-
-
 def predicted(loaded: zoo.LoadedModel, image: np.ndarray) -> tuple:
-    """(input tensor, top-5) for the last (model, image) of this session: a layer or channel
-    switch reruns the page without a forward pass (VGG16's takes ~120 ms)."""
-    key = _key(loaded, image)
-    store = st.session_state.get(f"{PAGE}.prediction")
-    if store is None or store[0] != key:
-        store = (key, zoo.preprocess(loaded, image), zoo.predict(loaded, image, k=5))
-        st.session_state[f"{PAGE}.prediction"] = store
-    return store[1], store[2]
+    """(input tensor, top-5), computed once per server for each (network, image): a layer or
+    channel switch, or another student on the same picture, needs no forward pass."""
+    return shared_results.prediction(loaded, image, k=5)
 
 
 def captured(loaded: zoo.LoadedModel, x, image: np.ndarray) -> dict:
-    """All default layers' activations, kept for the last (model, image) of this session only."""
-    key = _key(loaded, image)
-    store = st.session_state.get(f"{PAGE}.capture")
-    if store is None or store[0] != key:
-        with st.spinner("Running the network and keeping every layer's output..."):
-            layers = activations.default_layers(loaded.model, tuple(x.shape))
-            store = (key, activations.capture(loaded.model, x, layers))
-        st.session_state[f"{PAGE}.capture"] = store  # replaces the previous one: memory bound
-    return store[1]
+    """All default layers' activations, shared by the sessions in a bounded cache."""
+    with st.spinner("Running the network and keeping every layer's output..."):
+        return shared_results.captured(loaded, x, image)
 
 
 def as_picture(x) -> np.ndarray:

@@ -1,0 +1,73 @@
+"""Results every session of the server shares: predictions and activations per (network, image).
+
+Students of one class mostly look at the same networks and built-in images, so a result is
+computed once and reused by all of them, inside bounded caches (see explorer.bounded_cache).
+Budgets: $EXPLORER_CAPTURE_CACHE_MB (default 768) for captured activations, 32 entries at most;
+predictions (the preprocessed input and the top-k) 256 entries and 64 MB at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+import weakref
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer import activations, zoo
+from explorer.bounded_cache import BoundedCache
+
+MB = 2**20
+
+
+def capture_budget_bytes() -> int:
+    configured = os.environ.get("EXPLORER_CAPTURE_CACHE_MB", "").strip()
+    megabytes = int(configured) if configured.isdigit() else 768
+    return megabytes * MB
+
+
+PREDICTIONS: BoundedCache = BoundedCache(max_entries=256, max_bytes=64 * MB)
+CAPTURES: BoundedCache = BoundedCache(max_entries=32, max_bytes=capture_budget_bytes())
+
+_TOKENS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+_TOKENS_LOCK = threading.Lock()
+
+
+def model_token(model: nn.Module) -> str:
+    """A name unique to this model object for the process's life (ids can be reused; this not)."""
+    with _TOKENS_LOCK:
+        return _TOKENS.setdefault(model, uuid.uuid4().hex)
+
+
+def image_digest(image: np.ndarray) -> str:
+    """SHA-1 of every byte (a sampled hash would miss a one-pixel change) plus shape and type."""
+    image = np.ascontiguousarray(image)
+    return f"{image.shape}{image.dtype}" + hashlib.sha1(image.tobytes()).hexdigest()
+
+
+def _key(loaded: zoo.LoadedModel, image: np.ndarray) -> tuple[str, str]:
+    return model_token(loaded.model), image_digest(image)
+
+
+def prediction(loaded: zoo.LoadedModel, image: np.ndarray,
+               k: int = 5) -> tuple[torch.Tensor, zoo.Prediction]:
+    """(preprocessed input (1, C, H, W), top-k) for `image`, computed once per server."""
+    return PREDICTIONS.get_or_compute(
+        (*_key(loaded, image), k),
+        lambda: (zoo.preprocess(loaded, image), zoo.predict(loaded, image, k=k)),
+    )
+
+
+def captured(loaded: zoo.LoadedModel, x: torch.Tensor,
+             image: np.ndarray) -> dict[str, torch.Tensor]:
+    """Every default layer's activation for `image` ({name: (1, C, H, W)}), once per server."""
+
+    def compute() -> dict[str, torch.Tensor]:
+        layers = activations.default_layers(loaded.model, tuple(x.shape))
+        return activations.capture(loaded.model, x, layers)
+
+    return CAPTURES.get_or_compute(_key(loaded, image), compute)
