@@ -17,7 +17,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/streamlit run explorer/Home.py --server.port $(PORT)
+	$(BIN)/python -m explorer.serve --server.port $(PORT)  # = streamlit run explorer/Home.py, warmed up
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

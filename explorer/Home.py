@@ -11,7 +11,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from explorer import memory  # noqa: E402
+from explorer import memory, warmup  # noqa: E402
 from explorer.catalogue import PAGES  # noqa: E402
 from explorer.ui.heartbeat import keep_jobs_alive  # noqa: E402
 from explorer.ui.home import render_home  # noqa: E402
@@ -33,3 +33,4 @@ with st.sidebar:
 navigation.run()
 write_url()  # after the page ran: its settings, mirrored in the address bar
 memory.freeze_long_lived()  # modules and models that appeared in this run leave the GC's way
+warmup.start()  # once per process, in the background: torch and the default network

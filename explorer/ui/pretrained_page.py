@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import activations, first_layer, plots, shared_results, training, zoo
+from explorer import activations, app_networks, first_layer, plots, shared_results, training, zoo
 from explorer.ui.state import kept, number_in, one_of, seed
 
 PAGE = "pretrained"
 DEFAULT = "default"  # the app's own network, trained on the built-in shapes (assets/)
 RUN_PREFIX = "run:"  # networks trained on the Train page in this server process
-DEFAULT_NET = Path(__file__).resolve().parents[2] / "assets" / "default_net.pt"
+DEFAULT_NET = app_networks.DEFAULT_NET
 GRID_COUNTS = (8, 16, 32, 64)
 
 
@@ -31,24 +29,10 @@ def zoo_model(name: str) -> zoo.LoadedModel:
     return zoo.load_model(name)
 
 
-def _own_model(name: str, run: training.SavedRun | training.TrainingJob, classes, mean, std,
-               note: str) -> zoo.LoadedModel:
-    model = run.model
-    image_size = tuple(run.image_size) if hasattr(run, "image_size") else run.dataset.image_size
-    channels = run.in_channels if hasattr(run, "in_channels") else run.dataset.channels
-    layer = activations.suggest_gradcam_layer(model, (1, channels, *image_size))
-    return zoo.custom_model(name, model, classes, image_size=image_size, mean=mean, std=std,
-                            gradcam_layer=layer, note=note)
-
-
 @st.cache_resource(show_spinner="Loading the app's network...")
 def default_model() -> zoo.LoadedModel:
     """The simple CNN of the Train page, trained on shapes and shipped in assets/."""
-    run = training.load_run(DEFAULT_NET)
-    return _own_model("CNN Explorer's default network", run, run.classes, run.mean, run.std,
-                      "The lecture's simple CNN trained on the built-in shapes dataset "
-                      "(python -m explorer.train --dataset shapes --epochs 4 --seed 0 "
-                      "--save assets/default_net.pt).")
+    return app_networks.default_network()
 
 
 @st.cache_resource(max_entries=8)
@@ -57,7 +41,7 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
     if job is None or job.model is None:
         return None
     dataset = job.dataset
-    return _own_model(f"Run {job_id[:8]}", job, dataset.classes, dataset.mean, dataset.std,
+    return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, dataset.mean, dataset.std,
                       f"Trained on the Train page ({dataset.name}).")
 
 
