@@ -12,7 +12,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.concurrency import RNG_LOCK
+from explorer.concurrency import RNG_LOCK, heavy_work
 from explorer.data import Augmentation, Dataset, augment_batch
 from explorer.nets import ModelSettings, build_model, feature_sizes, first_conv
 
@@ -257,6 +256,19 @@ def thread_budget(threads: int) -> Iterator[None]:
                 torch.set_num_threads(_threads_before)
 
 
+def train_device() -> torch.device:
+    """Where jobs train: $EXPLORER_TRAIN_DEVICE ("cpu", "cuda", "cuda:1"; default "auto": the
+    first CUDA GPU when torch sees one, else the CPU). A GPU that is asked for but absent falls
+    back to the CPU."""
+    wanted = os.environ.get("EXPLORER_TRAIN_DEVICE", "auto").strip().lower() or "auto"
+    if wanted != "cpu" and torch.cuda.is_available():
+        try:
+            return torch.device("cuda" if wanted == "auto" else wanted)
+        except RuntimeError:  # a malformed name such as "cuda:x"
+            return torch.device("cuda")
+    return torch.device("cpu")
+
+
 # ---------------------------------------------------------------------------
 # Data on the fly: uint8 -> normalised float, channels_last
 # ---------------------------------------------------------------------------
@@ -265,20 +277,23 @@ def thread_budget(threads: int) -> Iterator[None]:
 class _Batches:
     """Turns index sets of a Dataset into model-ready batches."""
 
-    def __init__(self, dataset: Dataset, augmentation: Augmentation) -> None:
+    def __init__(self, dataset: Dataset, augmentation: Augmentation,
+                 device: torch.device | str = "cpu") -> None:
         self.dataset = dataset
         self.augmentation = augmentation
+        self.device = torch.device(device)
         self.mean = torch.tensor(dataset.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(dataset.std, dtype=torch.float32).view(1, -1, 1, 1)
 
     def prepare(self, images: torch.Tensor, *, augment: bool = False,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, C, H, W) uint8 -> normalised float32 in channels_last (about 20-40 % faster)."""
+        """(B, C, H, W) uint8 -> normalised float32 in channels_last (about 20-40 % faster),
+        on the job's device (augmentation draws from the CPU generator, so runs repeat)."""
         x = images.float().div_(255)  # [0, 1]
         if augment and self.augmentation.active:
             x = augment_batch(x, self.augmentation, generator=generator)
         x = (x - self.mean) / self.std
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous(memory_format=torch.channels_last).to(self.device)
 
 
 def _make_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
@@ -454,7 +469,8 @@ class TrainingJob:
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.owner = owner
         self.threads = threads or settings.threads
-        self.model: nn.Module | None = None
+        self.device = train_device()
+        self.model: nn.Module | None = None  # on the CPU once the run has ended
         self.error: str | None = None  # traceback of an unexpected exception
         self._on_done = on_done
         self._lock = threading.Lock()  # guards every field the snapshot reads
@@ -526,6 +542,10 @@ class TrainingJob:
         if never_started:
             self._finish()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the job is done (finished, stopped or failed) and its thread has ended;
         True if so."""
@@ -560,7 +580,7 @@ class TrainingJob:
             return {}
         with self._model_lock:
             return {
-                key: value.detach().clone().contiguous()
+                key: value.detach().to("cpu", copy=True).contiguous()
                 for key, value in model.state_dict().items()
             }
 
@@ -623,7 +643,7 @@ class TrainingJob:
         finally:
             if self._live_model is not None:
                 with self._model_lock:
-                    model = self._live_model.eval()
+                    model = self._live_model.eval().to("cpu")  # the pages run it on the CPU
                     self.model = model.to(memory_format=torch.contiguous_format)
             self._finish()
 
@@ -653,17 +673,17 @@ class TrainingJob:
     def _train(self) -> None:
         s, data = self.settings, self.dataset
         generator = torch.Generator().manual_seed(s.seed)  # batch order and augmentation
-        model = _seeded_model(s, data)
+        model = _seeded_model(s, data).to(self.device)
         self._live_model = model
         optimiser = OPTIMISERS[s.optimiser].make(model.parameters(), s.learning_rate,
                                                  s.weight_decay)
         ticks = self._planned if self._planned is not None else TIME_TICKS
         scheduler = SCHEDULES[s.schedule].make(optimiser, ticks, s.learning_rate)
-        batches = _Batches(data, s.augmentation)
+        batches = _Batches(data, s.augmentation, self.device)
         subset = eval_indices(data, s.eval_subset)
         # The subset once, ready to use: 1,000 CIFAR-size images are 12 MB of float32.
         subset_x = batches.prepare(data.test_images[subset])
-        subset_y = data.test_labels[subset]
+        subset_y = data.test_labels[subset].to(self.device)
         train_count = len(data.train_labels)
         # Dropout draws from torch's global generator: repeatable only when a job runs alone.
         torch.manual_seed(s.seed)
@@ -682,7 +702,7 @@ class TrainingJob:
                 self._wait_if_paused(clock)
                 index = order[first : first + self._batch]
                 x = batches.prepare(data.train_images[index], augment=True, generator=generator)
-                y = data.train_labels[index]
+                y = data.train_labels[index].to(self.device)
                 with self._model_lock:
                     logits = model(x)  # (B, classes)
                     loss = F.cross_entropy(logits, y)
@@ -762,7 +782,7 @@ class TrainingJob:
                 confidences.append(probability)
         finally:
             model.train(was_training)
-        return total / len(y), torch.cat(predictions), torch.cat(confidences)
+        return total / len(y), torch.cat(predictions).cpu(), torch.cat(confidences).cpu()
 
     def _report_errors(self, indices: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor,
                        confidence: torch.Tensor) -> tuple[np.ndarray, tuple[Misclassified, ...]]:
@@ -778,8 +798,9 @@ class TrainingJob:
     def _evaluate(self, model: nn.Module, indices: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                   step: int, rate: float, train_loss: float, train_accuracy: float) -> None:
         test_loss, predicted, confidence = self._predict(model, x, y)
+        y = y.cpu()
         confusion, examples = self._report_errors(indices, y, predicted, confidence)
-        kernels = first_conv(model).weight.detach().contiguous().numpy().copy()
+        kernels = first_conv(model).weight.detach().cpu().contiguous().numpy().copy()
         with self._lock:
             self._evaluations.append(EvalPoint(
                 step=step,
@@ -810,7 +831,7 @@ class TrainingJob:
             if self._stop.is_set():
                 raise _Stopped
             x = batches.prepare(data.test_images[first : first + chunk])
-            y = data.test_labels[first : first + chunk]
+            y = data.test_labels[first : first + chunk].to(self.device)
             loss, predicted, confidence = self._predict(model, x, y)
             losses += loss * len(y)
             predictions.append(predicted)
@@ -853,156 +874,6 @@ def _diverged_message(step: int, settings: TrainSettings) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The process-wide registry: cap, FIFO queue, owners, heartbeats
-# ---------------------------------------------------------------------------
-
-
-def _default_max_running() -> int:
-    value = os.environ.get("EXPLORER_MAX_JOBS", "")
-    try:
-        return max(1, int(value))
-    except ValueError:
-        return 1  # on 2 cores one job with 2 threads beats two jobs sharing them
-
-
-class JobRegistry:
-    """All training jobs of this process. Thread-safe.
-
-    At most `max_running` jobs run; later ones wait in a FIFO queue and report their position.
-    Each running job gets min(its threads, cores // max_running) torch threads. Jobs belong to
-    an owner (the browser session id): the page calls heartbeat(owner) while it polls, and
-    reap() stops the unfinished jobs of owners silent for longer than the grace period (a
-    closed tab). Finished jobs are kept (the last `keep_per_owner` per owner) for comparison
-    and downloads.
-    """
-
-    def __init__(self, max_running: int | None = None, *, cores: int | None = None,
-                 keep_per_owner: int = 20, grace_seconds: float = 120.0) -> None:
-        self.max_running = max_running or _default_max_running()
-        self.cores = cores or os.cpu_count() or 1
-        self.keep_per_owner = keep_per_owner
-        self.grace_seconds = grace_seconds
-        self._lock = threading.RLock()
-        self._jobs: dict[str, TrainingJob] = {}  # insertion order = submission order
-        self._queue: deque[TrainingJob] = deque()
-        self._running: set[str] = set()
-        self._heartbeats: dict[str, float] = {}
-
-    def submit(self, settings: TrainSettings, dataset: Dataset, *, owner: str | None = None) -> str:
-        """Queue a run and return its id; it starts at once when a slot is free.
-
-        ValueError when the model cannot take the dataset (checked before anything queues).
-        """
-        threads = max(1, min(settings.threads, self.cores // self.max_running))
-        job = TrainingJob(settings, dataset, owner=owner, threads=threads,
-                          on_done=self._job_done)
-        self.reap()
-        with self._lock:
-            if owner is not None:
-                self._heartbeats[owner] = time.monotonic()
-                self._forget_old(owner)
-            self._jobs[job.job_id] = job
-            self._queue.append(job)
-            self._start_waiting()
-        return job.job_id
-
-    def get(self, job_id: str) -> TrainingJob | None:
-        with self._lock:
-            return self._jobs.get(job_id)
-
-    def jobs_of(self, owner: str) -> list[TrainingJob]:
-        with self._lock:
-            return [job for job in self._jobs.values() if job.owner == owner]
-
-    def jobs(self) -> list[TrainingJob]:
-        with self._lock:
-            return list(self._jobs.values())
-
-    def running(self) -> list[TrainingJob]:
-        with self._lock:
-            return [self._jobs[job_id] for job_id in self._running]
-
-    def queued(self) -> list[TrainingJob]:
-        with self._lock:
-            return list(self._queue)
-
-    def forget(self, job_id: str) -> None:
-        """Stop a job (if it is not done) and drop it from the registry."""
-        with self._lock:
-            job = self._jobs.pop(job_id, None)
-        if job is not None:
-            job.stop()
-
-    def heartbeat(self, owner: str) -> None:
-        """The owner's page is alive; also reaps other owners' orphaned jobs (cheap)."""
-        with self._lock:
-            self._heartbeats[owner] = time.monotonic()
-        self.reap()
-
-    def reap(self, grace_seconds: float | None = None) -> list[str]:
-        """Stop unfinished jobs whose owner sent no heartbeat for grace_seconds; their ids."""
-        grace = self.grace_seconds if grace_seconds is None else grace_seconds
-        now = time.monotonic()
-        with self._lock:
-            silent = {owner for owner, beat in self._heartbeats.items() if now - beat > grace}
-            orphans = [
-                job for job in self._jobs.values()
-                if job.owner in silent and not job.done and not job._stop.is_set()
-            ]
-        for job in orphans:
-            job.stop()
-        return [job.job_id for job in orphans]
-
-    def stop_all(self, timeout: float | None = 10.0) -> bool:
-        """Stop every job and wait for their threads (tests, shutdown); True if all ended."""
-        with self._lock:
-            jobs = list(self._jobs.values())
-        for job in jobs:
-            job.stop()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return all(
-            job.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            for job in jobs
-        )
-
-    def _job_done(self, job: TrainingJob) -> None:
-        with self._lock:
-            self._running.discard(job.job_id)
-            with contextlib.suppress(ValueError):
-                self._queue.remove(job)
-            self._start_waiting()
-
-    def _start_waiting(self) -> None:
-        """Start queued jobs while slots are free; renumber the rest (caller holds the lock)."""
-        while self._queue and len(self._running) < self.max_running:
-            job = self._queue.popleft()
-            if job.done:
-                continue
-            self._running.add(job.job_id)
-            job.start()
-        for position, job in enumerate(self._queue, start=1):
-            job.set_queue_position(position)
-
-    def _forget_old(self, owner: str) -> None:
-        done = [job for job in self._jobs.values() if job.owner == owner and job.done]
-        for job in done[: max(0, len(done) - self.keep_per_owner + 1)]:
-            del self._jobs[job.job_id]
-
-
-_REGISTRY: JobRegistry | None = None
-_REGISTRY_LOCK = threading.Lock()
-
-
-def get_registry() -> JobRegistry:
-    """The process-wide registry (the page may also hold it in st.cache_resource)."""
-    global _REGISTRY
-    with _REGISTRY_LOCK:
-        if _REGISTRY is None:
-            _REGISTRY = JobRegistry()
-        return _REGISTRY
-
-
-# ---------------------------------------------------------------------------
 # Learning-rate range test
 # ---------------------------------------------------------------------------
 
@@ -1028,9 +899,16 @@ def lr_range_test(settings: TrainSettings, dataset: Dataset, *, start: float = 1
                   end: float = 1.0, steps: int = 200, smoothing: float = 0.9) -> RangeTestResult:
     """Leslie Smith's test: train `steps` batches while the learning rate grows from `start` to
     `end` geometrically, recording the loss. A fresh model each time; runs in the calling
-    thread with the settings' thread budget. 200 steps of 64 CIFAR-size images take about 4 s
-    here; 100 were too few on shapes (the loss had not started to fall when the rate got big).
+    thread with the settings' thread budget, holding one of the server's heavy-work slots.
+    200 steps of 64 CIFAR-size images take about 4 s here; 100 were too few on shapes (the
+    loss had not started to fall when the rate got big).
     """
+    with heavy_work():
+        return _lr_range_test(settings, dataset, start, end, steps, smoothing)
+
+
+def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end: float,
+                   steps: int, smoothing: float) -> RangeTestResult:
     if not 0 < start < end:
         raise ValueError(f"Need 0 < start < end; got {start} and {end}.")
     if steps < 5:

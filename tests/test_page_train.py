@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, training
+from explorer import data, job_registry, training
 from explorer.ui import training_page
 from tests.helpers import run
 
@@ -28,7 +28,7 @@ def small_shapes(monkeypatch):
     store.clear()
     yield
     store.clear()
-    training.get_registry().stop_all()
+    job_registry.get_registry().stop_all()
 
 
 
@@ -47,7 +47,7 @@ def button(at: AppTest, label: str):
 
 
 def job_of(at: AppTest) -> training.TrainingJob:
-    return training.get_registry().get(at.session_state["train.job"])
+    return job_registry.get_registry().get(at.session_state["train.job"])
 
 
 def wait_for(at: AppTest, condition, seconds: float = 60.0) -> None:
@@ -111,12 +111,26 @@ def test_ablation_queues_the_four_lecture_variants(app: AppTest) -> None:
     button(app, "Lecture ablation").click()
     run(app)
     owner = app.session_state[K + "owner"]
-    jobs = training.get_registry().jobs_of(owner)
+    jobs = job_registry.get_registry().jobs_of(owner)
     assert len(jobs) == 4
     models = [job.snapshot().settings for job in jobs]
     assert [(s.model.batch_norm, s.model.dropout, s.augmentation.active) for s in models] == [
         (False, 0.0, False), (True, 0.0, False), (True, 0.5, False), (True, 0.5, True)]
-    training.get_registry().stop_all()
+    job_registry.get_registry().stop_all()
+
+
+def test_one_tab_cannot_fill_the_queue_with_ablations(app: AppTest) -> None:
+    app.slider(key=K + "epochs").set_value(30)
+    run(app)
+    button(app, "Lecture ablation").click()
+    run(app)
+    button(app, "Lecture ablation").click()  # a second (and third) click is refused
+    run(app)
+    assert not app.exception
+    assert any("may hold only 4 unfinished runs" in w.value for w in app.warning)
+    owner = app.session_state[K + "owner"]
+    assert len(job_registry.get_registry().jobs_of(owner)) == 4
+    job_registry.get_registry().stop_all()
 
 
 def test_a_reloaded_tab_finds_its_run_again(app: AppTest) -> None:
@@ -166,7 +180,7 @@ def test_runs_stay_alive_while_the_tab_shows_another_page(app: AppTest, monkeypa
     from explorer.ui import heartbeat
 
     beats = []
-    monkeypatch.setattr(training.JobRegistry, "heartbeat",
+    monkeypatch.setattr(job_registry.JobRegistry, "heartbeat",
                         lambda self, owner: beats.append(owner))
     app.slider(key=K + "epochs").set_value(30)
     button(run(app), "Start").click()
@@ -176,4 +190,4 @@ def test_runs_stay_alive_while_the_tab_shows_another_page(app: AppTest, monkeypa
     assert not app.exception
     assert beats and beats[-1] == owner  # the entrypoint's fragment reports the tab alive
     assert heartbeat.OWNER_KEY == K + "owner"
-    training.get_registry().stop_all()
+    job_registry.get_registry().stop_all()

@@ -21,7 +21,6 @@ from explorer.nets import ModelSettings, build_model
 from explorer.training import (
     OPTIMISERS,
     SCHEDULES,
-    JobRegistry,
     TrainingJob,
     TrainSettings,
     eval_indices,
@@ -302,70 +301,6 @@ def test_curve_is_bounded(tiny, monkeypatch):
     assert list(snap.curve_steps) == sorted(snap.curve_steps) and snap.curve_steps[-1] <= 40
 
 
-# -- the registry ------------------------------------------------------------
-
-
-def test_queue_runs_jobs_one_after_another(tiny):
-    registry = JobRegistry(max_running=1)
-    first_id = registry.submit(tiny_settings(epochs=1000), tiny, owner="a")
-    second_id = registry.submit(tiny_settings(epochs=1), tiny, owner="b")
-    first, second = registry.get(first_id), registry.get(second_id)
-    assert second.snapshot().state == "queued" and second.snapshot().queue_position == 1
-    assert registry.queued() == [second] and registry.running() == [first]
-    wait_for(lambda: first.snapshot().step > 0)
-    assert second.snapshot().step == 0
-    first.stop()
-    assert second.join(30)
-    assert second.snapshot().state == "finished" and second.snapshot().queue_position is None
-    assert registry.jobs_of("a") == [first] and registry.jobs_of("b") == [second]
-    assert registry.get("nope") is None
-    assert registry.stop_all()
-
-
-def test_threads_per_job_follow_the_cap(tiny):
-    registry = JobRegistry(max_running=2, cores=2)
-    job = registry.get(registry.submit(tiny_settings(threads=2, epochs=1), tiny))
-    assert job.threads == 1
-    assert registry.stop_all()
-
-
-def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
-    registry = JobRegistry(max_running=1)
-    running = registry.get(registry.submit(tiny_settings(epochs=1000), tiny))
-    waiting = [registry.get(registry.submit(tiny_settings(), tiny)) for _ in range(2)]
-    assert [job.snapshot().queue_position for job in waiting] == [1, 2]
-    waiting[0].stop()
-    assert waiting[0].snapshot().state == "stopped"
-    assert waiting[1].snapshot().queue_position == 1
-    running.stop()
-    assert waiting[1].join(30) and waiting[1].snapshot().state == "finished"
-    assert registry.stop_all()
-
-
-def test_reap_stops_jobs_of_silent_owners(tiny):
-    registry = JobRegistry(max_running=2)
-    gone = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="gone"))
-    here = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="here"))
-    time.sleep(0.2)
-    registry.heartbeat("here")
-    assert registry.reap(grace_seconds=0.1) == [gone.job_id]
-    assert gone.join(10) and gone.snapshot().state == "stopped"
-    assert not here.done
-    assert registry.stop_all()
-    assert not training_threads()
-
-
-def test_forget_keeps_the_registry_small(tiny):
-    registry = JobRegistry(max_running=1, keep_per_owner=2)
-    ids = []
-    for _ in range(4):
-        ids.append(registry.submit(tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
-        registry.get(ids[-1]).join(30)
-    assert [job.job_id for job in registry.jobs_of("o")] == ids[-2:]
-    registry.forget(ids[-1])
-    assert registry.get(ids[-1]) is None
-
-
 def test_thread_budget_restores_the_default():
     before = torch.get_num_threads()
     with thread_budget(1):
@@ -480,3 +415,27 @@ def test_script_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "epoch 1: loss" in result.stdout and "trained 4 steps" in result.stdout
     assert torch.load(tmp_path / "cnn.pt", weights_only=True)["conv1.weight"].shape == (4, 3, 3, 3)
+
+
+# -- device --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("wanted", "cuda", "expected"), [
+    ("auto", False, "cpu"), ("", False, "cpu"), ("cuda", False, "cpu"), ("cpu", True, "cpu"),
+    ("auto", True, "cuda"), ("cuda:1", True, "cuda:1"), ("cuda:x", True, "cuda"),
+])
+def test_train_device(monkeypatch, wanted, cuda, expected):
+    from explorer.training import train_device
+
+    monkeypatch.setenv("EXPLORER_TRAIN_DEVICE", wanted)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert train_device() == torch.device(expected)
+
+
+def test_a_cpu_job_leaves_its_model_and_weights_on_the_cpu(tiny):
+    job = TrainingJob(tiny_settings(epochs=1), tiny)
+    assert job.device == torch.device("cpu")
+    job.start()
+    assert job.join(60)
+    assert all(p.device.type == "cpu" for p in job.model.parameters())
+    assert all(t.device.type == "cpu" for t in job.state_dict().values())

@@ -12,8 +12,8 @@ BEAT_SECONDS = 20  # well inside the registry's grace period (120 s)
 
 def _registry():
     """The job registry if the Train page has been used in this process, without importing torch."""
-    training = sys.modules.get("explorer.training")
-    return None if training is None else training.get_registry()
+    registry_module = sys.modules.get("explorer.job_registry")
+    return None if registry_module is None else registry_module.get_registry()
 
 
 def keep_jobs_alive() -> None:

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import activations, app_networks, first_layer, plots, shared_results, training, zoo
+from explorer import (
+    activations,
+    app_networks,
+    first_layer,
+    job_registry,
+    plots,
+    shared_results,
+    zoo,
+)
 from explorer.ui.state import kept, number_in, one_of, seed
 
 PAGE = "pretrained"
@@ -37,7 +45,7 @@ def default_model() -> zoo.LoadedModel:
 
 @st.cache_resource(max_entries=8)
 def trained_model(job_id: str) -> zoo.LoadedModel | None:
-    job = training.get_registry().get(job_id)
+    job = job_registry.get_registry().get(job_id)
     if job is None or job.model is None:
         return None
     dataset = job.dataset
@@ -48,7 +56,7 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
 def model_choices() -> dict[str, str]:
     """Select box keys -> labels: the app's network, finished runs, the torchvision zoo."""
     choices = {DEFAULT: "CNN Explorer's default network (shapes, offline)"}
-    for job in training.get_registry().jobs():
+    for job in job_registry.get_registry().jobs():
         if job.done and job.model is not None:
             snap = job.snapshot()
             accuracy = f", {snap.final_test_accuracy:.0%}" if snap.final_test_accuracy else ""

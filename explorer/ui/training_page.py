@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import data, nets, plots, training
+from explorer import data, job_registry, nets, plots, training
 from explorer.ui.state import kept, number_in, one_of, seed
 
 PAGE = "train"
@@ -31,9 +31,9 @@ def _seeded(name: str, default, valid, url: str | None = None) -> str:
 
 
 @st.cache_resource
-def registry() -> training.JobRegistry:
+def registry() -> job_registry.JobRegistry:
     """One job registry per server process: jobs outlive page switches and reloads."""
-    return training.get_registry()
+    return job_registry.get_registry()
 
 
 @st.cache_resource
@@ -246,8 +246,14 @@ def current_job_id() -> str | None:
     return job_id
 
 
-def _submit(settings: training.TrainSettings, dataset: data.Dataset) -> str:
-    job_id = registry().submit(settings, dataset, owner=owner())
+def _submit(settings: training.TrainSettings, dataset: data.Dataset) -> str | None:
+    """Queue a run for this tab; None (and a message for the page) when the tab is at its
+    limit of unfinished runs."""
+    try:
+        job_id = registry().submit(settings, dataset, owner=owner())
+    except job_registry.QueueFull as error:
+        st.session_state[f"{PAGE}.refused"] = str(error)
+        return None
     st.session_state[f"{PAGE}.job"] = job_id
     return job_id
 
@@ -268,8 +274,15 @@ def ablation(settings: training.TrainSettings, dataset: data.Dataset) -> None:
     plain = data.Augmentation()
     augmented = settings.augmentation if settings.augmentation.active else data.Augmentation(
         flip=True, shift=2)
-    for variant, augmentation in [(variants[0], plain), (variants[1], plain),
-                                  (variants[2], plain), (variants[2], augmented)]:
+    runs = [(variants[0], plain), (variants[1], plain), (variants[2], plain),
+            (variants[2], augmented)]
+    if registry().free_places(owner()) < len(runs):  # all four or none
+        st.session_state[f"{PAGE}.refused"] = (
+            f"The ablation queues {len(runs)} runs, and this tab may hold only "
+            f"{registry().max_per_owner} unfinished runs at once on a shared server: stop or "
+            "finish the runs it has first.")
+        return
+    for variant, augmentation in runs:
         _submit(dataclasses.replace(settings, model=variant, augmentation=augmentation), dataset)
 
 
@@ -279,6 +292,9 @@ def controls(settings: training.TrainSettings | None, dataset: data.Dataset | No
     active = job is not None and not job.done
     state = job.state if job is not None else None
     ready = settings is not None and dataset is not None
+    refused = st.session_state.pop(f"{PAGE}.refused", None)
+    if refused:
+        st.warning(refused, icon=":material/block:")
     columns = st.columns(5)
     columns[0].button("Start", type="primary", icon=":material/play_arrow:", width="stretch",
                       disabled=not ready or active, on_click=start, args=(settings, dataset))
