@@ -2,10 +2,10 @@
 
 Streamlit runs every session's script in its own thread of one process. torch's intra-op
 threads are process-wide, so two 2-thread forward passes on 2 cores do not take twice as long,
-they collapse (OpenMP teams spin against each other: ResNet18 p90 28 -> 172 ms in
-STREAMLIT_NOTES). `heavy_work()` lets at most `heavy_slots()` such passes run at once; the
-others wait their turn (the page shows Streamlit's running indicator meanwhile) instead of
-thrashing. It is re-entrant per thread, so a function holding a slot may call another that
+they collapse (OpenMP teams spin against each other: ResNet18's p90 went from 28 to 172 ms
+when another process took a core). `heavy_work()` lets at most `heavy_slots()` such passes run
+at once; the others wait their turn (the page shows Streamlit's running indicator meanwhile)
+instead of thrashing. It is re-entrant per thread, so a function holding a slot may call another that
 asks for one.
 """
 

@@ -1,4 +1,4 @@
-"""Numbers from the lecture (shared/LECTURE.md) that the app must reproduce exactly."""
+"""Numbers from the lecture unit (its slides' text) that the app must reproduce exactly."""
 
 # "Numerical example of 'valid' convolution": a 5x5 input, a 3x3 kernel (the subscripts)
 CONV_INPUT_5X5 = (
