@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import operator
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -208,12 +209,23 @@ def _check_input(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"The input must be a tensor (B, C, H, W); got {shape}.")
+    if x.numel() == 0:
+        raise ValueError(f"The input is empty: {tuple(x.shape)}.")
+    if x.is_complex() or not bool(torch.isfinite(x).all()):
+        bad = "complex numbers" if x.is_complex() else (
+            f"NaN or infinity ({int((~torch.isfinite(x)).sum()):,} of {x.numel():,} values)")
+        raise ValueError(f"The input holds {bad}: a network cannot be run on it.")
     return x
 
 
-def _check_layers(private: _Private, layers: Sequence[str]) -> tuple[str, ...]:
-    layers = tuple(dict.fromkeys(layers))  # unique, in the order given
-    unknown = [name for name in layers if name not in private.names]
+def _check_layers(private: _Private, layers: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(layers, str):
+        layers = (layers,)  # one name, not its characters
+    try:
+        layers = tuple(dict.fromkeys(layers))  # unique, in the order given
+    except TypeError as exc:  # unhashable entries (a list from a link)
+        raise ValueError(f"Layers must be names (text); got {layers!r:.80}.") from exc
+    unknown = [repr(name)[:80] for name in layers if name not in private.names]
     if unknown:
         raise ValueError(
             f"Unknown layer(s): {', '.join(unknown[:3])}. Valid names look like "
@@ -492,21 +504,34 @@ def channel_stats(activation: torch.Tensor | np.ndarray) -> dict[str, float | np
     values = _feature_map(activation)  # (C, H, W)
     flat = values.reshape(values.shape[0], -1)  # (C, H * W)
     zeros = flat == 0
+    finite = np.isfinite(flat)
+    if finite.all():
+        layer_mean, layer_min, layer_max = float(flat.mean()), float(flat.min()), float(flat.max())
+        channel_mean, channel_max = flat.mean(axis=1), flat.max(axis=1)
+    else:  # NaN / inf (weights too large): statistics of the finite values, NaN where none
+        masked = np.ma.masked_array(flat, mask=~finite)
+        layer_mean, layer_min, layer_max = (
+            float(np.ma.filled(f(), np.nan)) for f in (masked.mean, masked.min, masked.max))
+        channel_mean = np.ma.filled(masked.mean(axis=1), np.nan).astype(np.float32)
+        channel_max = np.ma.filled(masked.max(axis=1), np.nan).astype(np.float32)
     return {
-        "mean": float(flat.mean()),
-        "min": float(flat.min()),
-        "max": float(flat.max()),
+        "mean": layer_mean,
+        "min": layer_min,
+        "max": layer_max,
         "zero_fraction": float(zeros.mean()),
-        "channel_mean": flat.mean(axis=1),
-        "channel_max": flat.max(axis=1),
+        "non_finite": int(finite.size - np.count_nonzero(finite)),  # NaN or +-inf values
+        "channel_mean": channel_mean,
+        "channel_max": channel_max,
         "channel_zero_fraction": zeros.mean(axis=1),
     }
 
 
 def strongest_channels(activation: torch.Tensor | np.ndarray, n: int = 8) -> list[int]:
-    """Indices of the n channels with the largest mean activation, strongest first."""
-    means = _feature_map(activation).mean(axis=(1, 2))  # (C,)
-    order = np.argsort(-means, kind="stable")
+    """Indices of the n channels with the largest mean activation, strongest first (a channel
+    whose mean is NaN comes last)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, sorted last
+        means = _feature_map(activation).astype(np.float64).mean(axis=(1, 2))  # (C,)
+    order = np.argsort(-np.nan_to_num(means, nan=-np.inf), kind="stable")
     return [int(i) for i in order[: max(0, n)]]
 
 
@@ -517,14 +542,31 @@ def channel_grid(
     scale: int = 1,
 ) -> np.ndarray:
     """Feature maps (1, C, H, W) as one grey mosaic (H', W', 3) uint8, each channel stretched to
-    its own [min, max] (a constant channel is black); `channels` picks and orders them."""
+    its own [min, max] (a constant channel is black); `channels` picks and orders them.
+    Non-finite values: +inf white, -inf and NaN black (the range is that of the finite ones)."""
     values = _feature_map(activation)  # (C, H, W)
     if channels is not None:
         values = values[list(channels)]
+    values = finite_values(values)
     low = values.min(axis=(1, 2), keepdims=True)  # (C, 1, 1)
     span = values.max(axis=(1, 2), keepdims=True) - low
     tiles = (values - low) / np.where(span > 0, span, 1.0)  # (C, H, W) in [0, 1]
     return image_grid(tiles[..., None], columns=columns, scale=scale)  # (C, H, W, 1) -> mosaic
+
+
+def finite_values(values: np.ndarray) -> np.ndarray:
+    """Maps (C, H, W) for display: per channel, +inf -> the largest finite value, -inf and NaN
+    -> the smallest (0 for a channel without any). The array itself when all are finite."""
+    values = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    axes = tuple(range(1, values.ndim))
+    low = np.where(finite, values, np.inf).min(axis=axes, keepdims=True)
+    high = np.where(finite, values, -np.inf).max(axis=axes, keepdims=True)
+    low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 0.0)
+    shown = np.where(np.isposinf(values), high, values)
+    return np.where(np.isnan(shown) | np.isneginf(shown), low, shown).astype(np.float32)
 
 
 def first_layer_kernels(model: nn.Module, layer_name: str | None = None) -> np.ndarray:
@@ -572,6 +614,7 @@ def grad_cam(
     x = _check_input(x)
     if x.shape[0] != 1:
         raise ValueError(f"Grad-CAM explains one image: batch size 1, got {x.shape[0]}.")
+    class_index = None if class_index is None else _class_index(class_index)
     private = _private(model)
     if target_layer not in private.names:
         _check_layers(private, [target_layer])  # raises with a helpful message
@@ -591,11 +634,21 @@ def grad_cam(
             raise ValueError(
                 f"The model's output should be class scores (1, K); got {tuple(logits.shape)}."
             )
-        index = int(logits.argmax(dim=1)) if class_index is None else int(class_index)
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError(
+                "Grad-CAM needs finite class scores, but the network's are NaN or infinite for "
+                "this picture (its weights are too large or not finite)."
+            )
+        index = int(logits.argmax(dim=1)) if class_index is None else class_index
         if not 0 <= index < logits.shape[1]:
             raise ValueError(f"class_index must be in 0..{logits.shape[1] - 1}; got {index}.")
         score = logits[0, index]
         (gradient,) = torch.autograd.grad(score, activation)  # (1, C, h, w)
+        if not bool(torch.isfinite(gradient).all() and torch.isfinite(activation).all()):
+            raise ValueError(
+                f"Grad-CAM at {target_layer!r} meets NaN or infinity (in the layer's output or "
+                "its gradient): the network's weights are too large for this picture."
+            )
     with torch.no_grad():
         alpha = gradient.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
         cam = F.relu((alpha * activation).sum(dim=1, keepdim=True))  # (1, 1, h, w)
@@ -608,6 +661,16 @@ def grad_cam(
         score=float(score.detach()),
         layer_shape=tuple(activation.shape[1:]),
     )
+
+
+def _class_index(value: object) -> int:
+    """An integer class index (Python or NumPy int; not a bool, a float or text)."""
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"class_index must be an integer; got {value!r}.")
+    try:
+        return operator.index(value)
+    except TypeError as exc:
+        raise ValueError(f"class_index must be an integer; got {value!r:.40}.") from exc
 
 
 def _grad_cam_hooks(

@@ -14,6 +14,7 @@ from explorer.environment import weights_dir
 ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
 ALEXNET_KEY = "features.0.weight"  # the first Conv2d(3, 64, kernel_size=11, stride=4)
 ALEXNET_SHAPE = (64, 3, 11, 11)
+ALEXNET_PARAMETERS = 61_100_840  # the whole network's (a test checks it): the file's size bound
 
 
 def kernels_to_images(weight: np.ndarray, *, per_kernel: bool = True) -> np.ndarray:
@@ -56,15 +57,17 @@ def cached_alexnet_first_layer(directory: Path | None = None) -> np.ndarray | No
         return None
     import torch
 
+    from explorer import zoo
+
+    # float32, with the same margin as any weights file (zoo.weights_budget): a compressed
+    # entry that would unpack to more is refused before it is unpacked.
+    budget = zoo.WEIGHTS_MARGIN * 4 * ALEXNET_PARAMETERS + zoo.WEIGHTS_SLACK
     try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    # torch.load fails in many ways on files it can't use (UnpicklingError for refused or
-    # garbage pickles, KeyError for text, EOFError for empty files, RuntimeError for broken
-    # archives): all mean "not a weights file we can use".
-    except Exception as exc:
+        state_dict = zoo.load_weights_file(path, what=path.name, budget=budget)
+    except (zoo.WeightsError, OSError) as exc:
         raise ValueError(
             f"{path.name} is not a PyTorch weights file that can be loaded safely "
-            f"(weights only, no code): {type(exc).__name__}. Delete it and let torchvision "
+            f"(weights only, no code): {str(exc).rstrip('.')}. Delete it and let torchvision "
             "download it again."
         ) from exc
     if not isinstance(state_dict, Mapping):
@@ -80,6 +83,11 @@ def cached_alexnet_first_layer(directory: Path | None = None) -> np.ndarray | No
         raise ValueError(
             f"{ALEXNET_KEY!r} in {path.name} should be a tensor of shape {ALEXNET_SHAPE}; "
             f"got {shape}."
+        )
+    if not tensor.is_floating_point() or tensor.layout != torch.strided or tensor.is_quantized:
+        raise ValueError(
+            f"{ALEXNET_KEY!r} in {path.name} should hold floating-point numbers; got "
+            f"{str(tensor.dtype).removeprefix('torch.')} ({tensor.layout})."
         )
     weight = tensor.detach().to(torch.float32).numpy().copy()
     if not np.isfinite(weight).all():

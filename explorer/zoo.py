@@ -6,10 +6,8 @@ import copy
 import dataclasses
 import hashlib
 import http.client
-import io
 import itertools
 import os
-import pickle
 import re
 import tempfile
 import urllib.request
@@ -29,14 +27,25 @@ from explorer import memory
 from explorer.activations import forward, suggest_gradcam_layer
 from explorer.concurrency import RNG_LOCK
 from explorer.environment import weights_dir
+from explorer.weights_files import (  # noqa: F401 (re-exported: zoo is the pages' one entry)
+    MAX_ARCHIVE_ENTRIES,
+    MAX_WEIGHTS_BYTES,
+    WEIGHTS_MARGIN,
+    WEIGHTS_SLACK,
+    WeightsError,
+    _check_finite,
+    _check_tensors,
+    _conform,
+    _read_state_dict,
+    _short,
+    check_fits,
+    load_weights_file,
+    read_weights,
+    weights_budget,
+)
 
 DOWNLOAD_TIMEOUT_S = 10.0  # per connection attempt and per read: nothing may hang
 CHUNK = 1 << 20  # download in 1 MiB pieces, reporting progress after each
-LIST_MISMATCHES = 3  # a WeightsError names at most this many keys per kind of problem
-
-
-class WeightsError(ValueError):
-    """A weights file that is unsafe, unreadable, or does not fit the architecture."""
 
 
 # ---------------------------------------------------------------------------
@@ -191,14 +200,14 @@ def _build(spec: ModelSpec, *, pretrained: bool) -> nn.Module:
         return get_model(spec.torchvision, weights=None, **kwargs).eval()
 
 
-def _load_pretrained(spec: ModelSpec, state_dict: dict[str, torch.Tensor]) -> nn.Module:
-    """Build on the meta device (no random init: VGG16's takes ~2 s) and adopt the loaded
+def _load_pretrained(spec: ModelSpec, path: Path) -> nn.Module:
+    """Build on the meta device (no random init: VGG16's takes ~2 s), read the file against it
+    (sizes, names, shapes, dtypes and finite values checked: see _read_state_dict) and adopt the
     tensors (assign=True, no second copy in memory); a normal build if anything stays on meta."""
-    state_dict = spec.adapt(state_dict) if spec.adapt else state_dict
     kwargs = {**spec.build_kwargs, **spec.pretrained_kwargs}
     with torch.device("meta"):
         model = get_model(spec.torchvision, weights=None, **kwargs)
-    check_fits(state_dict, model)
+    state_dict = _read_state_dict(path, model, what=path.name, adapt=spec.adapt)
     model.load_state_dict(state_dict, assign=True)
     if any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
         model = _build(spec, pretrained=True)
@@ -288,7 +297,7 @@ def load_model(
     else:
         how = f"Loaded {chosen} from the local cache ({path})"
     try:
-        model = _load_pretrained(spec, _unwrap(_torch_load(path, path.name)))
+        model = _load_pretrained(spec, path)
     except (WeightsError, OSError, RuntimeError) as exc:
         reason = str(exc).rstrip(".") if isinstance(exc, WeightsError) else _short(exc)
         return untrained(
@@ -356,119 +365,15 @@ def _download(
             os.unlink(partial)
 
 
-# ---------------------------------------------------------------------------
-# Weights files (uploads and the cache)
-# ---------------------------------------------------------------------------
-
-
-def _torch_load(data: bytes | Path, what: str = "The file") -> object:
-    """torch.load(weights_only=True) of bytes or a file, every failure a WeightsError."""
-    if (data.stat().st_size == 0) if isinstance(data, Path) else not data:
-        raise WeightsError(f"{what} is empty.")
-    source = data if isinstance(data, Path) else io.BytesIO(data)
-    try:
-        return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        called = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if called:  # the weights-only unpickler met a function or class and stopped there
-            raise WeightsError(
-                f"{what} was refused without being loaded: it would call {called.group(1)}, and "
-                "a file that calls Python code on loading could run anything. Save a plain state "
-                "dict: torch.save(model.state_dict(), path)."
-            ) from exc
-        if "weights only load failed" in str(exc).lower():
-            raise WeightsError(
-                f"{what} is not a PyTorch weights file: it holds data the safe (weights-only) "
-                "loader does not accept."
-            ) from exc
-        raise WeightsError(f"{what} is not a PyTorch weights file ({_short(exc)}).") from exc
-    # torch.load fails in many ways on other files (RuntimeError for a truncated archive,
-    # EOFError, KeyError, ...): all mean "not a weights file we can use".
-    except Exception as exc:
-        raise WeightsError(
-            f"{what} is not a complete PyTorch weights file ({type(exc).__name__}: {_short(exc)})."
-        ) from exc
-
-
-def _short(exc: BaseException, limit: int = 120) -> str:
-    """The first sentence of an error message (torch's can run to several lines)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = text.split(". ")[0]
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _unwrap(obj: object) -> dict[str, torch.Tensor]:
-    """A state dict from a plain one, or from a checkpoint {"state_dict": ...} / {"model": ...};
-    a DataParallel "module." prefix is removed."""
-    if isinstance(obj, Mapping) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        for key in ("state_dict", "model"):
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping) or not obj:
-        raise WeightsError(
-            f"The file holds a {type(obj).__name__}, not a state dict (a mapping from layer names "
-            "to tensors), nor a checkpoint with a 'state_dict' or 'model' entry."
-        )
-    for key, value in obj.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise WeightsError(
-                f"Not a state dict: entry {key!r} is a {type(value).__name__}, not a tensor."
-            )
-    state_dict = dict(obj)
-    if all(k.startswith("module.") for k in state_dict):
-        state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
-    return state_dict
-
-
-def _names(keys: Sequence[str]) -> str:
-    shown = ", ".join(keys[:LIST_MISMATCHES])
-    more = len(keys) - LIST_MISMATCHES
-    return shown + (f" (and {more} more)" if more > 0 else "")
-
-
-def check_fits(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> None:
-    """Raise WeightsError naming missing / unexpected keys and shape mismatches, if any.
-
-    A missing BatchNorm num_batches_tracked is fine (old files lack it; load_state_dict adds it).
-    """
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state_dict if k not in expected]
-    shapes = [
-        f"{k} is {tuple(expected[k].shape)} in the model but {tuple(v.shape)} in the file"
-        for k, v in state_dict.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing: {_names(missing)}")
-    if unexpected:
-        problems.append(f"unexpected: {_names(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatch: {_names(shapes)}")
-    if problems:
-        raise WeightsError(
-            f"The weights do not fit this {type(model).__name__}: " + "; ".join(problems) + "."
-        )
-
-
-def read_weights(data: bytes, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """An uploaded weights file -> state dict, loaded with weights_only=True (code is refused
-    without being run). With `model`, it must fit exactly (see check_fits). WeightsError (a
-    ValueError) explains any problem."""
-    state_dict = _unwrap(_torch_load(data))
-    if model is not None:
-        check_fits(state_dict, model)
-    return state_dict
-
-
 def with_weights(
     loaded: LoadedModel, state_dict: Mapping[str, torch.Tensor], source: str
 ) -> LoadedModel:
     """A copy of `loaded` whose model (a deep copy: the shared one is untouched) holds
-    `state_dict` (checked with check_fits first)."""
+    `state_dict` (checked with check_fits, dtypes and finite values first)."""
     check_fits(state_dict, loaded.model)
+    _check_tensors(state_dict)
+    state_dict = _conform(state_dict, loaded.model.state_dict())
+    _check_finite(state_dict)
     model = copy.deepcopy(loaded.model)
     model.load_state_dict(state_dict)
     return dataclasses.replace(
@@ -578,26 +483,88 @@ class Prediction:
     probabilities: np.ndarray  # (K,) softmax over all classes
 
 
+MAX_ASPECT = 2.0  # longer side / shorter side of what a network is given: the rest is cropped
+MAX_INPUT_PIXELS = 40_000_000  # the image decoder's limit (explorer.images.MAX_PIXELS) here too
+
+
+def _image_array(image: np.ndarray) -> np.ndarray:
+    """`image` as a checked (H, W, 3) or (H, W) array of real numbers (not yet copied)."""
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError) as exc:  # ragged nested lists, objects numpy cannot take
+        raise ValueError(f"The image must be an array of numbers ({_short(exc)}).") from exc
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"The image must hold real numbers; got {array.dtype} values.")
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3) or 0 in array.shape:
+        raise ValueError(f"The image must be (H, W, 3) or (H, W); got {array.shape}.")
+    if array.shape[0] * array.shape[1] > MAX_INPUT_PIXELS:
+        raise ValueError(
+            f"The image is {array.shape[1]} x {array.shape[0]} pixels; at most "
+            f"{MAX_INPUT_PIXELS / 1e6:.0f} megapixels can be shown to a network."
+        )
+    return array
+
+
+def crop_to_aspect(image: np.ndarray, max_aspect: float = MAX_ASPECT) -> np.ndarray:
+    """The central part of an image (H, W, ...) whose longer side is at most `max_aspect` times
+    the shorter (a view; the image itself when it is already so).
+
+    torchvision's transforms resize the shorter side to 256 before cropping the central
+    224 x 224: a 1 x 5000 strip would become 256 x 1,280,000 (3.9 GB as float32). That central
+    crop only ever sees the middle 0.875 of the shorter side's length, so cutting the longer
+    side to 2x the shorter first changes nothing it uses."""
+    height, width = image.shape[:2]
+    if width > max_aspect * height:
+        keep = max(1, int(max_aspect * height))
+        start = (width - keep) // 2
+        return image[:, start:start + keep]
+    if height > max_aspect * width:
+        keep = max(1, int(max_aspect * width))
+        start = (height - keep) // 2
+        return image[start:start + keep]
+    return image
+
+
+def aspect_note(shape: Sequence[int], max_aspect: float = MAX_ASPECT) -> str | None:
+    """What crop_to_aspect does to an image of `shape` (H, W, ...), in words; None if nothing."""
+    height, width = int(shape[0]), int(shape[1])
+    if max(height, width) <= max_aspect * min(height, width):
+        return None
+    kept = crop_to_aspect(np.empty((height, width), dtype=np.uint8), max_aspect).shape
+    return (
+        f"The picture is {width} x {height} px, much longer than wide: the network is shown its "
+        f"central {kept[1]} x {kept[0]} px (sides at most {max_aspect:g}:1), as a resize of the "
+        "whole strip would make an enormous image."
+    )
+
+
 def image_tensor(image: np.ndarray) -> torch.Tensor:
-    """An image (H, W, 3) or (H, W) float in [0, 1] (clipped) -> tensor (3, H, W) float32."""
-    array = np.asarray(image, dtype=np.float32)
+    """An image (H, W, 3) or (H, W) float in [0, 1] (clipped) -> tensor (3, H, W) float32.
+
+    ValueError for anything else, NaN or infinity included (naming how many values)."""
+    array = _image_array(image).astype(np.float32, copy=False)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise ValueError(
+            f"The image contains NaN or infinity ({bad:,} of {array.size:,} values): a network "
+            "cannot be run on it. Pick or upload another picture."
+        )
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)  # grey -> RGB
-    if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
-        raise ValueError(f"The image must be (H, W, 3) or (H, W); got {array.shape}.")
-    if not np.isfinite(array).all():
-        raise ValueError("The image contains NaN or infinity.")
     array = np.clip(array, 0.0, 1.0)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))  # (3, H, W)
 
 
 def preprocess(loaded: LoadedModel, image: np.ndarray) -> torch.Tensor:
-    """The image as the network sees it: (1, C, H, W)."""
-    return loaded.transforms(image_tensor(image)).unsqueeze(0)
+    """The image as the network sees it: (1, C, H, W). A long strip is first cut to its
+    central part with sides at most MAX_ASPECT:1 (see crop_to_aspect, aspect_note)."""
+    return loaded.transforms(image_tensor(crop_to_aspect(_image_array(image)))).unsqueeze(0)
 
 
 def predict(loaded: LoadedModel, image: np.ndarray, k: int = 5) -> Prediction:
-    """Top-k classes of an image (H, W, 3) float in [0, 1]."""
+    """Top-k classes of an image (H, W, 3) float in [0, 1]. ValueError when the network's
+    output is not finite (weights too large) rather than NaN probabilities."""
     x = preprocess(loaded, image)  # (1, C, H, W)
     logits = forward(loaded.model, x)  # (1, K)
     if logits.dim() != 2 or logits.shape[0] != 1:
@@ -608,6 +575,11 @@ def predict(loaded: LoadedModel, image: np.ndarray, k: int = 5) -> Prediction:
         raise ValueError(
             f"The model scores {logits.shape[1]} classes but {len(loaded.categories)} names "
             "are known."
+        )
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(
+            "The network's class scores for this picture are NaN or infinite: its weights are "
+            "too large (or not finite), so there is no prediction to show."
         )
     probabilities = torch.softmax(logits[0].double(), dim=0)  # (K,), sums to 1
     values, indices = torch.topk(probabilities, min(max(1, k), probabilities.numel()))

@@ -25,7 +25,7 @@ if loaded is None:
 st.caption(f"**{loaded.label}** ({loaded.family}). {zoo.model_spec(loaded.name).note}"
            if loaded.name in zoo.MODELS else f"**{loaded.label}**. {loaded.message}")
 image = picked.pixels
-x, prediction = ui.predicted(loaded, image)
+x, prediction = ui.predicted(loaded, image, picked.label)  # (None, None) if unusable
 
 lazy_tabs({
     "Predictions": lambda: ui.predictions_panel(loaded, image, prediction, x, picked.source),

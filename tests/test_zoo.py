@@ -322,7 +322,7 @@ def test_read_weights_lists_only_the_first_few_mismatches():
         (b"just some text", "not a"),
         (None, "not a complete PyTorch weights file"),  # truncated
         (saved(torch.zeros(3)), "not a state dict"),
-        (saved({"a": 1, "b": torch.zeros(1)}), "'a' is a int"),
+        (saved({"a": 1, "b": torch.zeros(1)}), "'a' is an int"),
         (saved({}), "not a state dict"),
     ],
     ids=["png", "pickle", "empty", "text", "truncated", "tensor", "non-tensor", "empty dict"],

@@ -15,7 +15,7 @@ from explorer import (
     shared_results,
     zoo,
 )
-from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.state import kept, seed
 
 PAGE = "pretrained"
 DEFAULT = "default"  # the app's own network, trained on the built-in shapes (assets/)
@@ -26,6 +26,24 @@ GRID_COUNTS = (8, 16, 32, 64)
 
 def _seeded(name: str, default, valid, url: str | None = None) -> str:
     return seed(kept(f"{PAGE}.{name}"), default, valid=valid, url=url)
+
+
+# Link values must have the widget's own type: 3.0 for a slider of ints, 1 for a toggle or a
+# list for a select box would be equal to a valid value (3.0 == 3, 1 == True) yet break it.
+def _text_in(options):
+    return lambda value: isinstance(value, str) and value in options
+
+
+def _int_in(options):
+    return lambda value: type(value) is int and value in options
+
+
+def _int_between(low: int, high: int):
+    return lambda value: type(value) is int and low <= value <= high
+
+
+def _flag(value) -> bool:
+    return type(value) is bool
 
 
 # ---------------------------------------------------------------- models (one copy per process)
@@ -70,7 +88,7 @@ def model_panel() -> zoo.LoadedModel | None:
     """Sidebar: which network, its weight status, uploaded weights."""
     choices = model_choices()
     key = st.selectbox("Network", list(choices), format_func=choices.get,
-                       key=_seeded("model", DEFAULT, one_of(list(choices)), "model"))
+                       key=_seeded("model", DEFAULT, _text_in(list(choices)), "model"))
     if key == DEFAULT:
         loaded = default_model()
     elif key.startswith(RUN_PREFIX):
@@ -97,12 +115,17 @@ def model_panel() -> zoo.LoadedModel | None:
         st.session_state[f"{PAGE}.weights_id"] = upload.file_id
         try:
             state_dict = zoo.read_weights(upload.getvalue(), loaded.model)
-        except zoo.WeightsError as error:
-            st.error(f"**{upload.name}**: {error}", icon=":material/error:")
+            changed = zoo.with_weights(loaded, state_dict, upload.name)
+        # WeightsError (a ValueError) explains every refusal; RuntimeError / MemoryError would
+        # come from torch on a file that passed every check: still a message, not a traceback.
+        except (ValueError, RuntimeError, MemoryError) as error:
+            st.session_state[f"{PAGE}.weights_error"] = (upload.file_id, str(error))
         else:
-            loaded = zoo.with_weights(loaded, state_dict, upload.name)
-            st.session_state[f"{PAGE}.uploaded.{key}"] = loaded
+            st.session_state[f"{PAGE}.uploaded.{key}"] = changed
             st.rerun()
+    refused = st.session_state.get(f"{PAGE}.weights_error")
+    if upload is not None and refused is not None and refused[0] == upload.file_id:
+        st.error(f"**{upload.name}** was not loaded: {refused[1]}", icon=":material/error:")
     return loaded
 
 
@@ -129,10 +152,38 @@ def download_button(name: str, loaded: zoo.LoadedModel) -> None:
 # ---------------------------------------------------------------- per-session results
 
 
-def predicted(loaded: zoo.LoadedModel, image: np.ndarray) -> tuple:
+def predicted(loaded: zoo.LoadedModel, image: np.ndarray, label: str = "") -> tuple:
     """(input tensor, top-5), computed once per server for each (network, image): a layer or
-    channel switch, or another student on the same picture, needs no forward pass."""
-    return shared_results.prediction(loaded, image, k=5)
+    channel switch, or another student on the same picture, needs no forward pass.
+
+    A picture that cannot be shown to the network (NaN, infinity, wrong shape) gives (None,
+    None), a network whose output is not finite (input, None); an error names the picture
+    (`label`) and says why."""
+    try:
+        return shared_results.prediction(loaded, image, k=5)
+    # ValueError explains bad pictures and non-finite outputs; RuntimeError would be torch's
+    # on an input that passed those checks: a message either way, never a traceback.
+    except (ValueError, RuntimeError) as error:
+        problem = str(error)
+    try:
+        x = zoo.preprocess(loaded, image)
+    except (ValueError, RuntimeError):
+        x = None
+    st.error(f"**{label}**: {problem}" if label else problem, icon=":material/error:")
+    return x, None
+
+
+def _not_shown(x, prediction, needs_prediction: bool = False) -> bool:
+    """True (after saying so) when this tab has nothing to show: see the error above."""
+    if x is None:
+        st.info("Nothing to show for this picture: the message above says why. Pick another "
+                "picture in the sidebar.", icon=":material/image_not_supported:")
+        return True
+    if needs_prediction and prediction is None:
+        st.info("This network gives no usable output for this picture: the message above "
+                "says why.", icon=":material/block:")
+        return True
+    return False
 
 
 def captured(loaded: zoo.LoadedModel, x, image: np.ndarray) -> dict:
@@ -143,7 +194,7 @@ def captured(loaded: zoo.LoadedModel, x, image: np.ndarray) -> dict:
 
 def as_picture(x) -> np.ndarray:
     """The preprocessed (1, C, H, W) tensor as an image (each channel stretched to 0..1)."""
-    values = x[0].detach().numpy().transpose(1, 2, 0)
+    values = activations.finite_values(x[0].detach().numpy()).transpose(1, 2, 0)
     low, high = values.min(axis=(0, 1)), values.max(axis=(0, 1))
     picture = (values - low) / np.where(high > low, high - low, 1.0)
     return picture[..., 0] if picture.shape[2] == 1 else picture
@@ -152,8 +203,13 @@ def as_picture(x) -> np.ndarray:
 # ---------------------------------------------------------------- panels
 
 
-def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray, prediction: zoo.Prediction,
-                      x, source: str) -> None:
+def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray,
+                      prediction: zoo.Prediction | None, x, source: str) -> None:
+    if _not_shown(x, None):
+        return
+    note = zoo.aspect_note(image.shape)
+    if note:
+        st.info(note, icon=":material/crop:")
     if loaded.name not in zoo.MODELS and source == "builtin":
         st.info(f"This network knows only its {len(loaded.categories)} classes ("
                 + ", ".join(loaded.categories) + "), so on a photo it still has to pick one of "
@@ -166,6 +222,10 @@ def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray, prediction: zo
                          "channel stretched to black..white")
         st.markdown(zoo.preprocess_steps(loaded))
     with right:
+        if prediction is None:
+            st.warning("No prediction: the network's output for this picture is not usable "
+                       "(see the message above).", icon=":material/block:")
+            return
         table = pd.DataFrame({"class": [c for c, _ in prediction.top],
                               "probability": [p for _, p in prediction.top]})
         st.dataframe(table, hide_index=True, width="stretch",
@@ -179,31 +239,45 @@ def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray, prediction: zo
 
 
 def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
-    maps = captured(loaded, x, image)
+    if _not_shown(x, None):
+        return
+    try:
+        maps = captured(loaded, x, image)
+    except (ValueError, RuntimeError) as error:
+        st.error(f"The layers could not be captured: {error}", icon=":material/error:")
+        return
+    if not maps:
+        st.info("This network has no layer with a feature-map output (C, H, W).")
+        return
     names = list(maps)
     groups = activations.group_layers(names)
     top = st.columns(3)
     group_names = list(groups)
     group = top[0].selectbox("Block", group_names, key=_seeded(
-        "group", group_names[0], one_of(group_names)))
+        "group", group_names[0], _text_in(group_names)))
     layer = top[1].selectbox("Layer", groups[group], key=_seeded(
-        f"layer.{group}", groups[group][0], one_of(groups[group]), "layer"))
+        f"layer.{group}", groups[group][0], _text_in(groups[group]), "layer"))
     activation = maps[layer]  # (1, C, H, W)
     channels = activation.shape[1]
     count = top[2].select_slider("Channels in the grid", GRID_COUNTS, key=_seeded(
-        "count", 16, one_of(GRID_COUNTS)))
+        "count", 16, _int_in(GRID_COUNTS)))
     strongest = st.toggle("Strongest channels first (by mean activation)", key=_seeded(
-        "strongest", False, one_of((True, False)), "strongest"))
+        "strongest", False, _flag, "strongest"))
     picked = (activations.strongest_channels(activation, min(count, channels)) if strongest
               else list(range(min(count, channels))))
     stats = activations.channel_stats(activation)
     st.markdown(f"**{layer}**: output {tuple(activation.shape)}; mean {stats['mean']:.3g}, "
                 f"max {stats['max']:.3g}, zeros {stats['zero_fraction']:.0%} of the values.")
+    if stats["non_finite"]:
+        st.warning(f"{stats['non_finite']:,} values of this layer are NaN or infinite (the "
+                   "network's weights are too large for this picture): they are left out of the "
+                   "statistics and drawn white (+inf) or black (-inf, NaN).",
+                   icon=":material/warning:")
     shared = st.toggle("One colour scale for all channels", key=_seeded(
-        "shared", False, one_of((True, False)), "shared"))
+        "shared", False, _flag, "shared"))
     scale = 4 if activation.shape[-1] <= 16 else 2 if activation.shape[-1] <= 64 else 1
     if shared:  # one black..white range over the shown channels: strong and weak ones compare
-        values = activation[0, picked].numpy()  # (n, H, W)
+        values = activations.finite_values(activation[0, picked].numpy()[None])[0]  # (n, H, W)
         grid = plots.image_grid(plots.stretch(values)[:, None], columns=8, scale=scale)
         scale_text = f"one scale: black = {values.min():.3g}, white = {values.max():.3g}"
     else:
@@ -211,11 +285,14 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
         scale_text = "each stretched to its own range: black = lowest, white = highest"
     st.image(plots.png_bytes(grid), width="stretch",
              caption="Channels " + ", ".join(map(str, picked)) + f" ({scale_text})")
-    channel = st.slider("One channel, large and over the image", 0, channels - 1, key=_seeded(
-        f"channel.{channels}", int(picked[0]), number_in(0, channels - 1, integer=True),
-        "channel"))
+    if channels > 1:
+        channel = st.slider("One channel, large and over the image", 0, channels - 1,
+                            key=_seeded(f"channel.{channels}", int(picked[0]),
+                                        _int_between(0, channels - 1), "channel"))
+    else:  # a slider needs two ends
+        channel = 0
     left, right = st.columns(2)
-    values = activation[0, channel].numpy()
+    values = activations.finite_values(activation[0, channel].numpy()[None])[0]
     left.image(plots.png_bytes(plots.heat_rgb(values)), width="stretch",
                caption=f"Channel {channel}: {values.shape[0]}x{values.shape[1]}, "
                        f"{values.min():.3g} (black) to {values.max():.3g} (yellow)")
@@ -228,7 +305,7 @@ def overlay(picture: np.ndarray, values: np.ndarray, opacity: float = 0.6) -> np
     from skimage.transform import resize
 
     base = picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=-1)
-    big = resize(values.astype(np.float32), base.shape[:2], order=1)
+    big = resize(activations.finite_values(values[None])[0], base.shape[:2], order=1)
     positive = np.clip(big, 0, None) / max(float(big.max()), 1e-12)
     heat = plots.heat_rgb(positive, 0.0, 1.0).astype(np.float32) / 255.0
     weight = opacity * positive[..., None]
@@ -236,7 +313,17 @@ def overlay(picture: np.ndarray, values: np.ndarray, opacity: float = 0.6) -> np
 
 
 def kernels_panel(loaded: zoo.LoadedModel) -> None:
-    weight = activations.first_layer_kernels(loaded.model, loaded.first_conv)
+    try:
+        weight = activations.first_layer_kernels(loaded.model, loaded.first_conv)
+    except ValueError as error:
+        st.info(f"No first-layer kernels to show: {error}")
+        return
+    bad = ~np.isfinite(weight)
+    if bad.any():
+        st.warning(f"{int(bad.sum()):,} of the {weight.size:,} first-layer weights are NaN or "
+                   "infinite (training diverged?): they are drawn grey, as zero.",
+                   icon=":material/warning:")
+        weight = np.where(bad, 0.0, weight).astype(np.float32)
     if weight.shape[1] == 3:
         tiles = first_layer.kernels_to_images(weight)
     else:
@@ -249,16 +336,22 @@ def kernels_panel(loaded: zoo.LoadedModel) -> None:
              + ("" if loaded.pretrained else ", untrained: random noise"))
 
 
-def gradcam_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction) -> None:
+def gradcam_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None) -> None:
     if loaded.gradcam_layer is None:
         st.info("No Grad-CAM layer is known for this network.")
+        return
+    if _not_shown(x, prediction, needs_prediction=True):
         return
     categories = list(loaded.categories)
     top_index = int(prediction.top_indices[0])
     index = st.selectbox("Class", range(len(categories)), format_func=lambda i: categories[i],
                          key=_seeded(f"class.{loaded.name}", top_index,
-                                     number_in(0, len(categories) - 1, integer=True), "class"))
-    cam = activations.grad_cam(loaded.model, x, loaded.gradcam_layer, index)
+                                     _int_between(0, len(categories) - 1), "class"))
+    try:
+        cam = activations.grad_cam(loaded.model, x, loaded.gradcam_layer, index)
+    except (ValueError, RuntimeError) as error:
+        st.error(f"No Grad-CAM for '{categories[index]}': {error}", icon=":material/error:")
+        return
     left, right = st.columns(2)
     left.image(plots.png_bytes(overlay(as_picture(x), cam.heatmap)), width="stretch",
                caption=f"Grad-CAM for '{categories[index]}' at {loaded.gradcam_layer} "
