@@ -167,7 +167,7 @@ def _write(path: Path, mode: str, shape: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize(
     "mode,shape", [("RGB", (20, 30)), ("L", (17, 12)), ("RGBA", (9, 14)), ("P", (10, 10)),
-                   ("RGB", (30, 1100))]  # the last is shrunk to 1024 wide, as in the app
+                   ("RGB", (60, 1100))]  # the last is shrunk to 1024 wide, as in the app
 )
 def test_upload_image_code_matches_the_picker(tmp_path, mode, shape, capsys):
     path = tmp_path / "my 'picture'.png"
@@ -176,7 +176,7 @@ def test_upload_image_code_matches_the_picker(tmp_path, mode, shape, capsys):
     im = run_script(codegen.image_code(source), capsys)["im"]
     app = codegen.source_image(source)  # explorer.ui.image_picker's way: RGB, then grey
     np.testing.assert_array_equal(im, app)
-    assert im.shape == app.shape == (shape if max(shape) <= 1024 else (28, 1024))
+    assert im.shape == app.shape == (shape if max(shape) <= 1024 else (56, 1024))
 
 
 def test_upload_filter_scripts(tmp_path, capsys):

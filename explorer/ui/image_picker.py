@@ -89,24 +89,46 @@ def image_picker(
     return _decoded(page, source, shot, mode, default)
 
 
+def _one_line(name: str, limit: int = 80) -> str:
+    """An uploaded file's name as a label: printable, one line, at most `limit` characters."""
+    name = "".join(char if char.isprintable() else " " for char in name)
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
+def _file_label(name: str) -> str:
+    """A file name shown literally in markdown: as inline code, where * _ $ [ ] and Streamlit's
+    :colour[...] / :icon: syntax are plain text (a backtick would end it)."""
+    return f"`{_one_line(name).replace('`', chr(39))}`"
+
+
 def _decoded(page: str, source: str, file, mode: str, default: str) -> PickedImage:
-    """Decode a new upload once; on a bad file show why and keep the last good image."""
+    """Decode a new upload once; on a bad file show why and keep the last good image.
+
+    A refused file is remembered too, so reruns repeat its message without decoding it again.
+    """
     store = st.session_state.setdefault(f"{page}.{source}.last", {})
     if file is not None and store.get("file_id") != file.file_id:
-        try:
-            decoded = images.read_image(file.getvalue(), mode="RGB")
-        except images.ImageError as error:
-            st.error(f"**{file.name}**: {error}", icon=":material/broken_image:")
-        else:
-            store.update(file_id=file.file_id, name=file.name, decoded=decoded)
+        refused = store.get("refused")
+        if refused is None or refused[0] != file.file_id:
+            try:
+                decoded = images.read_image(file.getvalue(), mode="RGB")
+            except images.ImageError as error:
+                refused = store["refused"] = (file.file_id, str(error))
+            else:
+                refused = None
+                store.pop("refused", None)
+                store.update(file_id=file.file_id, name=file.name, decoded=decoded)
+        if refused is not None:
+            st.error(f"{_file_label(file.name)}: {refused[1]}",
+                     icon=":material/broken_image:")
     if "decoded" not in store:
         st.caption("Showing the default image until a picture loads.")
         return PickedImage(_builtin(default, mode), images.BUILTIN_IMAGES[default].label, "builtin",
                            name=default)
     decoded = store["decoded"]
     if file is not None and store.get("file_id") != file.file_id:
-        st.caption(f"Still showing the last good picture, {store['name']}.")
+        st.caption(f"Still showing the last good picture, {_file_label(store['name'])}.")
     for note in decoded.notes:
         st.caption(note)
-    return PickedImage(images.as_mode(decoded.pixels, mode), store["name"], source, decoded.notes,
-                       name=store["name"])
+    return PickedImage(images.as_mode(decoded.pixels, mode), _one_line(store["name"]), source,
+                       decoded.notes, name=store["name"])
