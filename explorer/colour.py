@@ -17,6 +17,11 @@ if TYPE_CHECKING:  # torch is imported inside functions: importing it takes seco
     import torch
 
 MAX_FILTERS = 8  # most filters the page offers; the functions here accept any number
+MAX_WEIGHT = 100.0  # largest |colour weight| and |bias| the page (its table and links) accepts
+# Most multiply-adds one bank may cost on an image (C_out * 3 * K_h * K_w * H' * W'): 8 filters
+# of 31x31 on a 512x512 image are 6.0e9 (about 0.1-0.3 s on 2 cores); the same on a 1024x1024
+# upload would be 2.4e10 and is refused.
+MAX_MULTIPLY_ADDS = 8e9
 
 # The lecture's kernel: 9x9 Gaussian with sigma 2 (make_kernel keywords as (name, value) pairs).
 LECTURE_KERNEL_NAME = "gaussian"
@@ -190,6 +195,48 @@ def _as_colour_weights(colour_weights: object) -> np.ndarray:
     return w
 
 
+def check_bank_values(colour_weights: object, bias: object = None) -> None:
+    """ValueError naming the first colour weight or bias beyond +-MAX_WEIGHT (the page's bound)."""
+    w = _as_colour_weights(colour_weights)
+    for m, n in zip(*np.nonzero(np.abs(w) > MAX_WEIGHT), strict=True):
+        raise ValueError(
+            f"Filter {m + 1}'s {'RGB'[n]} weight is {w[m, n]:.3g}; colour weights must lie "
+            f"between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}."
+        )
+    if bias is not None:
+        b = _as_bias(bias, w.shape[0])
+        for m in np.nonzero(np.abs(b) > MAX_WEIGHT)[0]:
+            raise ValueError(
+                f"Filter {m + 1}'s bias is {b[m]:.3g}; a bias must lie between "
+                f"-{MAX_WEIGHT:g} and {MAX_WEIGHT:g}."
+            )
+
+
+def bank_work(image_shape: tuple[int, ...], weight_shape: tuple[int, ...], mode: str) -> float:
+    """Multiply-adds of apply_filters: C_out * 3 * K_h * K_w per output pixel."""
+    c_out, c_in, k_h, k_w = weight_shape
+    n_h, n_w = image_shape[:2]
+    out_h, out_w = (n_h, n_w) if mode == "same" else (n_h - k_h + 1, n_w - k_w + 1)
+    return float(c_out) * c_in * k_h * k_w * max(out_h, 0) * max(out_w, 0)
+
+
+def _check_work(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, mode: str) -> None:
+    work = bank_work(x.shape, w.shape, mode)
+    if work > MAX_MULTIPLY_ADDS:
+        c_out, _, k_h, k_w = w.shape
+        raise ValueError(
+            f"This bank would cost {work:.2g} multiply-adds ({c_out} filters x 3 channels x "
+            f"{k_h}x{k_w} taps x {x.shape[0]}x{x.shape[1]} pixels); the limit is "
+            f"{MAX_MULTIPLY_ADDS:.2g}, to keep the page quick for everyone. Use a smaller "
+            "kernel, fewer filters or a smaller image."
+        )
+    # |map| <= sum |W[m]| * max |x| + |b[m]|: keep float32 finite
+    largest = float(np.abs(w).sum(axis=(1, 2, 3)).max()) * float(np.abs(x).max())
+    if bias is not None and bias.size:
+        largest += float(np.abs(bias).max())
+    conv.check_float32_range(largest, "feature maps")
+
+
 def _check_mode(mode: str, image_shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> None:
     if mode not in MODES:
         raise ValueError(f"Unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}.")
@@ -260,15 +307,19 @@ def filter_bank_per_filter(colour_weights: object, kernels: Sequence[object]) ->
 
 
 def _torch_inputs(
-    image: object, weight: object, mode: str
+    image: object, weight: object, mode: str, bias: np.ndarray | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Checked image and weight as float32 tensors, the image already padded for `mode`."""
+    """Checked image and weight as float32 tensors, the image already padded for `mode`.
+
+    ValueError beyond MAX_MULTIPLY_ADDS or when the maps could overflow float32.
+    """
     import torch
     import torch.nn.functional as F
 
     x = _as_image(image)
     w = _as_weight(weight)
     _check_mode(mode, x.shape, w.shape)
+    _check_work(x, w, bias, mode)
     (top, bottom), (left, right) = conv.padding(w.shape[-2:], op="correlate", mode=mode)
     # (H, W, 3) -> (1, 3, H, W), as in the lecture; float32 because float64 conv is slow on CPU.
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32))[None]
@@ -294,8 +345,10 @@ def apply_filters(
     import torch
     import torch.nn.functional as F
 
-    xt, wt, c_out = _torch_inputs(image, weight, mode)
-    bt = torch.from_numpy(_as_bias(bias, c_out).astype(np.float32))
+    w = _as_weight(weight)
+    b = _as_bias(bias, w.shape[0])
+    xt, wt, c_out = _torch_inputs(image, w, mode, b)
+    bt = torch.from_numpy(b.astype(np.float32))
     with torch.inference_mode():
         y = F.conv2d(xt, wt, bt)[0]  # (C_out, H', W')
         if relu:

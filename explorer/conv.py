@@ -188,6 +188,22 @@ SMALL_WORK = 200_000
 # Auto engine: PyTorch for kernels with at most this many taps (5x5), FFT above.
 TORCH_MAX_TAPS = 25
 
+# Largest padded input (and so output) filter2d makes: a 1024x1024 upload in 'full' mode with
+# a 31x31 kernel at dilation 8 pads to 1504x1504, 2.3 megapixels.
+MAX_PIXELS = 4_000_000
+# float32 overflows to inf above about 3.4e38; refuse work whose outputs could come near it.
+FLOAT32_LIMIT = 1e37
+
+# Rough speed of each engine on the 2-core development machine (operations per second, see
+# engine_work: multiply-adds for SciPy and PyTorch, n log2 n per transform for the FFT). Only
+# used to decide what "Time the three engines" may run, so they err on the slow side.
+ENGINE_RATES = {"scipy": 6e8, "fft": 2e9, "torch": 2e9}
+ENGINE_OVERHEAD_S = {"scipy": 1e-4, "fft": 2e-4, "torch": 5e-4}
+# One timed pass of an engine may cost at most this (estimated); beyond, it is skipped.
+ENGINE_BUDGET_S = 0.5
+# All timed passes of one engine together aim at most at this: big cases get fewer repeats.
+TIMING_BUDGET_S = 1.0
+
 
 # ---------------------------------------------------------------------------
 # Validation
@@ -262,6 +278,25 @@ def _check_settings(op: str, mode: str, boundary: str, stride: int, dilation: in
     _check_choice(boundary, BOUNDARIES, "boundary")
     _check_int(stride, "stride")
     _check_int(dilation, "dilation")
+
+
+def _check_pixels(rows: int, cols: int, what: str) -> None:
+    if rows * cols > MAX_PIXELS:
+        raise ValueError(
+            f"These settings would make a {rows}x{cols} {what} ({rows * cols / 1e6:.1f} "
+            f"megapixels); the limit is {MAX_PIXELS / 1e6:g} megapixels. Use a smaller kernel "
+            "or dilation, mode 'same' or 'valid', or a smaller image."
+        )
+
+
+def check_float32_range(bound: float, what: str = "output") -> None:
+    """ValueError when values up to `bound` could overflow float32 (beyond FLOAT32_LIMIT)."""
+    if not bound <= FLOAT32_LIMIT:  # also catches NaN and inf
+        raise ValueError(
+            f"The {what} could reach about {bound:.3g} in magnitude, beyond what float32 (the "
+            f"fast engines' and PyTorch's number type, largest about 3.4e38) holds; the limit "
+            f"is {FLOAT32_LIMIT:g}. Use smaller kernel values, weights or fill value."
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -430,6 +465,7 @@ def pad_image(
     fill = _check_fillvalue(fillvalue)
     pads = padding(kernel_shape, op=op, mode=mode, dilation=dilation)
     _check_padding(x.shape, tuple(kernel_shape), pads, mode, boundary, dilation)
+    _check_pixels(x.shape[0] + sum(pads[0]), x.shape[1] + sum(pads[1]), "padded image")
     return _pad(x, pads, boundary, fill), pads
 
 
@@ -485,11 +521,53 @@ def choose_engine(
     dilation: int = 1,
 ) -> str:
     """The engine 'auto' uses: SciPy for tiny jobs, PyTorch for <= 5x5 kernels, FFT above."""
-    out_h, out_w = output_shape(image_shape, kernel_shape, mode=mode, dilation=dilation)
-    taps = kernel_shape[0] * kernel_shape[1]
-    if out_h * out_w * taps <= SMALL_WORK:
+    work = engine_work(image_shape, kernel_shape, mode=mode, dilation=dilation)
+    if work["scipy"] <= SMALL_WORK:
         return "scipy"
+    taps = kernel_shape[0] * kernel_shape[1]
     return "torch" if taps <= TORCH_MAX_TAPS else "fft"
+
+
+def engine_work(
+    image_shape: tuple[int, int],
+    kernel_shape: tuple[int, int],
+    *,
+    mode: str = "valid",
+    stride: int = 1,
+    dilation: int = 1,
+) -> dict[str, float]:
+    """Operations one filter2d pass costs per engine (the basis of engine_seconds).
+
+    With the padded input Hp x Wp, the dilated kernel Ke = d(K-1)+1 and the stride s:
+    scipy: (Hp-Ke+1)(Wp-Ke+1) * Ke_h*Ke_w multiply-adds (it multiplies the dilation's zeros
+    too and computes every position before the stride keeps some); torch: out_h*out_w * K_h*K_w
+    (strided, no zeros); fft: 3 transforms of n = Hp*Wp points at n log2 n each.
+    """
+    (k_h, k_w) = _check_shape(kernel_shape, "kernel")
+    out_h, out_w = output_shape(image_shape, kernel_shape, mode=mode, stride=stride,
+                                dilation=dilation)
+    (top, bottom), (left, right) = padding((k_h, k_w), mode=mode, dilation=dilation)
+    h_p, w_p = image_shape[0] + top + bottom, image_shape[1] + left + right
+    ke_h, ke_w = dilated_size(k_h, dilation), dilated_size(k_w, dilation)
+    n = float(h_p * w_p)
+    return {
+        "scipy": float(h_p - ke_h + 1) * (w_p - ke_w + 1) * ke_h * ke_w,
+        "fft": 3 * n * max(1.0, float(np.log2(n))),
+        "torch": float(out_h) * out_w * k_h * k_w,
+    }
+
+
+def engine_seconds(
+    image_shape: tuple[int, int],
+    kernel_shape: tuple[int, int],
+    *,
+    mode: str = "valid",
+    stride: int = 1,
+    dilation: int = 1,
+) -> dict[str, float]:
+    """Estimated seconds of one filter2d pass per engine on this kind of machine."""
+    work = engine_work(image_shape, kernel_shape, mode=mode, stride=stride, dilation=dilation)
+    return {name: ENGINE_OVERHEAD_S[name] + work[name] / ENGINE_RATES[name] for name in work}
 
 
 # ---------------------------------------------------------------------------
@@ -525,6 +603,9 @@ def filter2d(
     fill = _check_fillvalue(fillvalue)
     pads = padding(k.shape, op=op, mode=mode, dilation=dilation)
     _check_padding(x.shape, k.shape, pads, mode, boundary, dilation)
+    _check_pixels(x.shape[0] + sum(pads[0]), x.shape[1] + sum(pads[1]), "padded image")
+    # |output| <= sum|taps| * the largest |input| (image or fill): keep it finite
+    check_float32_range(float(np.abs(k).sum()) * max(float(np.abs(x).max()), abs(fill)))
     if engine == "auto":
         engine = choose_engine(x.shape, k.shape, mode=mode, dilation=dilation)
     taps = k[::-1, ::-1] if op == "convolve" else k
@@ -543,29 +624,69 @@ def filter2d(
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
 class EngineResult:
     engine: str
-    output: np.ndarray
-    milliseconds: float  # median of `repeats` timed runs
-    max_abs_diff: float  # against the 'scipy' engine
+    output: np.ndarray | None  # None when skipped
+    milliseconds: float  # median of `repeats` timed runs; NaN when skipped
+    max_abs_diff: float  # against the reference engine (SciPy unless skipped); NaN if skipped
+    estimated_seconds: float = 0.0  # one pass, from engine_seconds
+    repeats: int = 0  # timed passes actually run
+    skipped: str = ""  # why it did not run ("" when it ran)
+    reference: str = "scipy"  # the engine the difference is measured against
 
 
 def compare_engines(
-    image: np.ndarray, kernel: np.ndarray, *, repeats: int = 5, **settings: object
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    repeats: int = 5,
+    budget_seconds: float | None = None,
+    **settings: object,
 ) -> list[EngineResult]:
-    """Run filter2d on every concrete engine; time it and compare it with the SciPy result."""
+    """Run filter2d on every concrete engine; time it and compare it with the SciPy result.
+
+    Bounded before anything runs: an engine whose one pass is estimated (engine_seconds) above
+    `budget_seconds` (default ENGINE_BUDGET_S) is skipped with the reason, and big cases get fewer repeats (all passes of
+    an engine aim at TIMING_BUDGET_S). When SciPy is skipped the first engine that ran is the
+    reference for the differences.
+    """
     if "engine" in settings:
         raise ValueError("compare_engines runs every engine; don't pass engine=.")
     repeats = _check_int(repeats, "number of repeats")
-    reference = filter2d(image, kernel, engine="scipy", **settings)
+    budget_seconds = ENGINE_BUDGET_S if budget_seconds is None else budget_seconds
+    x = as_finite_2d(image, "image")
+    k = as_finite_2d(kernel, "kernel")
+    mode, stride, dilation = (settings.get("mode", "valid"), settings.get("stride", 1),
+                              settings.get("dilation", 1))
+    _check_settings(str(settings.get("op", "correlate")), mode, str(settings.get("boundary", "fill")),
+                    stride, dilation)
+    estimates = engine_seconds(x.shape, k.shape, mode=mode, stride=stride, dilation=dilation)
+    runs: dict[str, tuple[np.ndarray, float, int]] = {}
+    for name in _VALID:
+        if estimates[name] > budget_seconds:
+            continue
+        if name == "torch":
+            import torch  # noqa: F401 - its first import (seconds) is not the engine's time
+        count = max(1, min(repeats, int(TIMING_BUDGET_S / estimates[name])))
+        if estimates[name] * (count + 1) <= TIMING_BUDGET_S:
+            filter2d(x, k, engine=name, **settings)  # warm-up: caches, thread pools
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            output = filter2d(x, k, engine=name, **settings)
+            times.append(time.perf_counter() - start)
+        runs[name] = (output, 1000 * float(np.median(times)), count)
+    reference = next(iter(runs), "")
     results = []
     for name in _VALID:
-        output = filter2d(image, kernel, engine=name, **settings)  # warm-up (imports torch once)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            output = filter2d(image, kernel, engine=name, **settings)
-            times.append(time.perf_counter() - start)
-        diff = float(np.max(np.abs(output - reference)))
-        results.append(EngineResult(name, output, 1000 * float(np.median(times)), diff))
+        if name not in runs:
+            why = (f"estimated {estimates[name]:.3g} s for one pass, more than the "
+                   f"{budget_seconds:g} s budget")
+            results.append(EngineResult(name, None, float("nan"), float("nan"),
+                                        estimates[name], 0, why, reference))
+            continue
+        output, milliseconds, count = runs[name]
+        diff = float(np.max(np.abs(output - runs[reference][0])))
+        results.append(EngineResult(name, output, milliseconds, diff, estimates[name], count,
+                                    "", reference))
     return results
 
 
@@ -652,6 +773,7 @@ def pool2d(
     Output per axis: ⌊(N - size)/stride⌋ + 1; the stride defaults to the window size.
     """
     a = as_finite_2d(x, "input")
+    _check_pixels(*a.shape, "input")
     _check_choice(kind, POOLS, "pooling kind")
     kh, kw = _pair(size, "pooling window size")
     sh, sw = (kh, kw) if stride is None else _pair(stride, "pooling stride")
@@ -659,11 +781,11 @@ def pool2d(
         raise ValueError(
             f"The {kh}x{kw} pooling window is larger than the {a.shape[0]}x{a.shape[1]} input."
         )
-    # windows: (out_h, out_w, kh, kw)
-    windows = np.lib.stride_tricks.sliding_window_view(a, (kh, kw))[::sh, ::sw]
-    if kind == "max":
-        return windows.max(axis=(2, 3))
-    return windows.mean(axis=(2, 3))
+    # Separable: max (or mean) over each row's windows, then over the columns of that;
+    # kh + kw operations per output instead of kh * kw.
+    reduce = np.max if kind == "max" else np.mean
+    rows = reduce(np.lib.stride_tricks.sliding_window_view(a, kw, axis=1)[:, ::sw], axis=-1)
+    return reduce(np.lib.stride_tricks.sliding_window_view(rows, kh, axis=0)[::sh], axis=-1)
 
 
 def subsample(x: np.ndarray, stride: int) -> np.ndarray:

@@ -10,6 +10,10 @@ import numpy as np
 from explorer.conv import SOBEL_X, SOBEL_Y, as_finite_2d
 
 MAX_SIZE = 31  # largest kernel side the page offers
+# Largest |entry| a kernel may have. The fast engines and PyTorch compute in float32, which
+# overflows to inf near 3.4e38; with entries up to 1e6, 31x31 taps and inputs up to 1e6 the
+# outputs stay below 1e15, where float32 is still finite.
+MAX_ABS = 1e6
 
 
 @dataclass(frozen=True)
@@ -372,8 +376,22 @@ def make_kernel(name: str, **params: object) -> np.ndarray:
 
 
 def validate_kernel(kernel: object) -> np.ndarray:
-    """A user-typed kernel as float64, or ValueError (empty, not 2-D, NaN/inf, not numbers)."""
-    return as_finite_2d(kernel, "kernel")
+    """A user-typed kernel as float64, or ValueError (empty, not 2-D, NaN/inf, not numbers,
+    an entry larger than MAX_ABS in magnitude)."""
+    k = as_finite_2d(kernel, "kernel")
+    _check_magnitude(k, "kernel")
+    return k
+
+
+def _check_magnitude(k: np.ndarray, what: str) -> None:
+    if k.size and np.abs(k).max() > MAX_ABS:
+        row, col = np.unravel_index(int(np.argmax(np.abs(k))), k.shape)
+        raise ValueError(
+            f"The {what}'s entries must lie between -{MAX_ABS:g} and {MAX_ABS:g}, but entry "
+            f"(row {row}, column {col}) is {k[row, col]:.3g}. The fast engines compute in "
+            "float32, which overflows to infinity near 3.4e38: use smaller numbers (scaling "
+            "a kernel only scales its output)."
+        )
 
 
 def flip(kernel: object) -> np.ndarray:
@@ -390,7 +408,13 @@ def normalise(kernel: object) -> np.ndarray:
             "This kernel's entries add up to 0 (like an edge detector), so it can't be scaled "
             "to sum to 1."
         )
-    return k / total
+    normalised = k / total
+    if np.abs(normalised).max() > MAX_ABS:
+        raise ValueError(
+            f"This kernel's entries add up to only {total:.3g}, so dividing by that sum would "
+            f"make entries as large as {np.abs(normalised).max():.3g}; the limit is {MAX_ABS:g}."
+        )
+    return normalised
 
 
 def kernel_warnings(kernel: object) -> list[str]:

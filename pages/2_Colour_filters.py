@@ -6,7 +6,7 @@ from explorer import colour
 from explorer.ui import colour_filters as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor
-from explorer.ui.state import kept, one_of, seed
+from explorer.ui.state import boolean, kept, one_of, seed
 from explorer.ui.widgets import code_panel, lazy_tabs, page_header
 
 page_header(
@@ -29,7 +29,7 @@ with st.sidebar:
     mode = st.radio("Mode", modes, format_func=lambda m: colour.MODES[m].label, horizontal=True,
                     key=seed(kept("colour.mode"), "same", valid=one_of(modes), url="mode"))
     relu = st.checkbox("ReLU after the filters", key=seed(kept("colour.relu"), False,
-                                                          valid=one_of((True, False)), url="relu"))
+                                                          valid=boolean(), url="relu"))
 
 image = picked.pixels
 st.caption(f"Input: **{picked.label}**, {image.shape[0]}x{image.shape[1]}x3")

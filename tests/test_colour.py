@@ -527,3 +527,37 @@ def test_bad_banks_raise():
 def test_import_does_not_load_torch():
     code = "import sys, explorer.colour, explorer.first_layer; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(colour.__file__).parents[1])
+
+
+# --- bounded banks (issue 12) ------------------------------------------------------------
+
+
+def test_bank_values_are_bounded_with_a_message():
+    colour.check_bank_values([[colour.MAX_WEIGHT, -colour.MAX_WEIGHT, 0.0]], [colour.MAX_WEIGHT])
+    with pytest.raises(ValueError, match="Filter 2's G weight is 1e\\+300"):
+        colour.check_bank_values([[1.0, 0.0, 0.0], [0.0, 1e300, 0.0]])
+    with pytest.raises(ValueError, match="Filter 1's bias is -1e\\+03"):
+        colour.check_bank_values([[1.0, 0.0, 0.0]], [-1e3])
+    with pytest.raises(ValueError, match="NaN"):
+        colour.check_bank_values([[np.nan, 0.0, 0.0]])
+
+
+def test_banks_beyond_the_work_limit_are_refused_before_running():
+    image = np.zeros((1024, 1024, 3))
+    weight = np.zeros((8, 3, 31, 31))
+    assert colour.bank_work(image.shape, weight.shape, "same") > colour.MAX_MULTIPLY_ADDS
+    for run in (lambda: apply_filters(image, weight),
+                lambda: colour.channel_contributions(image, weight),
+                lambda: colour.prove_with_conv2d(image, weight)):
+        with pytest.raises(ValueError, match="multiply-adds"):
+            run()
+    # the page's worst case on a built-in picture (512x512) is allowed
+    assert colour.bank_work((512, 512, 3), weight.shape, "same") <= colour.MAX_MULTIPLY_ADDS
+
+
+@pytest.mark.parametrize("scale, bias", [(1e37, 0.0), (1.0, 1e38), (3e38, 0.0)])
+def test_maps_that_would_overflow_float32_are_refused(scale, bias):
+    image = np.ones((8, 8, 3))
+    weight = np.full((1, 3, 3, 3), scale)
+    with pytest.raises(ValueError, match="float32"):
+        apply_filters(image, weight, bias=np.array([bias]))

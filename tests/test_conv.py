@@ -480,3 +480,87 @@ def test_padding_wider_than_image_is_supported(boundary, rng):
         np.testing.assert_allclose(
             out, signal.correlate2d(image, kernel, mode="full", boundary=boundary), atol=1e-12
         )
+
+
+# --- bounded work (issue 12) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("image, kernel, mode, stride, dilation", [
+    ((7, 9), (3, 3), "same", 1, 1), ((20, 16), (4, 5), "full", 2, 3),
+    ((30, 30), (3, 3), "valid", 3, 4), ((12, 40), (1, 7), "same", 1, 8),
+])
+def test_engine_work_counts_what_each_engine_does(image, kernel, mode, stride, dilation, rng):
+    work = conv.engine_work(image, kernel, mode=mode, stride=stride, dilation=dilation)
+    padded, _ = conv.pad_image(np.zeros(image), kernel, mode=mode, dilation=dilation)
+    dilated = conv.dilate_kernel(np.ones(kernel), dilation)
+    direct = signal.correlate2d(padded, dilated, mode="valid")  # what the SciPy engine computes
+    assert work["scipy"] == direct.size * dilated.size
+    out = conv.filter2d(rng.random(image), rng.random(kernel), mode=mode, stride=stride,
+                        dilation=dilation)
+    assert work["torch"] == out.size * kernel[0] * kernel[1]
+    assert work["fft"] >= padded.size
+    seconds = conv.engine_seconds(image, kernel, mode=mode, stride=stride, dilation=dilation)
+    assert all(0 < s < 0.1 for s in seconds.values())
+
+
+def test_the_reported_case_is_estimated_far_over_budget():
+    """31x31, dilation 8, mode full on the 512x512 cameraman: one SciPy pass took 41 s."""
+    seconds = conv.engine_seconds((512, 512), (31, 31), mode="full", dilation=8)
+    assert seconds["scipy"] > 10 * conv.ENGINE_BUDGET_S
+    assert seconds["fft"] < conv.ENGINE_BUDGET_S and seconds["torch"] < conv.ENGINE_BUDGET_S
+
+
+def test_compare_engines_skips_what_is_over_budget(rng, monkeypatch):
+    calls = []
+    real = conv._VALID["scipy"]
+    monkeypatch.setitem(conv._VALID, "scipy", lambda *a: calls.append(1) or real(*a))
+    image, kernel = rng.normal(size=(64, 64)), rng.normal(size=(9, 9))
+    estimates = conv.engine_seconds(image.shape, kernel.shape, mode="full", dilation=8)
+    budget = (estimates["scipy"] + max(estimates["fft"], estimates["torch"])) / 2
+    assert max(estimates["fft"], estimates["torch"]) < budget < estimates["scipy"]
+    results = conv.compare_engines(image, kernel, mode="full", dilation=8, budget_seconds=budget)
+    assert not calls
+    scipy, fft, torch_result = results
+    assert "budget" in scipy.skipped and scipy.output is None and np.isnan(scipy.milliseconds)
+    assert fft.reference == torch_result.reference == "fft" and fft.max_abs_diff == 0
+    assert torch_result.max_abs_diff <= 1e-5 * max(1.0, np.abs(fft.output).max())
+    none = conv.compare_engines(image, kernel, budget_seconds=0.0)
+    assert all(r.skipped and r.output is None for r in none)
+
+
+def test_compare_engines_times_big_cases_fewer_times(rng, monkeypatch):
+    monkeypatch.setattr(conv, "TIMING_BUDGET_S", 0.0)  # every pass "over" the timing budget
+    results = conv.compare_engines(rng.normal(size=(16, 16)), rng.normal(size=(3, 3)), repeats=5)
+    assert [r.repeats for r in results] == [1, 1, 1]
+    results = conv.compare_engines(rng.normal(size=(16, 16)), rng.normal(size=(3, 3)), repeats=3,
+                                   budget_seconds=10.0)
+    assert all(1 <= r.repeats <= 3 for r in results)
+
+
+def test_filter2d_refuses_huge_padded_images():
+    side = int(np.sqrt(conv.MAX_PIXELS)) + 1
+    with pytest.raises(ValueError, match="megapixels"):
+        conv.filter2d(np.zeros((side, side)), np.ones((1, 1)))
+    with pytest.raises(ValueError, match="megapixels"):  # full mode at a huge dilation
+        conv.filter2d(np.zeros((8, 8)), np.ones((3, 3)), mode="full", dilation=2000)
+    with pytest.raises(ValueError, match="megapixels"):
+        conv.step_through(np.zeros((8, 8)), np.ones((3, 3)), 0, 0, mode="full", dilation=2000)
+
+
+@pytest.mark.parametrize("kernel, image, fill", [
+    ([[1e39]], [[1.0]], 0.0), ([[1e30, 1e30]], [[1e8, 1.0]], 0.0), ([[1e32]], [[0.0]], 1e6),
+])
+def test_filter2d_refuses_outputs_float32_cannot_hold(kernel, image, fill):
+    for engine in ("scipy", "fft", "torch"):
+        with pytest.raises(ValueError, match="float32"):
+            conv.filter2d(np.array(image), np.array(kernel), mode="same", fillvalue=fill,
+                          engine=engine)
+
+
+def test_separable_pooling_matches_the_windows(rng):
+    x = rng.normal(size=(37, 29))
+    for kind, reduce in (("max", np.max), ("avg", np.mean)):
+        for size, stride in (((3, 5), (2, 1)), ((8, 8), (1, 1)), ((1, 1), (3, 3))):
+            windows = np.lib.stride_tricks.sliding_window_view(x, size)[::stride[0], ::stride[1]]
+            np.testing.assert_allclose(conv.pool2d(x, size, stride=stride, kind=kind),
+                                       reduce(windows, axis=(2, 3)), rtol=1e-12)

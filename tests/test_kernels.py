@@ -1,5 +1,7 @@
 """Tests for explorer.kernels: the kernel registry, its parameters and the kernel helpers."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -230,3 +232,22 @@ def test_bad_parameter_messages():
         make_kernel("box", sigma=1.0)
     with pytest.raises(ValueError, match="Unknown kernel 'nope'"):
         make_kernel("nope")
+
+
+# --- magnitudes float32 can hold (issue 12) ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, 1e308, 2e6, -1.000001e6])
+def test_validate_kernel_refuses_entries_beyond_the_limit(value):
+    limit = kernels.MAX_ABS
+    kernel = [[0.0, 1.0], [value, 0.0]]
+    with pytest.raises(ValueError, match=re.escape(f"between -{limit:g} and {limit:g}")) as error:
+        validate_kernel(kernel)
+    assert "(row 1, column 0)" in str(error.value)
+    validate_kernel([[limit, -limit]])  # the limit itself is fine
+
+
+def test_normalise_refuses_to_blow_a_kernel_up():
+    with pytest.raises(ValueError, match="the limit is"):
+        normalise([[1.0, -1.0 + 1e-7]])
+    np.testing.assert_allclose(normalise([[1.0, 3.0]]), [[0.25, 0.75]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -418,3 +419,69 @@ def test_colour_code_with_an_upload(tmp_path) -> None:
     y = _run(code)
     assert y.shape == (1, 18, 22)
     np.testing.assert_allclose(y, expected, atol=TOL)
+
+
+# ---------------------------------------------------------------- hostile input (issue 12)
+
+
+def edit_quietly(at: AppTest, **edits) -> AppTest:
+    """Like edit_table, but a refusal is a message: no exception, no maps."""
+    at.session_state[table_key(at)] = {"edited_rows": edits.get("edited", {}),
+                                       "added_rows": edits.get("added", []),
+                                       "deleted_rows": []}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("R", 1e300, "Filter 1's R weight is 1e+300"),
+    ("B", -101.0, "Filter 1's B weight is -101"),
+    ("bias", 1e3, "Filter 1's bias is 1e+03"),
+    ("G", "abc", "Every filter needs numbers"),
+    ("kernel", "no-such-kernel", "Unknown kernel 'no-such-kernel'"),
+])
+def test_bad_table_edits_are_refused_with_a_message(app: AppTest, column, value, message):
+    edit_quietly(app, edited={0: {column: value}})
+    assert any(message in e.value for e in app.error), [e.value for e in app.error]
+    assert captions(app) == []
+    edit_quietly(app, edited={0: {column: 0.5 if column != "kernel" else "shared"}})
+    assert not app.error and len(map_labels(app)) == 4
+
+
+@pytest.mark.parametrize("edits", [
+    {"edited": {99: {"R": 1.0}}}, {"edited": {0: {"nope": 1.0}}}, {"edited": {"x": {"R": 1.0}}},
+])
+def test_edits_for_rows_the_table_lacks_are_dropped(app: AppTest, edits: dict) -> None:
+    edit_quietly(app, **edits)
+    assert len(map_labels(app)) == 4
+    run(app)
+
+
+def test_weights_at_the_bound_are_used(app: AppTest) -> None:
+    edit_quietly(app, edited={0: {"R": colour.MAX_WEIGHT, "bias": -colour.MAX_WEIGHT}})
+    assert not app.error and colour_rows(app)[0][0] == colour.MAX_WEIGHT
+
+
+def test_a_long_filter_name_is_cut(app: AppTest) -> None:
+    edit_quietly(app, edited={0: {"filter": "x" * 500}})
+    assert map_labels(app)[0] == "x" * colour_filters.LABEL_MAX
+
+
+def test_a_bank_too_costly_for_an_upload_is_refused(app: AppTest) -> None:
+    """8 filters of 31x31 on a 1024x1024 upload: 2.4e10 multiply-adds, over the limit."""
+    app.radio(key=K + "source").set_value("upload")
+    run(app)
+    ramp = np.linspace(0, 255, 1024, dtype=np.uint8)
+    picture = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], 128 + 0 * ramp[None, :]),
+                       axis=-1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    app.file_uploader(key="colour.upload").set_value(("big.png", buffer.getvalue(), "image/png"))
+    run(app)
+    app.slider(key=K + "kernel.gaussian.size").set_value(31)
+    run(app)
+    for _ in range(4):
+        click(app, "Add")
+    assert any("multiply-adds" in e.value and "limit" in e.value for e in app.error)
+    assert captions(app) == []

@@ -245,3 +245,101 @@ def test_grid_edits_survive_a_visit_to_another_page(app: AppTest) -> None:
     app.switch_page(PAGE).run()
     assert not app.exception
     assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 9.0
+
+
+# ---------------------------------------------------------------- hostile input (issue 12)
+
+
+def _edit_grid(app: AppTest, edited_rows: dict) -> None:
+    editor = f"convolution.grid.editor.{app.session_state[K + 'grid']['version']}"
+    app.session_state[editor] = {"edited_rows": edited_rows, "added_rows": [], "deleted_rows": []}
+    app.run()
+    assert not app.exception, app.exception
+
+
+def test_text_in_a_kernel_cell_is_refused_with_a_message(app: AppTest) -> None:
+    app.radio(key=K + "kernel.source").set_value("grid")
+    run(app)
+    _edit_grid(app, {0: {"0": "abc"}, 1: {"2": [1, 2]}})
+    errors = " ".join(e.value for e in app.error)
+    assert "'abc', not a number" in errors and "(row 1, column 2)" in errors
+    _edit_grid(app, {0: {"0": " 2.5 "}})
+    assert not app.error  # a number typed as text is a number
+    assert heatmaps(app)["Kernel W (correlation)"][0, 0] == 2.5
+    _edit_grid(app, {0: {"0": True}})
+    assert any("True" in e.value for e in app.error)
+
+
+@pytest.mark.parametrize("edits", [{99: {"0": 1.0}}, {1: {"77": 1.0}}, {"x": {"y": 1.0}},
+                                   {0: "not a dict"}, {-1: {"-1": 5.0}}])
+def test_edits_for_cells_the_grid_lacks_are_dropped(app: AppTest, edits: dict) -> None:
+    app.radio(key=K + "kernel.source").set_value("grid")
+    run(app)
+    _edit_grid(app, {2: {"2": 4.0}})
+    _edit_grid(app, {2: {"2": 4.0}, **edits})
+    assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 4.0
+    assert not app.error
+    run(app)
+
+
+@pytest.mark.parametrize("value", [1e39, 1e308, -2e6])
+def test_kernel_values_beyond_float32_range_are_refused(app: AppTest, value: float) -> None:
+    app.radio(key=K + "kernel.source").set_value("grid")
+    run(app)
+    _edit_grid(app, {1: {"1": value}})
+    errors = " ".join(e.value for e in app.error)
+    assert f"between -{kernels.MAX_ABS:g} and {kernels.MAX_ABS:g}" in errors
+    assert "nan" not in " ".join(c.value for c in app.caption).lower()
+    _edit_grid(app, {1: {"1": kernels.MAX_ABS}})  # the largest allowed value works
+    assert not app.error
+    assert heatmaps(app)["Kernel W (correlation)"][1, 1] == kernels.MAX_ABS
+
+
+def test_normalising_to_huge_entries_is_refused(app: AppTest) -> None:
+    app.radio(key=K + "kernel.source").set_value("grid")
+    run(app)
+    _edit_grid(app, {0: {"0": 1.0, "1": 0.0, "2": -1.0}, 1: {"0": 1.0, "1": 0.0, "2": -1.0},
+                     2: {"0": 1.0, "1": 1e-6, "2": -1.0}})
+    app.checkbox(key=K + "kernel.normalise").check()
+    run(app)
+    assert any("the limit is" in w.value for w in app.warning)
+
+
+def test_timing_the_engines_is_bounded_before_it_runs(app: AppTest, monkeypatch) -> None:
+    """Issue 12: 31x31, dilation 8, full: one SciPy pass took 41 s and ran 7 times."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("SciPy direct ran on a 31x31 kernel at dilation 8")
+
+    monkeypatch.setitem(conv._VALID, "scipy", refuse)
+    app.slider(key=K + "kernel.box.size").set_value(31)
+    app.slider(key=K + "dilation").set_value(8)
+    app.selectbox(key=K + "mode").set_value("full")
+    use_tab(app, "Engines")
+    assert any("Estimated cost" in c.value for c in app.caption)
+    app.button[0].click()
+    run(app)
+    skipped = [w.value for w in app.warning if "skipped" in w.value]
+    assert len(skipped) == 1 and "SciPy direct" in skipped[0] and "budget" in skipped[0]
+    table = app.dataframe[0].value
+    assert list(table["engine"]) == ["FFT", "PyTorch conv2d"]
+    assert all(float(d) < 1e-4 for d in table["max |difference| vs FFT"])
+    assert all(1 <= n <= 5 for n in table["timed runs"])
+
+
+def test_every_engine_skipped_leaves_the_page_working(app: AppTest, monkeypatch) -> None:
+    monkeypatch.setattr(conv, "ENGINE_BUDGET_S", 0.0)
+    use_tab(app, "Engines")
+    app.button[0].click()
+    run(app)
+    assert len([w for w in app.warning if "skipped" in w.value]) == 3
+    assert not app.dataframe
+
+
+def test_full_mode_at_dilation_8_with_a_31x31_kernel_stays_quick(app: AppTest) -> None:
+    app.slider(key=K + "kernel.box.size").set_value(31)
+    app.slider(key=K + "dilation").set_value(8)
+    app.selectbox(key=K + "mode").set_value("full")
+    run(app)
+    assert "shape (752, 752)" in captions(app)[0]  # 512 + 8 * 30
+    for tab in ("Step through", "Edges (Sobel)", "Pooling"):
+        use_tab(app, tab)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import codegen, colour, first_layer, kernels, plots
-from explorer.ui.state import kept, one_of, seed
+from explorer.ui.state import boolean, kept, number_in, one_of, seed, text_matching
 
 PAGE = "colour"
 DEFAULT_NET = Path(__file__).resolve().parents[2] / "assets" / "default_net.pt"
@@ -20,6 +21,7 @@ SHARED = "shared"  # a filter whose spatial kernel is the sidebar's kernel
 COLUMNS = ["filter", "R", "G", "B", "bias", "kernel"]
 KERNEL_CHOICES = [SHARED, *kernels.KERNELS]
 PER_ROW = 4
+LABEL_MAX = 40  # characters in a filter's name
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,14 +45,26 @@ def _row(template: colour.ColourFilter, shared_is_lecture: bool = True) -> list:
 LECTURE_ROWS = [_row(f) for f in colour.LECTURE_BANK]
 
 
+def _plain(text: str) -> str:
+    """A user's filter name inside markdown: every markdown character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+
+
+def _weight_ok(value) -> bool:
+    """A plain finite number within the table's bound (booleans are not numbers here)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and bool(np.isfinite(value)) and abs(value) <= colour.MAX_WEIGHT)
+
+
 def _valid_rows(value) -> bool:
-    try:
-        rows = [list(r) for r in value]
-    except TypeError:
+    """1 to MAX_FILTERS rows [name, R, G, B, bias, kernel] the filter table can show."""
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= colour.MAX_FILTERS:
         return False
-    return 1 <= len(rows) <= colour.MAX_FILTERS and all(
-        len(r) == len(COLUMNS) and isinstance(r[0], str) and r[5] in KERNEL_CHOICES
-        and all(isinstance(v, int | float) and np.isfinite(v) for v in r[1:5]) for r in rows)
+    return all(
+        isinstance(r, list | tuple) and len(r) == len(COLUMNS)
+        and isinstance(r[0], str) and len(r[0]) <= LABEL_MAX
+        and isinstance(r[5], str) and r[5] in KERNEL_CHOICES
+        and all(_weight_ok(v) for v in r[1:5]) for r in value)
 
 
 def _state() -> dict:
@@ -82,9 +96,12 @@ def _current_rows() -> list[list]:
 
 def _row_count() -> int:
     """Rows the table shows in this run: base rows plus the editor's pending additions/deletions."""
-    edits = st.session_state.get(table_key()) or {}
-    return (len(_state()["rows"]) + len(edits.get("added_rows", []))
-            - len(edits.get("deleted_rows", [])))
+    edits = st.session_state.get(table_key())
+    if not isinstance(edits, dict):
+        return len(_state()["rows"])
+    added, deleted = edits.get("added_rows"), edits.get("deleted_rows")
+    return (len(_state()["rows"]) + (len(added) if isinstance(added, list) else 0)
+            - (len(deleted) if isinstance(deleted, list) else 0))
 
 
 def _add_template(name: str) -> None:
@@ -123,7 +140,7 @@ def bank_editor(shared_kernel: np.ndarray) -> Bank | None:
                  args=(LECTURE_ROWS,), width="stretch",
                  help="Red, green, blue and red-blue filters with a 9x9 Gaussian, sigma 2")
     picked = st.color_picker("Pick a colour", key=seed(
-        kept(f"{PAGE}.picked"), "#e0a030", valid=lambda v: isinstance(v, str) and len(v) == 7))
+        kept(f"{PAGE}.picked"), "#e0a030", valid=text_matching("#[0-9a-fA-F]{6}")))
     st.button("Add this colour", icon=":material/colorize:", on_click=_add_colour,
               args=(picked,), disabled=full, width="stretch",
               help="Weights = the colour minus its mean: flat grey gives 0")
@@ -134,18 +151,31 @@ def bank_editor(shared_kernel: np.ndarray) -> Bank | None:
 
     st.caption("One row per filter: colour weights, bias, spatial kernel "
                f"('{SHARED}' = the kernel above). Select a row and press Delete to remove it.")
-    table = st.data_editor(
+    try:
+        table = _table(rows)
+    except Exception:  # noqa: BLE001 - any error applying the edits
+        # edits Streamlit cannot apply (rows the table lacks: a stale or forged message)
+        replace_rows(rows)
+        st.warning("Some edits of the filter table could not be applied and were dropped.",
+                   icon=":material/grid_off:")
+        table = _table(_state()["rows"])
+    return _bank_from_table(table, shared_kernel)
+
+
+def _table(rows: list[list]) -> pd.DataFrame:
+    return st.data_editor(
         pd.DataFrame(rows, columns=COLUMNS), key=table_key(), num_rows="dynamic",
         hide_index=True, width="stretch",
         column_config={
-            "filter": st.column_config.TextColumn("filter", required=True, default="my filter"),
+            "filter": st.column_config.TextColumn("filter", required=True, default="my filter",
+                                                  max_chars=LABEL_MAX),
             **{c: st.column_config.NumberColumn(c, format="%.3g", required=True, default=0.0,
-                                                min_value=-100.0, max_value=100.0)
+                                                min_value=-colour.MAX_WEIGHT,
+                                                max_value=colour.MAX_WEIGHT)
                for c in ("R", "G", "B", "bias")},
             "kernel": st.column_config.SelectboxColumn("kernel", options=KERNEL_CHOICES,
                                                        required=True, default=SHARED),
         })
-    return _bank_from_table(table, shared_kernel)
 
 
 def _bank_from_table(table: pd.DataFrame, shared_kernel: np.ndarray) -> Bank | None:
@@ -155,15 +185,25 @@ def _bank_from_table(table: pd.DataFrame, shared_kernel: np.ndarray) -> Bank | N
     if len(table) > colour.MAX_FILTERS:
         st.warning(f"Only the first {colour.MAX_FILTERS} filters are used.")
         table = table.iloc[: colour.MAX_FILTERS]
-    numbers = table[["R", "G", "B", "bias"]].apply(pd.to_numeric, errors="coerce")
-    if numbers.isna().any().any() or table["kernel"].isna().any():
+    # booleans would pass to_numeric as 0/1: a number column holds numbers only
+    numbers = table[["R", "G", "B", "bias"]].map(
+        lambda v: np.nan if isinstance(v, bool) else v).apply(pd.to_numeric, errors="coerce")
+    if (numbers.isna().any().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all()
+            or table["kernel"].isna().any()):
         st.error("Every filter needs numbers for R, G, B and bias, and a kernel.",
                  icon=":material/grid_off:")
         return None
-    labels = [str(label) if isinstance(label, str) and label else f"filter {i + 1}"
+    unknown = [str(k)[:30] for k in table["kernel"] if not isinstance(k, str)
+               or k not in KERNEL_CHOICES]
+    if unknown:
+        st.error(f"Unknown kernel {unknown[0]!r}: choose one from the list.",
+                 icon=":material/grid_off:")
+        return None
+    labels = [label[:LABEL_MAX] if isinstance(label, str) and label else f"filter {i + 1}"
               for i, label in enumerate(table["filter"])]
     kernel_list = [shared_kernel if k == SHARED else kernels.make_kernel(k) for k in table["kernel"]]
     try:
+        colour.check_bank_values(numbers[["R", "G", "B"]].to_numpy(), numbers["bias"].to_numpy())
         weight = colour.filter_bank_per_filter(numbers[["R", "G", "B"]].to_numpy(), kernel_list)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
@@ -192,7 +232,7 @@ def _map_image(values: np.ndarray, relu: bool, scale: tuple[float, float] | None
 def feature_maps_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, relu: bool) -> None:
     """The image and one feature map ("heat map") per filter."""
     shared = st.toggle("One colour scale for all maps", key=seed(
-        kept(f"{PAGE}.shared_scale"), False, valid=one_of((True, False)), url="shared"))
+        kept(f"{PAGE}.shared_scale"), False, valid=boolean(), url="shared"))
     scale = plots.joint_scale(*maps) if shared else None
     tiles = [("Input", plots.png_bytes(image), f"{image.shape[0]}x{image.shape[1]}x3")]
     for label, values in zip(bank.labels, maps, strict=True):
@@ -217,7 +257,7 @@ def overlay_panel(image: np.ndarray, bank: Bank, maps: np.ndarray) -> None:
     with left:
         index = _pick_filter(bank, "overlay.filter")
     opacity = right.slider("Opacity of the map", 0.0, 1.0, key=seed(
-        kept(f"{PAGE}.overlay.opacity"), 0.6, valid=lambda v: 0 <= v <= 1))
+        kept(f"{PAGE}.overlay.opacity"), 0.6, valid=number_in(0.0, 1.0)))
     positive = np.clip(maps[index], 0, None)
     heat = plots.heat_rgb(positive, 0.0, max(float(positive.max()), 1e-12)).astype(np.float32) / 255
     weight = opacity * (positive / max(float(positive.max()), 1e-12))[..., None]
@@ -233,7 +273,7 @@ def contributions_panel(image: np.ndarray, bank: Bank, mode: str) -> None:
     limit = max(plots.signed_limit(parts), plots.signed_limit(total))
     shares = np.abs(parts).sum(axis=(1, 2))
     shares = shares / max(float(shares.sum()), 1e-12)
-    st.markdown(f"**{bank.labels[index]}** = R part + G part + B part + bias "
+    st.markdown(f"**{_plain(bank.labels[index])}** = R part + G part + B part + bias "
                 f"({bank.bias[index]:g}). Share of the total |response|: "
                 + ", ".join(f"{c} {100 * s:.0f} %" for c, s in zip("RGB", shares, strict=True)))
     names = ["Red part", "Green part", "Blue part", "Sum + bias (the feature map)"]

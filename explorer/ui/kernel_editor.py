@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer import kernels
 from explorer.ui.kernel_paint import paint_grid
-from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.state import boolean, kept, number_in, one_of, seed
 
 GRID_MAX = 9  # the editable grid goes up to 9 x 9; presets go up to kernels.MAX_SIZE
 SOURCES = {"preset": "Preset", "grid": "Your own grid"}
@@ -34,7 +34,7 @@ def _param_widget(page: str, preset: str, param: kernels.Param, default=None):
     default = param.default if default is None else default
     url = f"k_{param.name}"
     if param.kind == "size":
-        square_key = seed(key + ".square", True, valid=one_of((True, False)), url="k_square")
+        square_key = seed(key + ".square", True, valid=boolean(), url="k_square")
         square = st.toggle("Square", key=square_key)
         size = number_in(1, param.max, integer=True)
         rows_key = seed(key, int(default), valid=size, url=url)
@@ -68,12 +68,29 @@ def _preset(page: str, default: str, defaults: dict) -> KernelChoice:
 # ---------------------------------------------------------------- grid
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _valid_grid(value) -> bool:
-    try:
-        grid = kernels.validate_kernel(value)
-    except (ValueError, TypeError):
+    """1 to GRID_MAX rows of equally many (1 to GRID_MAX) plain numbers that make a usable kernel.
+
+    Booleans and numeric strings are refused: the number table cannot edit them.
+    """
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= GRID_MAX:
         return False
-    return max(grid.shape) <= GRID_MAX
+    if not all(isinstance(row, list | tuple) for row in value):
+        return False
+    width = len(value[0])
+    if not 1 <= width <= GRID_MAX or any(len(row) != width for row in value):
+        return False
+    if not all(_is_number(v) for row in value for v in row):
+        return False
+    try:
+        kernels.validate_kernel(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _state(page: str) -> dict:
@@ -101,18 +118,53 @@ def replace_grid(page: str, values: list[list[float]]) -> None:
     st.session_state[kept(f"{page}.grid.url")] = state["base"]  # the grid now shown
 
 
-def _current_grid(page: str) -> np.ndarray:
-    """Base values with the number table's edits applied (edits may leave a cell empty: NaN)."""
+def _cell_value(value) -> float | None:
+    """An edited cell as a float: NaN for an emptied cell, None when it is not a number."""
+    if value is None:
+        return np.nan
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not _is_number(value):
+        return None
+    return float(value)
+
+
+def _table_edits(page: str) -> dict:
+    """The number table's edited cells, {row: {column: value}}; {} for anything else."""
+    state = st.session_state.get(editor_key(page))
+    edits = state.get("edited_rows") if isinstance(state, dict) else None
+    return edits if isinstance(edits, dict) else {}
+
+
+def _current_grid(page: str) -> tuple[np.ndarray, list[str]]:
+    """Base values with the number table's edits applied (edits may leave a cell empty: NaN),
+    and a note per cell whose edit is not a number (that cell keeps NaN)."""
     grid = np.array(_state(page)["base"], dtype=np.float64)
-    edits = st.session_state.get(editor_key(page), {}).get("edited_rows", {})
-    for row, changes in edits.items():
+    problems = []
+    for row, changes in _table_edits(page).items():
+        if not isinstance(changes, dict):
+            continue
         for col, value in changes.items():
-            grid[int(row), int(col)] = np.nan if value is None else float(value)
-    return grid
+            try:
+                r, c = int(row), int(col)
+            except (TypeError, ValueError):
+                continue
+            if not (0 <= r < grid.shape[0] and 0 <= c < grid.shape[1]):
+                continue  # an edit for a cell the grid no longer has
+            number = _cell_value(value)
+            if number is None:
+                shown = str(value)[:20]
+                problems.append(f"cell (row {r}, column {c}) holds {shown!r}, not a number")
+                number = np.nan
+            grid[r, c] = number
+    return grid, problems
 
 
 def _resize(page: str, rows: int, cols: int) -> None:
-    grid = np.nan_to_num(_current_grid(page))
+    grid = np.nan_to_num(_current_grid(page)[0], nan=0.0, posinf=0.0, neginf=0.0)
     resized = np.zeros((rows, cols))
     h, w = min(rows, grid.shape[0]), min(cols, grid.shape[1])
     resized[:h, :w] = grid[:h, :w]
@@ -125,13 +177,14 @@ def _grid(page: str, preset_kernel: np.ndarray | None) -> KernelChoice | None:
     if editor_key(page) not in st.session_state and last is not None and (
             np.shape(last) != np.shape(base) or not np.array_equal(last, base)):
         replace_grid(page, last)  # back from another page: Streamlit dropped the table's edits
-    grid = _current_grid(page)
+    grid, problems = _current_grid(page)
     rows_col, cols_col = st.columns(2)
     rows = rows_col.number_input("Rows", 1, GRID_MAX, grid.shape[0], key=f"{page}.grid.rows.{_state(page)['version']}")
     cols = cols_col.number_input("Columns", 1, GRID_MAX, grid.shape[1], key=f"{page}.grid.cols.{_state(page)['version']}")
     if (rows, cols) != grid.shape:
         _resize(page, rows, cols)
-        grid = _current_grid(page)
+        grid, problems = _current_grid(page)
+    shown = np.nan_to_num(grid, nan=0.0, posinf=0.0, neginf=0.0)  # what the buttons start from
 
     buttons = st.columns(3)
     if buttons[0].button("Preset", help="Copy the preset kernel (up to 9x9) into the grid",
@@ -142,29 +195,50 @@ def _grid(page: str, preset_kernel: np.ndarray | None) -> KernelChoice | None:
         replace_grid(page, np.zeros_like(grid).tolist())
         st.rerun()
     if buttons[2].button("Flip", help="Rotate the grid by 180 degrees"):
-        replace_grid(page, np.nan_to_num(grid)[::-1, ::-1].tolist())
+        replace_grid(page, shown[::-1, ::-1].tolist())
         st.rerun()
 
-    brush_key = seed(kept(f"{page}.grid.brush"), 1.0, valid=number_in(-1e6, 1e6))
-    brush = st.number_input("Brush value", step=0.5, key=brush_key)
-    painted = paint_grid(np.nan_to_num(grid).tolist(), brush=brush, key=f"{page}.grid.paint")
-    if painted is not None and np.array(painted).shape == grid.shape:
+    brush_key = seed(kept(f"{page}.grid.brush"), 1.0,
+                     valid=number_in(-kernels.MAX_ABS, kernels.MAX_ABS))
+    brush = st.number_input("Brush value", -kernels.MAX_ABS, kernels.MAX_ABS, step=0.5,
+                            key=brush_key)
+    painted = paint_grid(shown.tolist(), brush=brush, key=f"{page}.grid.paint")
+    # what the browser sends back is checked like a link's grid: same shape, plain numbers
+    if (painted is not None and _valid_grid(painted)
+            and (len(painted), len(painted[0])) == grid.shape):
         replace_grid(page, painted)
         st.rerun()
 
     st.caption("Exact numbers (double-click a cell):")
-    table = pd.DataFrame(_state(page)["base"], columns=[str(c) for c in range(grid.shape[1])])
-    st.data_editor(table, key=editor_key(page), width="stretch", hide_index=False,
-                   column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table})
+    try:
+        _number_table(page, grid.shape[1])
+    except Exception:  # noqa: BLE001 - any error applying the edits
+        # edits Streamlit cannot apply (cells the table lacks: a stale or forged message):
+        # a fresh table holding the grid as this run reads it
+        replace_grid(page, grid.tolist())
+        st.warning("Some edits of the number table could not be applied and were dropped.",
+                   icon=":material/grid_off:")
+        _number_table(page, grid.shape[1])
+    if problems:
+        st.error("The kernel needs a number in every cell: " + "; ".join(problems) + ".",
+                 icon=":material/grid_off:")
+        return None
     try:
         kernel = kernels.validate_kernel(grid)
     except ValueError as error:
-        st.error(f"{error} Fill in every cell.", icon=":material/grid_off:")
+        hint = " Fill in every cell." if np.isnan(grid).any() else ""
+        st.error(f"{error}{hint}", icon=":material/grid_off:")
         return None
     # the current values go into the link (`grid=`), so a copied URL reopens this kernel
     seed(kept(f"{page}.grid.url"), kernel.tolist(), valid=_valid_grid, url="grid")
     st.session_state[kept(f"{page}.grid.url")] = kernel.tolist()
     return KernelChoice(kernel, f"Your {kernel.shape[0]}x{kernel.shape[1]} grid", None)
+
+
+def _number_table(page: str, columns: int) -> None:
+    table = pd.DataFrame(_state(page)["base"], columns=[str(c) for c in range(columns)])
+    st.data_editor(table, key=editor_key(page), width="stretch", hide_index=False,
+                   column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table})
 
 
 # ---------------------------------------------------------------- widget
@@ -188,7 +262,7 @@ def kernel_editor(
         choice = preset_choice
     if choice is None:
         return None
-    normalise_key = seed(kept(f"{page}.kernel.normalise"), False, valid=one_of((True, False)),
+    normalise_key = seed(kept(f"{page}.kernel.normalise"), False, valid=boolean(),
                          url="normalise")
     if st.checkbox("Normalise to sum 1", key=normalise_key):
         try:
