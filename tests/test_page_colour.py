@@ -485,3 +485,12 @@ def test_a_bank_too_costly_for_an_upload_is_refused(app: AppTest) -> None:
         click(app, "Add")
     assert any("multiply-adds" in e.value and "limit" in e.value for e in app.error)
     assert captions(app) == []
+
+
+def test_overlay_in_valid_mode_lays_the_smaller_map_over_the_image(app: AppTest) -> None:
+    """mode=valid maps are smaller than the image: the overlay crops the image to them."""
+    app.radio(key=K + "mode").set_value("valid")
+    run(app)
+    use_tab(app, "Overlay")
+    assert not app.exception
+    assert captions(app) == ["Red: where the response is positive (bright = strong)"]

@@ -261,7 +261,11 @@ def overlay_panel(image: np.ndarray, bank: Bank, maps: np.ndarray) -> None:
     positive = np.clip(maps[index], 0, None)
     heat = plots.heat_rgb(positive, 0.0, max(float(positive.max()), 1e-12)).astype(np.float32) / 255
     weight = opacity * (positive / max(float(positive.max()), 1e-12))[..., None]
-    st.image(plots.png_bytes(image * (1 - weight) + heat * weight), width="stretch",
+    # mode "valid" makes the map smaller than the image: lay it over the pixels it was
+    # computed at (the centres of the kernel's positions)
+    top, left_edge = ((np.array(image.shape[:2]) - np.array(positive.shape)) // 2).tolist()
+    under = image[top : top + positive.shape[0], left_edge : left_edge + positive.shape[1]]
+    st.image(plots.png_bytes(under * (1 - weight) + heat * weight), width="stretch",
              caption=f"{bank.labels[index]}: where the response is positive (bright = strong)")
 
 
