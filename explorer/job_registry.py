@@ -1,5 +1,11 @@
 """The process-wide registry of training jobs: a cap with a FIFO queue, owners, heartbeats, a reaper.
 
+Runs belong to their owner: a secret token of the browser tab that started them (never shown
+to anyone else), bound to the browser that presented it first. Only the owner controls a run
+(owned); anyone who has a run's public id may look at it read-only (view); an owner may share
+a finished run, so it appears in the model lists of the tabs that opened its link
+(finished_visible_to).
+
 Configured from the environment (read when the registry is made):
 - EXPLORER_MAX_JOBS: jobs training at once (default: one per two cores, at least one);
 - EXPLORER_MAX_JOBS_PER_TAB: unfinished jobs (running or queued) one tab may hold (default 4,
@@ -10,8 +16,11 @@ Configured from the environment (read when the registry is made):
 
 from __future__ import annotations
 
+import binascii
 import contextlib
+import hashlib
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -33,6 +42,44 @@ def default_max_running(cores: int | None = None) -> int:
 
 class QueueFull(ValueError):
     """This tab already holds as many unfinished runs as it may."""
+
+
+TOKEN = re.compile(r"[0-9a-f]{32}")  # an owner token: 128 random bits, lower-case hex
+USABLE_STATES = frozenset({"finished", "stopped"})  # done runs whose weights are worth a look
+
+
+def is_token(value: object) -> bool:
+    """An owner token as this registry makes them (anything else from a link is ignored)."""
+    return isinstance(value, str) and TOKEN.fullmatch(value) is not None
+
+
+def new_token() -> str:
+    """A fresh owner token (128 bits from the OS's random source)."""
+    return os.urandom(16).hex()
+
+
+def browser_key(xsrf_cookie: str | None) -> str | None:
+    """A stable id of the browser behind a session, from Streamlit's XSRF cookie.
+
+    The cookie ("2|mask|masked token|time", or a bare v1 token) is re-masked on every response,
+    but the token under the mask stays the same for the browser: a reloaded tab sends the same
+    one, another browser (another student) a different one. Returns a SHA-256 prefix of that
+    token, or None without a cookie (XSRF protection off, or a test without a browser).
+    """
+    if not isinstance(xsrf_cookie, str) or not xsrf_cookie.strip("\"' "):
+        return None
+    value = xsrf_cookie.strip("\"' ")
+    token = value.encode("utf-8", "replace")
+    parts = value.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
+        except (binascii.Error, ValueError):
+            pass
+        else:
+            if mask:
+                token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
+    return hashlib.sha256(b"cnn-explorer-browser:" + token).hexdigest()[:32]
 
 
 class JobRegistry:
@@ -62,16 +109,22 @@ class JobRegistry:
         self._queue: deque[TrainingJob] = deque()
         self._running: set[str] = set()
         self._heartbeats: dict[str, float] = {}
+        self._browsers: dict[str, str | None] = {}  # owner -> browser key at its first run
+        self._shared: set[str] = set()  # job ids their owners shared
+        self._viewers: dict[str, set[str]] = {}  # shared job id -> owners who opened its link
         self._reaper: threading.Thread | None = None
         self._closed = threading.Event()
 
     # -- submitting and finding jobs -----------------------------------------
 
-    def submit(self, settings: TrainSettings, dataset: Dataset, *, owner: str | None = None) -> str:
+    def submit(self, settings: TrainSettings, dataset: Dataset, *, owner: str | None = None,
+               browser: str | None = None) -> str:
         """Queue a run and return its id; it starts at once when a slot is free.
 
-        ValueError when the model cannot take the dataset (checked before anything queues);
-        QueueFull when the owner already has max_per_owner unfinished runs.
+        browser: the key (browser_key) of the browser the owner's tab runs in; an owner's first
+        run binds the owner to it (see claim). ValueError when the model cannot take the
+        dataset (checked before anything queues); QueueFull when the owner already has
+        max_per_owner unfinished runs.
         """
         self.reap()
         with self._lock:
@@ -87,6 +140,7 @@ class JobRegistry:
             if owner is not None:
                 self._heartbeats[owner] = time.monotonic()
                 self._forget_old(owner)
+                self._browsers.setdefault(owner, browser)
             self._jobs[job.job_id] = job
             self._queue.append(job)
             self._start_waiting()
@@ -125,15 +179,96 @@ class JobRegistry:
         """Stop a job (if it is not done) and drop it from the registry."""
         with self._lock:
             job = self._jobs.pop(job_id, None)
+            self._drop_sharing(job_id)
         if job is not None:
             job.stop()
+
+    # -- who may do what -----------------------------------------------------
+
+    def claim(self, owner: str, browser: str | None) -> bool:
+        """May a new session take on this owner token (a reloaded tab whose link carries it)?
+
+        Yes when the token has runs here and was bound to the same browser (both None when no
+        browser key exists: no XSRF cookie). A link copied into another browser carries the
+        token but not the browser, and gets no. Tokens this registry never issued runs to get
+        no: a tab without runs has nothing to find again.
+        """
+        if not is_token(owner):
+            return False
+        with self._lock:
+            return owner in self._browsers and self._browsers[owner] == browser
+
+    def owned(self, job_id: str, owner: str | None) -> TrainingJob | None:
+        """The job if `owner` owns it (and may pause, resume or stop it), else None."""
+        if owner is None:
+            return None
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            return job if job is not None and job.owner == owner else None
+
+    def view(self, job_id: str, viewer: str | None) -> TrainingJob | None:
+        """The job for read-only display to anyone who has its id (None when there is none).
+
+        A shared run opened this way joins the viewer's model list (finished_visible_to).
+        """
+        if not isinstance(job_id, str) or len(job_id) > 64:
+            return None
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and viewer is not None and job.owner != viewer \
+                    and job_id in self._shared:
+                self._viewers.setdefault(job_id, set()).add(viewer)
+            return job
+
+    def share(self, job_id: str, owner: str | None) -> bool:
+        """The owner shares a run: its view-only link puts it in the model lists of the tabs
+        that open it. False (nothing changes) when `owner` does not own it."""
+        with self._lock:
+            if self.owned(job_id, owner) is None:
+                return False
+            self._shared.add(job_id)
+            return True
+
+    def is_shared(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._shared
+
+    def visible_to(self, job_id: str, owner: str | None) -> TrainingJob | None:
+        """The run if it belongs in `owner`'s model lists: their own, or shared with them
+        (shared by its owner and opened through its link). No side effects."""
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            if job is None or owner is None:
+                return None
+            if job.owner == owner or owner in self._viewers.get(job_id, ()):
+                return job
+            return None
+
+    def finished_visible_to(self, owner: str | None) -> list[TrainingJob]:
+        """Done runs with weights (finished, or stopped part-way; never failed ones) that
+        `owner` may pick in a model list: their own and those shared with them, oldest first.
+        None (a tab that never opened the Train page) sees none."""
+        if owner is None:
+            return []
+        with self._lock:
+            candidates = [job for job in self._jobs.values()
+                          if self.visible_to(job.job_id, owner) is not None]
+        return [job for job in candidates
+                if job.done and job.model is not None and job.state in USABLE_STATES]
+
+    def _drop_sharing(self, job_id: str) -> None:
+        """Forget who a job was shared with (caller holds the lock)."""
+        self._shared.discard(job_id)
+        self._viewers.pop(job_id, None)
 
     # -- liveness ------------------------------------------------------------
 
     def heartbeat(self, owner: str) -> None:
-        """The owner's tab is alive."""
+        """The owner's tab is alive (ignored for owners without runs here: a tab that only
+        looks at another's run keeps nothing alive and leaves nothing behind)."""
         with self._lock:
-            self._heartbeats[owner] = time.monotonic()
+            if owner in self._browsers:
+                self._heartbeats[owner] = time.monotonic()
 
     def reap(self, grace_seconds: float | None = None) -> list[str]:
         """Stop unfinished jobs whose owner sent no heartbeat for grace_seconds; their ids."""
@@ -212,12 +347,16 @@ class JobRegistry:
         done = [job for job in self._jobs.values() if job.owner == owner and job.done]
         for job in done[: max(0, len(done) - self.keep_per_owner + 1)]:
             del self._jobs[job.job_id]
+            self._drop_sharing(job.job_id)
         done = [job for job in self._jobs.values() if job.done]
         for job in done[: max(0, len(done) - self.keep_total + 1)]:
             del self._jobs[job.job_id]
+            self._drop_sharing(job.job_id)
         owners = {job.owner for job in self._jobs.values()} | {owner}
         for silent in set(self._heartbeats) - owners:  # tabs with nothing left here
             del self._heartbeats[silent]
+        for silent in set(self._browsers) - owners:
+            del self._browsers[silent]
 
 
 _REGISTRY: JobRegistry | None = None

@@ -22,6 +22,7 @@ from explorer.training import (
     JobSnapshot,
     TrainingJob,
     TrainSettings,
+    batch_warning,
     save_run,
 )
 
@@ -54,6 +55,17 @@ def parse_augmentation(text: str) -> Augmentation:
     )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults, model = TrainSettings(), ModelSettings()
     parser = argparse.ArgumentParser(
@@ -66,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: shapes, built in, no download)")
     data.add_argument("--root", default=None, help="where torchvision datasets are cached")
     data.add_argument("--no-download", action="store_true", help="fail instead of downloading")
-    data.add_argument("--train-size", type=int, default=None,
+    data.add_argument("--train-size", type=positive_int, default=None,
                       help="use N training images (shapes: generate N; others: a random N)")
-    data.add_argument("--test-size", type=int, default=None, help="likewise for the test split")
+    data.add_argument("--test-size", type=positive_int, default=None,
+                      help="likewise for the test split")
 
     net = parser.add_argument_group("model")
     net.add_argument("--blocks", type=int, default=model.blocks, help="conv blocks (1-4)")
@@ -97,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"epochs (default {defaults.epochs}, or unlimited with --max-seconds)")
     opt.add_argument("--max-seconds", type=float, default=None, help="training-time budget")
     opt.add_argument("--seed", type=int, default=defaults.seed)
-    opt.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch threads")
+    opt.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
+                     help="torch threads (at most the machine's cores are used)")
     opt.add_argument("--eval-subset", type=int, default=defaults.eval_subset,
                      help="test images behind the progress numbers (the end uses all)")
 
@@ -239,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         job = TrainingJob(settings, dataset)
     except ValueError as exc:  # DatasetError is a ValueError too
         parser.exit(2, f"error: {exc}\n")
+    note = batch_warning(len(dataset.train_labels), settings.batch_size)
+    if note:
+        say(f"warning: {note}")
 
     job.start()
     try:

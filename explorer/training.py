@@ -31,6 +31,11 @@ EVAL_BATCH = 256  # evaluation batches stay <= 256 images (bigger ones are no fa
 MISCLASSIFIED_KEPT = 16
 CURVE_POINTS = 2000  # the per-step loss curve is averaged into at most this many points
 TIME_TICKS = 10_000  # resolution of a schedule that spans a time budget instead of epochs
+STD_FLOOR = 1 / 255  # a channel that varies by less than one grey level counts as constant
+RANGE_TEST_STEPS = 200  # batches of the learning-rate range test (the page's spinner says so)
+RANGE_EDGE = 0.05  # a suggestion in the first or last 5 % of the range (log scale) is suspect
+SMALL_TRAIN_BATCHES = 2  # fewer training images than this many batches earns a warning
+DROPPED_SHARE = 0.1  # so does dropping more than this share of the images in every epoch
 
 # ---------------------------------------------------------------------------
 # Registries (keys are what the page's select boxes show)
@@ -168,6 +173,10 @@ class TrainSettings:
     threads: int = DEFAULT_THREADS
 
     def __post_init__(self) -> None:
+        for name in ("batch_size", "epochs", "seed", "eval_subset", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be a whole number; got {value!r}.")
         if self.optimiser not in OPTIMISERS:
             raise ValueError(
                 f"Unknown optimiser {self.optimiser!r}; choose one of {list(OPTIMISERS)}."
@@ -184,8 +193,11 @@ class TrainSettings:
             raise ValueError("Give a number of epochs, a time budget (max_seconds) or both.")
         if self.epochs is not None and not 1 <= self.epochs <= 1000:
             raise ValueError(f"epochs must be 1 to 1000; got {self.epochs}.")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be positive; got {self.max_seconds}.")
+        if self.max_seconds is not None and not (math.isfinite(self.max_seconds)
+                                                 and self.max_seconds > 0):
+            raise ValueError(f"max_seconds must be a positive number; got {self.max_seconds}.")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"The seed must be 0 to 2**63 - 1; got {self.seed}.")
         if self.eval_subset < 1:
             raise ValueError(f"eval_subset must be at least 1; got {self.eval_subset}.")
         if not self.eval_every > 0 or (isinstance(self.eval_every, float) and self.eval_every > 1):
@@ -274,6 +286,56 @@ def train_device() -> torch.device:
 # ---------------------------------------------------------------------------
 
 
+def batch_warning(train_count: int, batch_size: int) -> str | None:
+    """A sentence for the page when the batch size does not suit the training set, else None.
+
+    Epochs use full batches only (drop-last): N images in batches of B give N // B steps and
+    leave N % B images out of every epoch (a different random few each time). A set smaller
+    than B trains on one batch of N.
+    """
+    if train_count <= 0 or batch_size <= 0:
+        return None
+    batch = min(batch_size, train_count)
+    steps = train_count // batch
+    dropped = train_count - steps * batch
+    if train_count < batch_size:
+        return (f"The training set has only {train_count} images, fewer than one batch of "
+                f"{batch_size}: every epoch is a single step on all {train_count}. Choose a "
+                f"batch size of at most {max(1, train_count // SMALL_TRAIN_BATCHES)}.")
+    if train_count < SMALL_TRAIN_BATCHES * batch_size:
+        left_out = (f" and leaves {dropped} images out ({dropped / train_count:.0%})"
+                    if dropped else "")
+        return (f"The training set has only {train_count} images, fewer than "
+                f"{SMALL_TRAIN_BATCHES} batches of {batch_size}: every epoch is a single step"
+                f"{left_out}. Choose a smaller batch size for more steps per epoch.")
+    if dropped / train_count > DROPPED_SHARE:
+        return (f"Epochs use full batches only: {dropped} of the {train_count} training images "
+                f"({dropped / train_count:.0%}) are left out of every epoch with batches of "
+                f"{batch_size}. A batch size that divides {train_count} more evenly uses "
+                "them all.")
+    return None
+
+
+def normalisation(dataset: Dataset) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) per channel that training divides by: the dataset's, with every std
+    below STD_FLOOR (a constant channel has std 0, and x / 0 is NaN) raised to it."""
+    std = tuple(float(v) if math.isfinite(v) and v >= STD_FLOOR else STD_FLOOR
+                for v in dataset.std)
+    return tuple(float(v) for v in dataset.mean), std
+
+
+def data_problem(x: torch.Tensor, dataset: Dataset) -> str | None:
+    """Why a normalised batch (B, C, H, W) is unusable, naming the data; None when it is
+    finite."""
+    if bool(torch.isfinite(x).all()):
+        return None
+    bad = (~torch.isfinite(x)).sum().item()
+    return (f"The training images of {dataset.name!r} contain NaN or infinite values after "
+            f"normalisation ({bad:,} of {x.numel():,} values in this batch; per-channel mean "
+            f"{_numbers(dataset.mean)}, std {_numbers(dataset.std)}): the data is the cause, "
+            "not the learning rate. Check the images and their statistics.")
+
+
 class _Batches:
     """Turns index sets of a Dataset into model-ready batches."""
 
@@ -282,8 +344,9 @@ class _Batches:
         self.dataset = dataset
         self.augmentation = augmentation
         self.device = torch.device(device)
-        self.mean = torch.tensor(dataset.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(dataset.std, dtype=torch.float32).view(1, -1, 1, 1)
+        mean, std = normalisation(dataset)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
 
     def prepare(self, images: torch.Tensor, *, augment: bool = False,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -468,7 +531,8 @@ class TrainingJob:
         self.dataset = dataset
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.owner = owner
-        self.threads = threads or settings.threads
+        # never more torch threads than cores: a bigger team only oversubscribes them
+        self.threads = max(1, min(threads or settings.threads, os.cpu_count() or 1))
         self.device = train_device()
         self.model: nn.Module | None = None  # on the CPU once the run has ended
         self.error: str | None = None  # traceback of an unexpected exception
@@ -545,6 +609,12 @@ class TrainingJob:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def pause_requested(self) -> bool:
+        """Pause was asked for and the run has not ended (the worker pauses before its next
+        step; the state says "paused" once it has)."""
+        return not self._may_run.is_set() and not self._done.is_set()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the job is done (finished, stopped or failed) and its thread has ended;
@@ -648,6 +718,7 @@ class TrainingJob:
             self._finish()
 
     def _finish(self) -> None:
+        self._may_run.set()  # a run that ended with a pause pending is not paused
         self._done.set()
         if self._on_done is not None:
             self._on_done(self)
@@ -708,7 +779,8 @@ class TrainingJob:
                     loss = F.cross_entropy(logits, y)
                     value = loss.item()  # on CPU the sync is free; the curve needs every step
                     if not math.isfinite(value):
-                        self._set_state("failed", _diverged_message(self._step + 1, s))
+                        self._set_state("failed", data_problem(x, data)
+                                        or _diverged_message(self._step + 1, s, x))
                         return
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
@@ -865,7 +937,17 @@ class _Clock:
         return time.perf_counter() - self._start - self._paused
 
 
-def _diverged_message(step: int, settings: TrainSettings) -> str:
+def _diverged_message(step: int, settings: TrainSettings, x: torch.Tensor | None = None) -> str:
+    if step == 1:  # no update has happened yet: the learning rate cannot be the cause
+        spread = ("" if x is None else
+                  f" The normalised inputs range from {x.min().item():.3g} to "
+                  f"{x.max().item():.3g}.")
+        return (
+            "The loss was NaN or infinite at the very first step, before any weight was "
+            "updated: the data (or the model's size) is the cause, not the learning rate."
+            f"{spread} Check the images: values far outside about -10..10 after "
+            "normalisation mean a channel is (nearly) constant or an image is broken."
+        )
     return (
         f"The loss became NaN or infinite at step {step}: training diverged. The learning rate "
         f"{settings.learning_rate:g} is probably too high; try {settings.learning_rate / 10:g} "
@@ -885,23 +967,35 @@ SUGGESTION_RULE = (
 
 @dataclass(frozen=True)
 class RangeTestResult:
+    """What the range test measured. With no usable loss at all (NaN from the first batch)
+    the curves are empty, suggested_lr is None and `note` says why."""
+
     learning_rates: tuple[float, ...]  # increasing geometrically from start
     losses: tuple[float, ...]  # exponentially smoothed (bias-corrected), one per rate
     raw_losses: tuple[float, ...]
-    suggested_lr: float
-    min_loss_lr: float  # where the smoothed loss is lowest; a decade below it is another rule
+    suggested_lr: float | None
+    min_loss_lr: float | None  # where the smoothed loss is lowest; a decade below is another rule
     rule: str = SUGGESTION_RULE
-    stopped_early: bool = False  # the loss blew up (> 4x its minimum) before `end`
+    stopped_early: bool = False  # the loss blew up (> 4x its minimum or non-finite) before `end`
     note: str = ""  # a warning for the page when the curve says little
+    start: float = 1e-4  # the range tested
+    end: float = 1.0
+    steps: int = RANGE_TEST_STEPS  # batches planned (fewer ran when it stopped early)
+
+    @property
+    def ok(self) -> bool:
+        return self.suggested_lr is not None
 
 
 def lr_range_test(settings: TrainSettings, dataset: Dataset, *, start: float = 1e-4,
-                  end: float = 1.0, steps: int = 200, smoothing: float = 0.9) -> RangeTestResult:
+                  end: float = 1.0, steps: int = RANGE_TEST_STEPS,
+                  smoothing: float = 0.9) -> RangeTestResult:
     """Leslie Smith's test: train `steps` batches while the learning rate grows from `start` to
     `end` geometrically, recording the loss. A fresh model each time; runs in the calling
     thread with the settings' thread budget, holding one of the server's heavy-work slots.
     200 steps of 64 CIFAR-size images take about 4 s here; 100 were too few on shapes (the
-    loss had not started to fall when the rate got big).
+    loss had not started to fall when the rate got big). A loss that is NaN from the first
+    batch gives a result without a suggestion (and a note naming the cause), not an exception.
     """
     with heavy_work():
         return _lr_range_test(settings, dataset, start, end, steps, smoothing)
@@ -909,7 +1003,7 @@ def lr_range_test(settings: TrainSettings, dataset: Dataset, *, start: float = 1
 
 def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end: float,
                    steps: int, smoothing: float) -> RangeTestResult:
-    if not 0 < start < end:
+    if not (math.isfinite(start) and math.isfinite(end) and 0 < start < end):
         raise ValueError(f"Need 0 < start < end; got {start} and {end}.")
     if steps < 5:
         raise ValueError(f"Use at least 5 steps; got {steps}.")
@@ -921,6 +1015,7 @@ def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end:
     rates = [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
     smoothed, raw = [], []
     average, best, stopped_early = 0.0, math.inf, False
+    bad_data: str | None = None
     with thread_budget(settings.threads):
         model = _seeded_model(settings, dataset)
         optimiser = OPTIMISERS[settings.optimiser].make(model.parameters(), start,
@@ -937,6 +1032,7 @@ def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end:
             loss = F.cross_entropy(model(x), dataset.train_labels[index])
             value = loss.item()
             if not math.isfinite(value):
+                bad_data = data_problem(x, dataset)
                 stopped_early = True
                 break
             optimiser.zero_grad(set_to_none=True)
@@ -950,8 +1046,13 @@ def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end:
             if smooth > 4 * best and i > 10:
                 stopped_early = True
                 break
-    if not smoothed:
-        raise ValueError("The loss was NaN from the first step; check the data.")
+    common = {"start": start, "end": end, "steps": steps, "stopped_early": stopped_early}
+    if bad_data is not None or not smoothed:
+        note = bad_data or (
+            "The loss was NaN or infinite from the very first batch, before any update: the "
+            "data (or the model) is the cause, not the learning rate, so there is nothing to "
+            "suggest. Check the images.")
+        return RangeTestResult((), (), (), None, None, note=note, **common)
     rates = rates[: len(smoothed)]
     lowest = int(np.argmin(smoothed))
     if lowest >= 2:
@@ -959,18 +1060,27 @@ def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end:
         suggested = rates[int(np.argmin(slope))]
     else:
         suggested = rates[lowest]
-    note = ""
+    notes = []
     if smoothed[lowest] > 0.95 * smoothed[0]:
-        note = ("The loss hardly fell anywhere in this range, so the suggestion means little: "
-                "run more steps, a wider range or another optimiser.")
+        notes.append("The loss hardly fell anywhere in this range, so the suggestion means "
+                     "little: run more steps, a wider range or another optimiser.")
+    place = math.log(suggested / start) / math.log(end / start)  # 0 = start, 1 = end
+    if place <= RANGE_EDGE:
+        notes.append(f"Caution: the suggestion {suggested:.2g} sits at the bottom of the range "
+                     f"tested ({start:g} to {end:g}); the loss may fall fastest below it. Treat "
+                     "it as an upper bound and try a range that starts lower.")
+    elif place >= 1 - RANGE_EDGE:
+        notes.append(f"Caution: the suggestion {suggested:.2g} sits at the top of the range "
+                     f"tested ({start:g} to {end:g}), where the loss may be about to blow up; "
+                     "a lower rate is safer.")
     return RangeTestResult(
         learning_rates=tuple(rates),
         losses=tuple(smoothed),
         raw_losses=tuple(raw),
         suggested_lr=float(suggested),
         min_loss_lr=float(rates[lowest]),
-        stopped_early=stopped_early,
-        note=note,
+        note=" ".join(notes),
+        **common,
     )
 
 
@@ -1018,8 +1128,8 @@ def run_payload(job: TrainingJob) -> dict[str, Any]:
         "classes": list(data.classes),
         "in_channels": data.channels,
         "image_size": list(data.image_size),
-        "mean": list(data.mean),
-        "std": list(data.std),
+        "mean": list(normalisation(data)[0]),
+        "std": list(normalisation(data)[1]),  # as trained: a constant channel's std floored
         "state": snap.state,
         "steps": snap.step,
         "test_accuracy": snap.final_test_accuracy
@@ -1141,7 +1251,8 @@ def standalone_script(settings: TrainSettings, dataset: Dataset | None = None) -
     known = KNOWN_DATASETS.get(s.dataset)
     if dataset is not None:
         in_channels, image_size = dataset.channels, dataset.image_size
-        num_classes, mean, std = dataset.num_classes, dataset.mean, dataset.std
+        num_classes = dataset.num_classes
+        mean, std = normalisation(dataset)
     elif known is not None:
         in_channels, image_size = known["channels"], (known["size"], known["size"])
         num_classes = known["classes"]
@@ -1270,7 +1381,7 @@ steps_per_epoch = max(1, len(train_labels) // BATCH_SIZE)  # full batches only
 total_steps = {total}
 scheduler = {scheduler}
 mean = torch.tensor(MEAN).view(1, -1, 1, 1)
-std = torch.tensor(STD).view(1, -1, 1, 1)
+std = torch.tensor(STD).clamp(min=1 / 255).view(1, -1, 1, 1)  # a constant channel: std 0
 
 
 {prepare_signature}

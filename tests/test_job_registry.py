@@ -10,7 +10,15 @@ import pytest
 from explorer import job_registry
 from explorer.data import Dataset
 from explorer.job_registry import JobRegistry, QueueFull
-from tests.test_training import quadrant_dataset, tiny_settings, training_threads, wait_for
+from tests.test_training import (
+    HANG_SECONDS,
+    finish,
+    progress_of,
+    quadrant_dataset,
+    tiny_settings,
+    training_threads,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +30,7 @@ def tiny() -> Dataset:
 def no_threads_left_behind():
     yield
     for thread in training_threads():
-        thread.join(10)
+        thread.join(HANG_SECONDS)
     assert not training_threads()
 
 
@@ -33,10 +41,10 @@ def test_queue_runs_jobs_one_after_another(tiny):
     first, second = registry.get(first_id), registry.get(second_id)
     assert second.snapshot().state == "queued" and second.snapshot().queue_position == 1
     assert registry.queued() == [second] and registry.running() == [first]
-    wait_for(lambda: first.snapshot().step > 0)
+    wait_for(lambda: first.snapshot().step > 0, progress=lambda: progress_of(first))
     assert second.snapshot().step == 0
     first.stop()
-    assert second.join(30)
+    finish(first, second)
     assert second.snapshot().state == "finished" and second.snapshot().queue_position is None
     assert registry.jobs_of("a") == [first] and registry.jobs_of("b") == [second]
     assert registry.get("nope") is None
@@ -59,7 +67,8 @@ def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
     assert waiting[0].snapshot().state == "stopped"
     assert waiting[1].snapshot().queue_position == 1
     running.stop()
-    assert waiting[1].join(30) and waiting[1].snapshot().state == "finished"
+    finish(running, waiting[1])
+    assert waiting[1].snapshot().state == "finished"
     assert registry.stop_all()
 
 
@@ -67,10 +76,11 @@ def test_reap_stops_jobs_of_silent_owners(tiny):
     registry = JobRegistry(max_running=2)
     gone = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="gone"))
     here = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="here"))
-    time.sleep(0.2)
     registry.heartbeat("here")
-    assert registry.reap(grace_seconds=0.1) == [gone.job_id]
-    assert gone.join(10) and gone.snapshot().state == "stopped"
+    registry._heartbeats["gone"] -= 1000  # its tab fell silent long ago (no sleeping here)
+    assert registry.reap(grace_seconds=100) == [gone.job_id]
+    finish(gone)
+    assert gone.snapshot().state == "stopped"
     assert not here.done
     assert registry.stop_all()
     assert not training_threads()
@@ -81,7 +91,7 @@ def test_forget_keeps_the_registry_small(tiny):
     ids = []
     for _ in range(4):
         ids.append(registry.submit(tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
-        registry.get(ids[-1]).join(30)
+        finish(registry.get(ids[-1]))
     assert [job.job_id for job in registry.jobs_of("o")] == ids[-2:]
     registry.forget(ids[-1])
     assert registry.get(ids[-1]) is None
@@ -92,7 +102,7 @@ def test_finished_runs_are_bounded_over_all_tabs(tiny):
     ids = []
     for owner in "abcde":
         ids.append(registry.submit(tiny_settings(epochs=1, eval_every=100), tiny, owner=owner))
-        registry.get(ids[-1]).join(30)
+        finish(registry.get(ids[-1]))
     assert [job.job_id for job in registry.jobs()] == ids[-3:]
     assert set(registry._heartbeats) <= {"c", "d", "e"}
     assert registry.stop_all()
@@ -102,16 +112,16 @@ def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tin
     """Nobody polls, nobody submits: the reaper thread alone stops the orphaned run."""
     registry = JobRegistry(max_running=1, grace_seconds=0.2)
     job = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="closed tab"))
-    assert job.join(30), "the reaper should have stopped the run"
+    finish(job)  # 1000 epochs: the reaper ends it long before (else state is "finished")
     assert job.snapshot().state == "stopped"
-    wait_for(lambda: not any(t.name == "job-reaper" for t in threading.enumerate()), 30)
+    wait_for(lambda: not any(t.name == "job-reaper" for t in threading.enumerate()))
     assert registry.stop_all()
 
 
 def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
-    registry = JobRegistry(max_running=1, grace_seconds=0.3)
+    registry = JobRegistry(max_running=1, grace_seconds=1.0)
     job = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="open tab"))
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:  # three grace periods, beating as the page does
         registry.heartbeat("open tab")
         time.sleep(0.05)
@@ -129,7 +139,7 @@ def test_one_tab_cannot_fill_the_queue(tiny):
     assert len(registry.jobs_of("tab")) == 4
     registry.submit(tiny_settings(epochs=1000), tiny, owner="another tab")  # others still may
     registry.jobs_of("tab")[0].stop()
-    wait_for(lambda: registry.free_places("tab") == 1)
+    wait_for(lambda: registry.free_places("tab") == 1)  # a queued job stops at once
     registry.submit(tiny_settings(epochs=1000), tiny, owner="tab")  # a place was freed
     assert registry.stop_all()
 
@@ -149,3 +159,101 @@ def test_limits_come_from_the_environment(monkeypatch):
     assert (registry.max_running, registry.max_per_owner, registry.grace_seconds) == (3, 2, 30.0)
     monkeypatch.setenv("EXPLORER_MAX_JOBS", "-1")  # nonsense: the default
     assert JobRegistry(cores=2).max_running == 1
+
+
+# -- who may do what ------------------------------------------------------------
+
+A, B = "a" * 32, "b" * 32  # owner tokens of two tabs
+
+
+def test_tokens_and_browser_keys():
+    token = job_registry.new_token()
+    assert job_registry.is_token(token) and token != job_registry.new_token()
+    for bad in (None, "", "x" * 32, token.upper(), token + "0", 42, ["a"] * 32, {"a": 1}):
+        assert not job_registry.is_token(bad)
+    # Streamlit's XSRF cookie is re-masked on every response; the browser key must not change
+    raw = bytes(range(16))
+
+    def cookie(mask: bytes) -> str:
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(raw))
+        return f"2|{mask.hex()}|{masked.hex()}|1700000000"
+
+    first, again = cookie(b"\x01\x02\x03\x04"), cookie(b"\xff\x00\xaa\x55")
+    assert first != again
+    key = job_registry.browser_key(first)
+    assert key == job_registry.browser_key(again) == job_registry.browser_key(f'"{again}"')
+    other = bytes(range(1, 17))
+    assert key != job_registry.browser_key(f"2|00000000|{other.hex()}|1")
+    assert raw.hex() not in key  # the key does not reveal the cookie's token
+    for nothing in (None, "", '""', 7):
+        assert job_registry.browser_key(nothing) is None
+    for odd in ("2|zz|zz|1", "2|||", "v1-token", "|" * 50, "2|" + "a" * 10_000 + "|b|1"):
+        assert isinstance(job_registry.browser_key(odd), str)  # odd cookies are still ids
+
+
+def test_only_the_owner_controls_a_run(tiny):
+    registry = JobRegistry(max_running=1)
+    job_id = registry.submit(tiny_settings(epochs=1000), tiny, owner=A, browser="browser a")
+    assert registry.owned(job_id, A) is registry.get(job_id)
+    for other in (B, None, "", A.upper(), A + " "):
+        assert registry.owned(job_id, other) is None
+    assert registry.owned("nope", A) is None and registry.owned(None, A) is None
+    assert registry.view(job_id, B) is registry.get(job_id)  # anyone with the id may look
+    assert registry.view("x" * 5000, B) is None and registry.view({"a": 1}, B) is None
+    assert registry.stop_all()
+
+
+def test_a_token_is_claimed_back_only_from_its_own_browser(tiny):
+    registry = JobRegistry(max_running=1)
+    registry.submit(tiny_settings(epochs=1), tiny, owner=A, browser="browser a")
+    assert registry.claim(A, "browser a")  # the same tab reloaded
+    assert not registry.claim(A, "browser b")  # its address pasted into another browser
+    assert not registry.claim(A, None)
+    assert not registry.claim(B, "browser a")  # a token with no runs here: nothing to find
+    assert not registry.claim("not a token", "browser a")
+    registry.submit(tiny_settings(epochs=1), tiny, owner=B)  # no browser key (no cookie)
+    assert registry.claim(B, None) and not registry.claim(B, "browser a")
+    assert registry.stop_all()
+
+
+def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
+    registry = JobRegistry(max_running=1)
+    mine = registry.submit(tiny_settings(epochs=1), tiny, owner=A)
+    theirs = registry.submit(tiny_settings(epochs=1), tiny, owner=B)
+    stopped = registry.submit(tiny_settings(epochs=1000), tiny, owner=A)
+    failed = registry.submit(tiny_settings(epochs=1), tiny, owner=A)  # marked failed below
+    finish(registry.get(mine), registry.get(theirs))
+    wait_for(lambda: registry.get(stopped).snapshot().step > 0,
+             progress=lambda: progress_of(*registry.jobs()))
+    registry.get(stopped).stop()
+    finish(*registry.jobs())
+    registry.get(failed)._set_state("failed", "broken on purpose")
+
+    def ids(owner):
+        return [job.job_id for job in registry.finished_visible_to(owner)]
+
+    assert ids(A) == [mine, stopped]  # finished and stopped runs have weights; failed not
+    assert ids(B) == [theirs]
+    assert ids(None) == [] and ids("c" * 32) == []
+    assert not registry.share(theirs, A)  # only the owner shares
+    registry.view(theirs, A)  # a look at an unshared run adds nothing to A's list
+    assert ids(A) == [mine, stopped]
+    assert registry.share(theirs, B) and registry.is_shared(theirs)
+    assert ids(A) == [mine, stopped]  # shared, but A has not opened its link
+    registry.view(theirs, A)
+    assert ids(A) == [mine, theirs, stopped]
+    assert registry.visible_to(theirs, A) is registry.get(theirs)
+    assert registry.visible_to(mine, B) is None
+    assert ids("c" * 32) == []  # sharing is with those who open the link, not everyone
+    registry.forget(theirs)
+    assert ids(A) == [mine, stopped] and not registry.is_shared(theirs)
+    assert registry.stop_all()
+
+
+def test_watching_a_run_keeps_nothing_alive(tiny):
+    """A viewer's page beats for its own (empty) token: no entry, no effect on the owner's."""
+    registry = JobRegistry(max_running=1)
+    registry.submit(tiny_settings(epochs=1000), tiny, owner=A)
+    registry.heartbeat(B)
+    assert B not in registry._heartbeats
+    assert registry.stop_all()

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from explorer import data, job_registry, training
 from explorer.ui import training_page
 from tests.helpers import run
+from tests.test_training import HANG_SECONDS, progress_of
+from tests.test_training import wait_for as wait_until
 
 PAGE = "../pages/3_Train_a_CNN.py"
 K = "keep.train."
@@ -35,7 +37,7 @@ def small_shapes(monkeypatch):
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=HANG_SECONDS)
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
@@ -50,11 +52,9 @@ def job_of(at: AppTest) -> training.TrainingJob:
     return job_registry.get_registry().get(at.session_state["train.job"])
 
 
-def wait_for(at: AppTest, condition, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
+def wait_for(at: AppTest, condition, *jobs: training.TrainingJob) -> None:
+    """Wait while the jobs make progress (a busy machine is slow, not wrong), then rerun."""
+    wait_until(condition, progress=lambda: progress_of(*jobs))
     run(at)
 
 
@@ -75,7 +75,7 @@ def test_a_run_starts_reports_and_finishes(app: AppTest) -> None:
     run(app)
     job = job_of(app)
     assert job.snapshot().settings.epochs == 2
-    wait_for(app, lambda: job.done)
+    wait_for(app, lambda: job.done, job)
     snap = job.snapshot()
     assert snap.state == "finished" and snap.final_test_accuracy is not None
     assert any("Test accuracy on all" in s.value for s in app.success)
@@ -90,19 +90,20 @@ def test_pause_resume_stop(app: AppTest) -> None:
     button(run(app), "Start").click()
     run(app)
     job = job_of(app)
-    wait_for(app, lambda: job.snapshot().step > 2)
+    wait_for(app, lambda: job.snapshot().step > 2, job)
     button(app, "Pause").click()
     run(app)
-    wait_for(app, lambda: job.state == "paused")
+    assert any(b.label == "Resume" for b in app.button)  # at once, before the worker pauses
+    wait_for(app, lambda: job.state == "paused", job)
     step = job.snapshot().step
     time.sleep(0.8)
     assert job.snapshot().step == step  # paused: no progress
     button(app, "Resume").click()
     run(app)
-    wait_for(app, lambda: job.snapshot().step > step)
+    wait_for(app, lambda: job.snapshot().step > step, job)
     button(app, "Stop").click()
     run(app)
-    wait_for(app, lambda: job.done)
+    wait_for(app, lambda: job.done, job)
     assert job.state == "stopped"
     assert not button(app, "Start").disabled
 
@@ -138,8 +139,9 @@ def test_a_reloaded_tab_finds_its_run_again(app: AppTest) -> None:
     button(run(app), "Start").click()
     run(app)
     job = job_of(app)
+    job.pause()  # still there at the reload, however fast the machine
     owner = app.session_state[K + "owner"]
-    reloaded = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    reloaded = AppTest.from_file("../explorer/Home.py", default_timeout=HANG_SECONDS)
     reloaded.run()
     reloaded.query_params.update({"owner": owner, "job": job.job_id})
     reloaded.switch_page(PAGE).run()

@@ -16,6 +16,7 @@ from PIL import Image
 from explorer.data import Augmentation
 from explorer.train import build_parser, main, parse_augmentation, settings_from_args
 from explorer.training import load_run
+from tests.test_training import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--train-size", "400", "--test-size", "100", "--channels", "4", "--hidden", "16",
@@ -26,7 +27,7 @@ def test_json_line_from_a_real_process():
     result = subprocess.run(
         [sys.executable, "-m", "explorer.train", "--dataset", "shapes", "--max-seconds", "3",
          "--json", "--train-size", "1000", "--test-size", "200", "--channels", "8"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_SECONDS,  # a hang guard only
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -36,7 +37,10 @@ def test_json_line_from_a_real_process():
                 "final_loss"):
         assert summary[key] is not None, key
     assert summary["state"] == "finished" and summary["test_images"] == 200
-    assert 0 < summary["train_seconds"] <= summary["elapsed_seconds"] < 5
+    assert 0 < summary["train_seconds"] <= summary["elapsed_seconds"]
+    # the budget ends the run at the first step past 3 s: late by about a step, however slow
+    per_step = summary["train_seconds"] / summary["steps"]
+    assert 3 <= summary["elapsed_seconds"] < 3 + 1 + 20 * per_step
     assert summary["images_per_second"] > 0 and summary["steps"] > 0
     assert "test accuracy" in result.stderr  # progress and results go to stderr
 
@@ -92,3 +96,36 @@ def test_parse_augmentation():
         parse_augmentation("zoom")
     with pytest.raises(argparse.ArgumentTypeError):
         parse_augmentation("shift=lots")
+
+
+@pytest.mark.parametrize("arguments", [
+    ["--epochs", "0"], ["--epochs", "-3"], ["--epochs", "2.5"], ["--lr", "nan"],
+    ["--lr", "inf"], ["--lr", "0"], ["--lr", "11"], ["--batch-size", "0"],
+    ["--batch-size", "100000"], ["--threads", "0"], ["--threads", "-2"], ["--seed", "-1"],
+    ["--seed", str(2**64)], ["--max-seconds", "inf"], ["--max-seconds", "nan"],
+    ["--max-seconds", "-5"], ["--train-size", "0"], ["--train-size", "-5"],
+    ["--test-size", "0"], ["--eval-subset", "0"], ["--dropout", "2"], ["--channels", "0"],
+    ["--hidden", "999999"], ["--blocks", "9"], ["--weight-decay", "nan"],
+])
+def test_out_of_range_arguments_exit_with_a_message(arguments, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*arguments, "--train-size", "100", "--test-size", "20", "--quiet"]
+             if "--train-size" not in arguments else [*arguments, "--quiet"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "error" in error and "Traceback" not in error
+
+
+def test_too_many_threads_are_capped_at_the_cores(capsys):
+    import os
+
+    assert main(["--epochs", "1", "--threads", "100000", "--json", *SMALL[:6], "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert 1 <= summary["threads"] <= (os.cpu_count() or 1)
+
+
+def test_a_batch_bigger_than_the_training_set_is_warned_about(capsys):
+    assert main(["--epochs", "1", "--batch-size", "64", "--train-size", "96", "--test-size",
+                 "20", "--channels", "4", "--hidden", "16", "--threads", "1"]) == 0
+    assert "warning: The training set has only 96 images, fewer than 2 batches of 64" \
+        in capsys.readouterr().err

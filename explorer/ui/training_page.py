@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import threading
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,11 @@ from explorer import data, job_registry, nets, plots, training
 from explorer.ui.state import kept, number_in, one_of, seed
 
 PAGE = "train"
+OWNER_KEY = kept(f"{PAGE}.owner")  # this tab's secret owner token (explorer.ui.heartbeat reads it)
+JOB_KEY = f"{PAGE}.job"  # the run this tab shows: its own, or another's read-only
+REFUSED_KEY = f"{PAGE}.refused"  # a message for the next run of the page
+DRAWN_KEY = f"{PAGE}.drawn"  # what the controls were drawn for (see _control_state)
+XSRF_COOKIE = "_streamlit_xsrf"
 ZIP = "zip"  # the dataset choice "your own images"
 POLL_SECONDS = 1.0
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
@@ -42,11 +46,38 @@ def _dataset_store() -> tuple[dict, threading.Lock]:
     return {}, threading.Lock()
 
 
-def owner() -> str:
-    """This browser tab's id; kept in the URL so a reloaded tab finds its runs again."""
-    key = _seeded("owner", uuid.uuid4().hex, lambda v: isinstance(v, str) and len(v) == 32,
-                  "owner")
+def browser() -> str | None:
+    """This session's browser (from Streamlit's XSRF cookie; None without one), read once."""
+    key = f"{PAGE}.browser"
+    if key not in st.session_state:
+        st.session_state[key] = job_registry.browser_key(st.context.cookies.get(XSRF_COOKIE))
     return st.session_state[key]
+
+
+def owner() -> str:
+    """This tab's secret owner token: only it controls the tab's runs.
+
+    It lives in the session and in this page's address bar (`owner=`), so a reloaded tab finds
+    its runs again: a link's token is taken on only when its runs were started from this same
+    browser (JobRegistry.claim). A copied address opened in another browser gets a fresh token
+    and sees the linked run read-only. The page never shows the token; "Share this run" gives
+    a link without it.
+    """
+    if not job_registry.is_token(st.session_state.get(OWNER_KEY)):
+        linked = st.query_params.get("owner")
+        if linked is not None and registry().claim(linked, browser()):
+            st.session_state[OWNER_KEY] = linked
+        else:
+            st.session_state[f"{PAGE}.foreign"] = job_registry.is_token(linked)
+            st.session_state[OWNER_KEY] = job_registry.new_token()
+    seed(OWNER_KEY, None, valid=job_registry.is_token, url="owner")  # mirrored in the URL
+    return st.session_state[OWNER_KEY]
+
+
+def _session_owner() -> str | None:
+    """The owner token without touching the URL (for callbacks)."""
+    value = st.session_state.get(OWNER_KEY)
+    return value if job_registry.is_token(value) else None
 
 
 # ---------------------------------------------------------------- data
@@ -187,7 +218,7 @@ def training_panel(dataset_name: str, model: nets.ModelSettings,
     epochs = st.slider("Epochs", 1, 30, key=_seeded("epochs", 3, number_in(1, 30, integer=True),
                                                     "epochs"))
     budget = st.slider("Time limit (seconds, 0 = none)", 0, 600, step=10, key=_seeded(
-        "budget", 0, number_in(0, 600, integer=True), "budget"))
+        "budget", 0, lambda v: number_in(0, 600, integer=True)(v) and v % 10 == 0, "budget"))
     seed_value = st.number_input("Seed", 0, 9999, key=_seeded(
         "seed", 0, number_in(0, 9999, integer=True), "seed"))
     return training.TrainSettings(
@@ -235,36 +266,54 @@ def augmentation_preview(dataset: data.Dataset, augmentation: data.Augmentation)
 
 
 def current_job_id() -> str | None:
-    """This tab's run: from the session, else from the link (`job=`) if that run still exists."""
-    key = f"{PAGE}.job"
-    if key not in st.session_state:
+    """This tab's run: from the session, else from the link (`job=`) if that run still exists
+    (another tab's run is shown read-only)."""
+    if JOB_KEY not in st.session_state:
         linked = st.query_params.get("job")
-        st.session_state[key] = linked if linked and registry().get(linked) else None
-    job_id = st.session_state[key]
+        job = registry().view(linked, owner()) if linked else None
+        st.session_state[JOB_KEY] = job.job_id if job is not None else None
+        if linked and job is None:
+            st.session_state[REFUSED_KEY] = (
+                "The run in this link is not on this server (any more): the server may have "
+                "restarted, or the run was cleared to make room.")
+    job_id = st.session_state[JOB_KEY]
     if job_id and registry().get(job_id) is None:
-        st.session_state[key] = job_id = None
+        st.session_state[JOB_KEY] = job_id = None
     return job_id
+
+
+def _refuse(message: str) -> None:
+    st.session_state[REFUSED_KEY] = message
 
 
 def _submit(settings: training.TrainSettings, dataset: data.Dataset) -> str | None:
     """Queue a run for this tab; None (and a message for the page) when the tab is at its
-    limit of unfinished runs."""
+    limit of unfinished runs or the settings do not fit the data."""
     try:
-        job_id = registry().submit(settings, dataset, owner=owner())
+        job_id = registry().submit(settings, dataset, owner=owner(), browser=browser())
     except job_registry.QueueFull as error:
-        st.session_state[f"{PAGE}.refused"] = str(error)
+        _refuse(str(error))
         return None
-    st.session_state[f"{PAGE}.job"] = job_id
+    except ValueError as error:
+        _refuse(f"This run cannot start: {error}")
+        return None
+    st.session_state[JOB_KEY] = job_id
     return job_id
 
 
-def start(settings: training.TrainSettings, dataset: data.Dataset) -> None:
+def start(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """on_click: queue a run (it starts at once when a training slot is free)."""
+    if settings is None or dataset is None:
+        _refuse("Choose a dataset (and settings the model can take) before pressing Start.")
+        return
     _submit(settings, dataset)
 
 
-def ablation(settings: training.TrainSettings, dataset: data.Dataset) -> None:
+def ablation(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """on_click: the lecture's four variants, one after another through the queue."""
+    if settings is None or dataset is None:
+        _refuse("Choose a dataset (and settings the model can take) before the ablation.")
+        return
     model = settings.model
     variants = [
         dataclasses.replace(model, batch_norm=False, dropout=0.0),
@@ -277,7 +326,7 @@ def ablation(settings: training.TrainSettings, dataset: data.Dataset) -> None:
     runs = [(variants[0], plain), (variants[1], plain), (variants[2], plain),
             (variants[2], augmented)]
     if registry().free_places(owner()) < len(runs):  # all four or none
-        st.session_state[f"{PAGE}.refused"] = (
+        _refuse(
             f"The ablation queues {len(runs)} runs, and this tab may hold only "
             f"{registry().max_per_owner} unfinished runs at once on a shared server: stop or "
             "finish the runs it has first.")
@@ -286,43 +335,115 @@ def ablation(settings: training.TrainSettings, dataset: data.Dataset) -> None:
         _submit(dataclasses.replace(settings, model=variant, augmentation=augmentation), dataset)
 
 
+def control(job_id: str, action: str) -> None:
+    """on_click of Pause / Resume / Stop: only for the run's own tab, checked at the click (a
+    button drawn earlier, or a request made by hand, proves nothing)."""
+    job = registry().owned(job_id, _session_owner())
+    if job is None:
+        _refuse("Only the tab that started this run can pause, resume or stop it; here it is "
+                "shown read-only.")
+    elif job.done:
+        done = {"pause": "paused", "resume": "resumed", "stop": "stopped"}.get(action, action)
+        _refuse(f"This run has already ended ({job.state}): it cannot be {done} any more. "
+                "Press Start for a new run.")
+    elif action != "stop" and job.stop_requested:
+        _refuse("This run is stopping; press Start for a new run.")
+    elif action in ("pause", "resume", "stop"):
+        getattr(job, action)()
+
+
+def share(job_id: str) -> None:
+    """on_click: make the run's view-only link (it never carries the owner token)."""
+    if not registry().share(job_id, _session_owner()):
+        _refuse("Only the tab that started this run can share it.")
+
+
+def _control_state(job: training.TrainingJob | None) -> tuple | None:
+    """What the control buttons depend on; the live view redraws the page when it changes
+    (the buttons are drawn outside the polling fragment)."""
+    if job is None:
+        return None
+    return (job.job_id, job.state, job.pause_requested, job.stop_requested, job.done)
+
+
+def _share_link(job_id: str) -> str:
+    """This page's address with only the run's public id: view-only for whoever opens it."""
+    page = (st.context.url or "").split("?")[0].split("#")[0] or f"/{PAGE}"
+    return f"{page}?job={job_id}"
+
+
 def controls(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """Start / Pause / Resume / Stop, the ablation queue and the learning-rate range test."""
     job = registry().get(current_job_id() or "")
+    mine = job is not None and job.owner == owner()
     active = job is not None and not job.done
-    state = job.state if job is not None else None
     ready = settings is not None and dataset is not None
-    refused = st.session_state.pop(f"{PAGE}.refused", None)
+    st.session_state[DRAWN_KEY] = _control_state(job)
+    refused = st.session_state.pop(REFUSED_KEY, None)
     if refused:
         st.warning(refused, icon=":material/block:")
+    if ready:
+        note = training.batch_warning(len(dataset.train_labels), settings.batch_size)
+        if note:
+            st.warning(note, icon=":material/warning:")
     columns = st.columns(5)
     columns[0].button("Start", type="primary", icon=":material/play_arrow:", width="stretch",
-                      disabled=not ready or active, on_click=start, args=(settings, dataset))
-    if state == "paused":
+                      disabled=not ready or (mine and active), on_click=start,
+                      args=(settings, dataset))
+    own_active = mine and active
+    stopping = own_active and job.stop_requested
+    if own_active and not stopping and (job.state == "paused" or job.pause_requested):
         columns[1].button("Resume", icon=":material/play_arrow:", width="stretch",
-                          on_click=job.resume)
+                          on_click=control, args=(job.job_id, "resume"))
     else:
         columns[1].button("Pause", icon=":material/pause:", width="stretch",
-                          disabled=state != "running", on_click=getattr(job, "pause", None))
-    columns[2].button("Stop", icon=":material/stop:", width="stretch", disabled=not active,
-                      on_click=getattr(job, "stop", None))
+                          disabled=not (own_active and not stopping and job.state == "running"),
+                          on_click=control, args=(getattr(job, "job_id", ""), "pause"))
+    columns[2].button("Stop", icon=":material/stop:", width="stretch",
+                      disabled=not own_active or stopping, on_click=control,
+                      args=(getattr(job, "job_id", ""), "stop"))
     columns[3].button("Lecture ablation", icon=":material/science:", width="stretch",
                       disabled=not ready, on_click=ablation, args=(settings, dataset),
                       help="Four runs in a queue: plain, + batch norm, + dropout 0.5, "
                            "+ augmentation (the lecture's CIFAR-10 comparison)")
     if columns[4].button("LR range test", icon=":material/query_stats:", width="stretch",
                          disabled=not ready):
-        with st.spinner("Training 100 batches with a growing learning rate..."):
-            st.session_state[f"{PAGE}.range"] = training.lr_range_test(settings, dataset)
+        range_test(settings, dataset)
+    range_result()
+
+
+def range_test(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
+    """Run the learning-rate range test for these settings; its result stays in the session."""
+    if settings is None or dataset is None:
+        st.warning("Choose a dataset (and settings the model can take) first.")
+        return
+    with st.spinner(f"Training {training.RANGE_TEST_STEPS} batches with a growing learning "
+                    "rate..."):
+        try:
+            result = training.lr_range_test(settings, dataset, steps=training.RANGE_TEST_STEPS)
+        except ValueError as error:
+            st.error(f"The range test cannot run: {error}", icon=":material/error:")
+            return
+    st.session_state[f"{PAGE}.range"] = result
+
+
+def range_result() -> None:
     result = st.session_state.get(f"{PAGE}.range")
-    if result is not None:
-        figure = plots.line_figure({"smoothed loss": (result.learning_rates, result.losses)},
-                                   x_title="learning rate", y_title="loss", log_x=True, height=260)
-        figure.add_vline(x=result.suggested_lr, line_dash="dash",
-                         annotation_text=f"suggested {result.suggested_lr:.2g}")
-        st.plotly_chart(figure, width="stretch", key="range_test")
-        st.caption(f"Suggested maximum learning rate {result.suggested_lr:.2g} ({result.rule}); "
-                   "use it with the one-cycle schedule.")
+    if result is None:
+        return
+    if not result.ok:
+        st.warning(result.note, icon=":material/warning:")
+        return
+    figure = plots.line_figure({"smoothed loss": (result.learning_rates, result.losses)},
+                               x_title="learning rate", y_title="loss", log_x=True, height=260)
+    figure.add_vline(x=result.suggested_lr, line_dash="dash",
+                     annotation_text=f"suggested {result.suggested_lr:.2g}")
+    st.plotly_chart(figure, width="stretch", key="range_test")
+    st.caption(f"{len(result.losses)} of {result.steps} batches, learning rates "
+               f"{result.start:g} to {result.end:g}. Suggested maximum learning rate "
+               f"{result.suggested_lr:.2g} ({result.rule}); use it with the one-cycle schedule.")
+    if result.note:
+        st.warning(result.note, icon=":material/warning:")
 
 
 # ---------------------------------------------------------------- live view
@@ -343,6 +464,14 @@ def show_run(snap: training.JobSnapshot, dataset: data.Dataset | None) -> None:
     st.progress(min(max(snap.progress, 0.0), 1.0), text=_status_line(snap))
     if snap.state == "failed":
         st.error(snap.message, icon=":material/warning:")
+    elif snap.state == "stopped":
+        measured = (f" The last measured test accuracy (on {snap.confusion_images:,} test "
+                    f"images, at step {snap.latest.step}) was {snap.latest.test_accuracy:.1%}."
+                    if snap.latest is not None else " It had not been evaluated yet.")
+        st.info(f"Stopped at step {snap.step}"
+                f"{' of ' + str(snap.planned_steps) if snap.planned_steps else ''}, before the "
+                f"end: there is no final accuracy on the whole test split.{measured}",
+                icon=":material/stop_circle:")
     points = snap.evaluations
     left, right = st.columns(2)
     with left:
@@ -394,19 +523,27 @@ def show_run(snap: training.JobSnapshot, dataset: data.Dataset | None) -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live_view(job_id: str, dataset: data.Dataset | None) -> None:
-    """Polls the job about once a second while it runs; the rest of the page stays put."""
-    registry().heartbeat(owner())
+    """Polls the job about once a second while it runs; the rest of the page stays put until
+    the run's state changes (queued -> running, paused, done): then the whole page redraws,
+    so the buttons outside this fragment match the run."""
+    me = _session_owner()
+    if me is not None:
+        registry().heartbeat(me)
     job = registry().get(job_id)
     if job is None:
         st.caption("This run is gone (the server restarted or it was removed).")
         return
     snap = job.snapshot()
     show_run(snap, dataset)
-    if snap.done:
-        st.rerun()  # redraw the page once: the run table and downloads now include this run
+    if snap.done or _control_state(job) != st.session_state.get(DRAWN_KEY):
+        st.rerun()  # the controls, the run table and the downloads follow the new state
 
 
 def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
+    if st.session_state.pop(f"{PAGE}.foreign", False):
+        st.info("This address carries another tab's key (made in another browser, or its runs "
+                "are gone): this tab trains under its own key, and a run the address names is "
+                "shown read-only.", icon=":material/visibility:")
     job = registry().get(job_id or "")
     if job is None:
         st.info("Press **Start** to train with the settings in the sidebar. Training goes on "
@@ -414,13 +551,44 @@ def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
                 icon=":material/model_training:")
         return
     st.query_params["job"] = job.job_id
+    if job.owner == owner():
+        share_panel(job.job_id)
+    else:
+        st.info("You are looking at another tab's run, read-only: only the tab that started "
+                "it can pause or stop it. **Start** trains a run of your own.",
+                icon=":material/visibility:")
     if job.done:
         show_run(job.snapshot(), dataset)
     else:
         live_view(job.job_id, dataset)
 
 
+def share_panel(job_id: str) -> None:
+    """The owner's "Share this run": a view-only link (the run's id, never the owner token)."""
+    if registry().is_shared(job_id):
+        st.caption("View-only link to this run (it carries no control; once finished, the run "
+                   "also appears in the Pretrained page of those who open it). The address bar "
+                   "holds this tab's private key: share this link, not the address bar.")
+        st.code(_share_link(job_id), language=None)
+    else:
+        st.button("Share this run", icon=":material/share:", key=f"{PAGE}.share",
+                  on_click=share, args=(job_id,),
+                  help="A link that shows this run to others read-only.")
+
+
 # ---------------------------------------------------------------- runs
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _final_accuracy(snap: training.JobSnapshot) -> str:
+    """The whole-test-split accuracy, or why there is none."""
+    if snap.final_test_accuracy is not None:
+        return _percent(snap.final_test_accuracy)
+    return {"stopped": "none (stopped early)", "failed": "none (failed)"}.get(
+        snap.state, "at the end")
 
 
 def _row(snap: training.JobSnapshot) -> dict:
@@ -432,12 +600,14 @@ def _row(snap: training.JobSnapshot) -> dict:
     return {"run": snap.job_id[:8], "dataset": snap.dataset, "model": ", ".join(parts),
             "optimiser": f"{s.optimiser} {s.learning_rate:g}", "state": snap.state,
             "epochs": round(snap.epoch, 2),
-            "test accuracy": None if snap.latest is None else round(snap.latest.test_accuracy, 4),
-            "final test accuracy": snap.final_test_accuracy, "images/s": round(snap.images_per_second)}
+            "test accuracy (subset)": _percent(None if snap.latest is None
+                                               else snap.latest.test_accuracy),
+            "final test accuracy": _final_accuracy(snap),
+            "images/s": round(snap.images_per_second)}
 
 
 def runs_panel(dataset: data.Dataset | None) -> None:
-    """Every run of this tab: a table, curves overlaid, downloads of the chosen run."""
+    """Every run of this tab: a table, curves overlaid, downloads of the latest finished run."""
     jobs = registry().jobs_of(owner())
     if not jobs:
         return
@@ -455,7 +625,7 @@ def runs_panel(dataset: data.Dataset | None) -> None:
     if series:
         st.plotly_chart(plots.line_figure(series, x_title="epoch", y_title="test accuracy"),
                         width="stretch", key="compare_runs")
-    finished = [job for job in jobs if job.done]
+    finished = [job for job, snap in zip(jobs, snaps, strict=True) if snap.state == "finished"]
     if finished:
         downloads(finished[-1])
 
