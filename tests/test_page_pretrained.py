@@ -179,3 +179,31 @@ def test_downloading_weights_offline_says_why(app: AppTest, monkeypatch) -> None
     run(app)
     assert any("could not be downloaded" in e.value for e in app.error)
     assert any("not cached" in w.value for w in app.warning)
+
+
+def test_the_model_list_shows_this_tabs_runs_only() -> None:
+    """A finished run is offered in its own tab's list, not in another student's."""
+    from explorer import job_registry
+    from explorer.ui.heartbeat import OWNER_KEY
+    from tests.test_training import quadrant_dataset, tiny_settings
+
+    def tab_with_owner() -> tuple[AppTest, str]:
+        at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+        token = job_registry.new_token()
+        at.session_state[OWNER_KEY] = token
+        at.run()
+        return at, token
+
+    mine, token = tab_with_owner()
+    other, _ = tab_with_owner()
+    registry = job_registry.get_registry()
+    job_id = registry.submit(tiny_settings(epochs=1), quadrant_dataset(), owner=token)
+    assert registry.get(job_id).join(60)
+    try:
+        for at, listed in ((mine, True), (other, False)):
+            at.switch_page(PAGE).run()
+            assert not at.exception
+            options = at.selectbox(key=K + "model").options
+            assert any(job_id[:8] in option for option in options) is listed
+    finally:
+        registry.forget(job_id)

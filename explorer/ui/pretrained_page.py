@@ -15,6 +15,7 @@ from explorer import (
     shared_results,
     zoo,
 )
+from explorer.ui.heartbeat import OWNER_KEY
 from explorer.ui.state import kept, seed
 
 PAGE = "pretrained"
@@ -67,15 +68,18 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
     if job is None or job.model is None:
         return None
     dataset = job.dataset
-    return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, dataset.mean, dataset.std,
-                      f"Trained on the Train page ({dataset.name}).")
+    return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, dataset.mean,
+                                  dataset.std, f"Trained on the Train page ({dataset.name}).")
 
 
 def model_choices() -> dict[str, str]:
-    """Select box keys -> labels: the app's network, finished runs, the torchvision zoo."""
+    """Select box keys -> labels: the app's network, this tab's finished runs (and runs shared
+    with it), the torchvision zoo. Other students' runs are not listed."""
     choices = {DEFAULT: "CNN Explorer's default network (shapes, offline)"}
-    for job in job_registry.get_registry().jobs():
-        if job.done and job.model is not None:
+    owner = st.session_state.get(OWNER_KEY)
+    owner = owner if job_registry.is_token(owner) else None
+    for job in job_registry.get_registry().finished_visible_to(owner):
+        if job.model is not None:
             snap = job.snapshot()
             accuracy = f", {snap.final_test_accuracy:.0%}" if snap.final_test_accuracy else ""
             choices[RUN_PREFIX + job.job_id] = f"Run {job.job_id[:8]} ({snap.dataset}{accuracy})"
