@@ -207,3 +207,25 @@ def test_the_model_list_shows_this_tabs_runs_only() -> None:
             assert any(job_id[:8] in option for option in options) is listed
     finally:
         registry.forget(job_id)
+
+
+def test_a_finished_run_opens_as_a_network() -> None:
+    """A run of this tab is browsable on the page (its normalisation as trained)."""
+    from explorer import job_registry
+    from explorer.ui.heartbeat import OWNER_KEY
+    from tests.test_training import quadrant_dataset, tiny_settings
+
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    token = job_registry.new_token()
+    at.session_state[OWNER_KEY] = token
+    at.run()
+    registry = job_registry.get_registry()
+    job_id = registry.submit(tiny_settings(epochs=1), quadrant_dataset(), owner=token)
+    assert registry.get(job_id).join(60)
+    try:
+        at.switch_page(PAGE).run()
+        at.selectbox(key=K + "model").set_value("run:" + job_id)
+        at.run()
+        assert not at.exception
+    finally:
+        registry.forget(job_id)

@@ -13,6 +13,7 @@ from explorer import (
     job_registry,
     plots,
     shared_results,
+    training,
     zoo,
 )
 from explorer.ui.heartbeat import OWNER_KEY
@@ -68,8 +69,9 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
     if job is None or job.model is None:
         return None
     dataset = job.dataset
-    return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, dataset.mean,
-                                  dataset.std, f"Trained on the Train page ({dataset.name}).")
+    mean, std = training.normalisation(dataset)  # as trained: a constant channel's std floored
+    return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, mean, std,
+                                  f"Trained on the Train page ({dataset.name}).")
 
 
 def model_choices() -> dict[str, str]:
