@@ -37,5 +37,5 @@ EXPOSE 8501
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read() != b'ok')"]
 # Every replica of one deployment needs the same STREAMLIT_SERVER_COOKIE_SECRET (set at run time).
-# explorer.serve = streamlit run explorer/Home.py, with torch and the default network warmed up.
-CMD ["python", "-m", "explorer.serve", "--server.port", "8501", "--server.address", "0.0.0.0"]
+# explorer.ui.serve = streamlit run explorer/Home.py, with torch and the default network warmed up.
+CMD ["python", "-m", "explorer.ui.serve", "--server.port", "8501", "--server.address", "0.0.0.0"]

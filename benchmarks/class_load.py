@@ -5,7 +5,7 @@
     python benchmarks/class_load.py --single         # one student per page: rerun medians
     python benchmarks/class_load.py --soak 1800      # is memory flat over half an hour?
 
-The server is started as the README's "Hosting for a class" says: `python -m explorer.serve` from
+The server is started as the README's "Hosting for a class" says: `python -m explorer.ui.serve` from
 the repository root on a free loopback port (or, with --replicas N, `deploy/serve.sh` with N
 replicas behind HAProxy on 127.0.0.1). The script waits until it answers its health check (as
 long as the process is alive and making progress), then until the background warm-up has
@@ -251,7 +251,7 @@ def start_app(replicas: int | None) -> Server:
     log = run_dir / "server.log"
     if replicas is None:
         port = free_port()
-        process = _popen([sys.executable, "-m", "explorer.serve", "--server.port", str(port),
+        process = _popen([sys.executable, "-m", "explorer.ui.serve", "--server.port", str(port),
                           "--server.address", "127.0.0.1", "--server.headless", "true"], log)
         server = Server("CNN Explorer (1 process)", f"http://127.0.0.1:{port}", process, log,
                         run_dir, [process.pid])
@@ -273,7 +273,7 @@ def start_app(replicas: int | None) -> Server:
         waited = wait_healthy(server)
         if replicas is not None:
             server.workers = [p for p in process_tree(process.pid)
-                              if "explorer.serve" in cmdline(p)]
+                              if "explorer.ui.serve" in cmdline(p)]
         print(f"{server.name}: healthy after {waited:.1f} s at {server.url} "
               f"(Streamlit pids {', '.join(map(str, server.workers))})", flush=True)
     except BaseException:
@@ -587,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds of load per scenario (default 120; --single: 20 per page)")
     ap.add_argument("--replicas", type=int, default=None,
                     help="serve the app with deploy/serve.sh: N replicas behind HAProxy "
-                         "(default: one `python -m explorer.serve`)")
+                         "(default: one `python -m explorer.ui.serve`)")
     ap.add_argument("--skip-baseline", action="store_true", help="do not run the bare app")
     ap.add_argument("--single", action="store_true",
                     help="one session per page: median rerun and its ratio to the bare app")

@@ -3,7 +3,7 @@
 Without it the first students pay for everything at once: `import torch` (about 2.5 s), plotly,
 scipy, scikit-image, the default network and torch's first-call set-up, all queued behind one
 interpreter lock while fifty sessions connect (measured: the first loads' p50 was 11 s).
-`start()` does it once per process in a background thread; `python -m explorer.serve` starts it
+`start()` does it once per process in a background thread; `python -m explorer.ui.serve` starts it
 with the server, and Home calls it on the first visit when the app was started with plain
 `streamlit run`.
 """

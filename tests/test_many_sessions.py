@@ -1,6 +1,6 @@
 """Many students at once on one server: concurrent sessions must not break each other.
 
-Starts the real server (`python -m explorer.serve` on a free loopback port, as the README's
+Starts the real server (`python -m explorer.ui.serve` on a free loopback port, as the README's
 hosting section does) and runs benchmarks/stload.py against it: a dozen simulated students with
 short think times on the Convolution, Colour filters and Pretrained pages (two networks, so
 different models run and are traced at the same time) and Home. Asserts that no rerun failed
@@ -86,7 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("many-sessions") / "server.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "explorer.serve", "--server.port", str(port),
+            [sys.executable, "-m", "explorer.ui.serve", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
         )

@@ -1,4 +1,4 @@
-"""`python -m explorer.serve [streamlit options]`: the app's server, warmed up before anyone visits.
+"""`python -m explorer.ui.serve [streamlit options]`: the app's server, warmed up before anyone visits.
 
 The same as `streamlit run explorer/Home.py [options]` (run it from the repository root so
 .streamlit/config.toml is read), plus explorer.warmup started with the process, so the heavy
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HOME = Path(__file__).resolve().parent / "Home.py"
+HOME = Path(__file__).resolve().parents[1] / "Home.py"
 
 
 def main(argv: list[str] | None = None) -> int:
