@@ -640,10 +640,37 @@ def test_train_device(monkeypatch, wanted, cuda, expected):
     assert train_device() == torch.device(expected)
 
 
-def test_a_cpu_job_leaves_its_model_and_weights_on_the_cpu(tiny):
+def test_a_cpu_job_leaves_its_model_and_weights_on_the_cpu(tiny, monkeypatch):
+    monkeypatch.setenv("EXPLORER_TRAIN_DEVICE", "cpu")
     job = TrainingJob(tiny_settings(epochs=1), tiny)
     assert job.device == torch.device("cpu")
     job.start()
     finish(job)
     assert all(p.device.type == "cpu" for p in job.model.parameters())
     assert all(t.device.type == "cpu" for t in job.state_dict().values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on CI)")
+def test_a_cuda_job_learns_as_on_the_cpu_and_hands_back_cpu_weights(tiny, monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPLORER_TRAIN_DEVICE", "cuda")
+    settings = tiny_settings(epochs=6, model=dataclasses.replace(TINY_MODEL, batch_norm=True),
+                             augmentation=Augmentation(shift=1))
+    gpu = TrainingJob(settings, tiny)
+    assert gpu.device.type == "cuda"
+    gpu.start()
+    finish(gpu)
+    monkeypatch.setenv("EXPLORER_TRAIN_DEVICE", "cpu")
+    cpu = TrainingJob(settings, tiny)
+    cpu.start()
+    finish(cpu)
+    g, c = gpu.snapshot(), cpu.snapshot()
+    assert g.state == c.state == "finished", (g.message, c.message)
+    assert g.step == c.step and g.final_test_accuracy > 0.9
+    # Same seed and data: the curves agree to float tolerance (cuDNN sums in another order).
+    assert abs(g.final_test_accuracy - c.final_test_accuracy) <= 0.05
+    assert np.allclose(g.curve_losses[:3], c.curve_losses[:3], atol=1e-3)
+    weights = gpu.state_dict()
+    assert weights and all(t.device.type == "cpu" for t in weights.values())
+    save_run(gpu, tmp_path / "run.pt")
+    assert load_run(tmp_path / "run.pt").settings == settings
+    assert g.kernels is not None and g.confusion is not None
