@@ -143,7 +143,7 @@ def page_switch(repeats: int) -> bool:
         at = AppTest.from_file(str(root / "explorer" / "Home.py"), default_timeout=300)
         at.run()
         at.query_params.update({"model": network})
-        at.switch_page("../pages/4_Pretrained_networks.py").run()
+        at.switch_page("../pages/5_Pretrained_networks.py").run()
         at.session_state["tab"] = "Activations"
         at.run()
         group = at.selectbox(key="keep.pretrained.group").value

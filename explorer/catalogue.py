@@ -32,7 +32,13 @@ PAGES: tuple[PageInfo, ...] = (
         ready=True,
     ),
     PageInfo(
-        "pretrained", "../pages/4_Pretrained_networks.py", "Pretrained networks", ":material/hub:",
+        "transfer", "../pages/4_Transfer_learning.py", "Transfer learning", ":material/move_up:",
+        "Adapt a pretrained network to new classes (yours, too): frozen features vs fine-tuning "
+        "vs from scratch.",
+        ready=True,
+    ),
+    PageInfo(
+        "pretrained", "../pages/5_Pretrained_networks.py", "Pretrained networks", ":material/hub:",
         "Look inside AlexNet, VGG and ResNet layer by layer: predictions, activations, Grad-CAM.",
         ready=True,
     ),

@@ -1,4 +1,4 @@
-"""Small pictures for the Home page cards, computed by the app's own functions (no torch)."""
+"""Small pictures for the Home page cards, computed by the app's own functions (numpy, scipy)."""
 
 from __future__ import annotations
 
@@ -72,9 +72,23 @@ def pretrained_input_picture() -> np.ndarray:
     return np.hstack([cat, column])
 
 
+def letters_picture() -> np.ndarray:
+    """The Transfer page's built-in task: eight of the ten letters no network here has seen
+    (drawn by transfer_tasks, in the style of Shapes), in two rows of four."""
+    from explorer.transfer_tasks import LETTER_CLASSES, render_letters  # imports torch
+
+    labels = np.arange(8) % len(LETTER_CLASSES)
+    tiles = render_letters(labels, 64, np.random.default_rng(7)).transpose(0, 2, 3, 1)
+    tiles = np.pad(tiles.astype(np.float32) / 255, ((0, 0), (2, 2), (2, 2), (0, 0)),
+                   constant_values=1.0)
+    grid = np.vstack([np.hstack(tiles[:4]), np.hstack(tiles[4:])])
+    return _fit(grid, side=2 * THUMBNAIL_SIDE)
+
+
 CARD_PICTURES = {
     "convolution": sobel_edges_picture,
     "colour": colour_filter_picture,
     "train": shapes_picture,
+    "transfer": letters_picture,
     "pretrained": pretrained_input_picture,
 }

@@ -24,9 +24,17 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from explorer.data import Dataset
 from explorer.training import TrainingJob, TrainSettings
+
+# Any job with TrainingJob's control interface (start, stop, done, owner, job_id, model, state,
+# snapshot, set_queue_position) and an on_done callback: TrainingJob, transfer_job.TransferJob.
+Job = Any
+# make(threads, on_done) -> an unstarted job
+JobFactory = Callable[[int, Callable[[Job], None]], Job]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -105,8 +113,8 @@ class JobRegistry:
                               else float(_env_int("EXPLORER_JOB_GRACE_S", 120)))
         self.max_per_owner = max_per_owner or _env_int("EXPLORER_MAX_JOBS_PER_TAB", 4)
         self._lock = threading.RLock()
-        self._jobs: dict[str, TrainingJob] = {}  # insertion order = submission order
-        self._queue: deque[TrainingJob] = deque()
+        self._jobs: dict[str, Job] = {}  # insertion order = submission order
+        self._queue: deque[Job] = deque()
         self._running: set[str] = set()
         self._heartbeats: dict[str, float] = {}
         self._browsers: dict[str, str | None] = {}  # owner -> browser key at its first run
@@ -119,12 +127,21 @@ class JobRegistry:
 
     def submit(self, settings: TrainSettings, dataset: Dataset, *, owner: str | None = None,
                browser: str | None = None) -> str:
-        """Queue a run and return its id; it starts at once when a slot is free.
+        """Queue a Train-page run and return its id (see submit_job). ValueError when the model
+        cannot take the dataset (checked before anything queues)."""
+        return self.submit_job(
+            lambda threads, on_done: TrainingJob(settings, dataset, owner=owner,
+                                                 threads=threads, on_done=on_done),
+            threads=settings.threads, owner=owner, browser=browser)
+
+    def submit_job(self, make: JobFactory, *, threads: int, owner: str | None = None,
+                   browser: str | None = None) -> str:
+        """Queue the job make(threads, on_done) builds and return its id; it starts at once
+        when a slot is free. Every kind of job shares the same slots and per-tab limit.
 
         browser: the key (browser_key) of the browser the owner's tab runs in; an owner's first
-        run binds the owner to it (see claim). ValueError when the model cannot take the
-        dataset (checked before anything queues); QueueFull when the owner already has
-        max_per_owner unfinished runs.
+        run binds the owner to it (see claim). QueueFull when the owner already has
+        max_per_owner unfinished runs; make's own errors (ValueError) before anything queues.
         """
         self.reap()
         with self._lock:
@@ -133,9 +150,7 @@ class JobRegistry:
                     f"This tab already has {self.max_per_owner} runs training or waiting, the "
                     "most one tab may have on a shared server. Stop one, or wait for one to "
                     "finish.")
-        threads = max(1, min(settings.threads, self.cores // self.max_running))
-        job = TrainingJob(settings, dataset, owner=owner, threads=threads,
-                          on_done=self._job_done)
+        job = make(max(1, min(threads, self.cores // self.max_running)), self._job_done)
         with self._lock:
             if owner is not None:
                 self._heartbeats[owner] = time.monotonic()
@@ -151,27 +166,29 @@ class JobRegistry:
         """How many more runs this owner may submit now."""
         return max(0, self.max_per_owner - len(self.unfinished_of(owner)))
 
-    def get(self, job_id: str) -> TrainingJob | None:
+    def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def jobs_of(self, owner: str) -> list[TrainingJob]:
+    def jobs_of(self, owner: str, kind: type | None = None) -> list[Job]:
+        """The owner's jobs, oldest first; only those of `kind` (a job class) when given."""
         with self._lock:
-            return [job for job in self._jobs.values() if job.owner == owner]
+            return [job for job in self._jobs.values()
+                    if job.owner == owner and (kind is None or isinstance(job, kind))]
 
-    def unfinished_of(self, owner: str) -> list[TrainingJob]:
+    def unfinished_of(self, owner: str) -> list[Job]:
         with self._lock:
             return [job for job in self._jobs.values() if job.owner == owner and not job.done]
 
-    def jobs(self) -> list[TrainingJob]:
+    def jobs(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
 
-    def running(self) -> list[TrainingJob]:
+    def running(self) -> list[Job]:
         with self._lock:
             return [self._jobs[job_id] for job_id in self._running]
 
-    def queued(self) -> list[TrainingJob]:
+    def queued(self) -> list[Job]:
         with self._lock:
             return list(self._queue)
 
@@ -198,7 +215,7 @@ class JobRegistry:
         with self._lock:
             return owner in self._browsers and self._browsers[owner] == browser
 
-    def owned(self, job_id: str, owner: str | None) -> TrainingJob | None:
+    def owned(self, job_id: str, owner: str | None) -> Job | None:
         """The job if `owner` owns it (and may pause, resume or stop it), else None."""
         if owner is None:
             return None
@@ -206,7 +223,7 @@ class JobRegistry:
             job = self._jobs.get(job_id) if isinstance(job_id, str) else None
             return job if job is not None and job.owner == owner else None
 
-    def view(self, job_id: str, viewer: str | None) -> TrainingJob | None:
+    def view(self, job_id: str, viewer: str | None) -> Job | None:
         """The job for read-only display to anyone who has its id (None when there is none).
 
         A shared run opened this way joins the viewer's model list (finished_visible_to).
@@ -233,7 +250,7 @@ class JobRegistry:
         with self._lock:
             return job_id in self._shared
 
-    def visible_to(self, job_id: str, owner: str | None) -> TrainingJob | None:
+    def visible_to(self, job_id: str, owner: str | None) -> Job | None:
         """The run if it belongs in `owner`'s model lists: their own, or shared with them
         (shared by its owner and opened through its link). No side effects."""
         with self._lock:
@@ -244,7 +261,7 @@ class JobRegistry:
                 return job
             return None
 
-    def finished_visible_to(self, owner: str | None) -> list[TrainingJob]:
+    def finished_visible_to(self, owner: str | None, kind: type | None = None) -> list[Job]:
         """Done runs with weights (finished, or stopped part-way; never failed ones) that
         `owner` may pick in a model list: their own and those shared with them, oldest first.
         None (a tab that never opened the Train page) sees none."""
@@ -254,7 +271,8 @@ class JobRegistry:
             candidates = [job for job in self._jobs.values()
                           if self.visible_to(job.job_id, owner) is not None]
         return [job for job in candidates
-                if job.done and job.model is not None and job.state in USABLE_STATES]
+                if job.done and job.model is not None and job.state in USABLE_STATES
+                and (kind is None or isinstance(job, kind))]
 
     def _drop_sharing(self, job_id: str) -> None:
         """Forget who a job was shared with (caller holds the lock)."""
@@ -324,7 +342,7 @@ class JobRegistry:
 
     # -- the queue -----------------------------------------------------------
 
-    def _job_done(self, job: TrainingJob) -> None:
+    def _job_done(self, job: Job) -> None:
         with self._lock:
             self._running.discard(job.job_id)
             with contextlib.suppress(ValueError):

@@ -288,3 +288,40 @@ def test_a_queued_run_can_be_paused_once_it_leaves_the_queue(page, browser, one_
     finally:
         other.close()
     assert_no_error(page)
+
+
+def coloured_png(path: Path, colour: tuple[int, int, int], seed: int) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour) + rng.normal(0, 20, (40, 40, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_transfer_learning_from_uploaded_examples(page, server_url: str, tmp_path: Path,
+                                                  screenshot_dir: Path):
+    """Teachable-Machine style without a camera: name two classes, upload pictures to each,
+    train a new head on the default network's frozen features, predict a held-out picture."""
+    page.goto(f"{server_url}/transfer?source=examples&per_class=all&epochs=20")
+    wait_idle(page, "Transfer learning")
+    assert_no_error(page)
+    uploaders = page.locator(f'{MAIN} [data-testid="stFileUploaderDropzoneInput"]')
+    uploaders.nth(1).wait_for(state="attached", timeout=TIMEOUT_MS)
+    for index, colour in enumerate([(220, 30, 30), (30, 30, 220)]):
+        files = [coloured_png(tmp_path / f"c{index}_{i}.png", colour, i) for i in range(6)]
+        page.locator(f'{MAIN} [data-testid="stFileUploaderDropzoneInput"]').nth(index) \
+            .set_input_files([str(f) for f in files])
+        page.wait_for_function(  # the class's count, drawn once its pictures are decoded
+            "([sel, n]) => document.querySelector(sel).innerText.split('6 examples').length > n",
+            arg=[MAIN, index + 1], timeout=TIMEOUT_MS)
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    button(page, "Train", enabled=True).click()
+    wait_while_training(page, page.locator(MAIN, has_text="true class:"), "the run to finish")
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    text = page.locator(MAIN).inner_text()
+    assert "Frozen features + new head: finished" in text
+    assert "true class: cat" in text or "true class: dog" in text  # the default class names
+    assert_no_error(page)
+    page.screenshot(path=screenshot_dir / "transfer-examples.png")

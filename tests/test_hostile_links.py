@@ -97,8 +97,15 @@ PAGES = {
          "epochs", "budget", "seed", "owner", "job"],
         [({}, ())],
     ),
+    "transfer": (
+        "../pages/4_Transfer_learning.py",
+        [],
+        ["backbone", "source", "task", "strategy", "per_class", "budget", "epochs", "size",
+         "owner"],
+        [({}, ()), ({"source": "examples"}, ())],
+    ),
     "pretrained": (
-        "../pages/4_Pretrained_networks.py",
+        "../pages/5_Pretrained_networks.py",
         ["Activations", "First-layer kernels", "Grad-CAM"],
         [*PICKER_PARAMS, "model", "layer", "strongest", "shared", "channel", "class"],
         [({}, ()), ({"image": "pattern"}, ())],
@@ -179,7 +186,7 @@ def test_every_parameter_with_a_hostile_value(page: str, context_index: int,
 
 
 # The tabs that read link parameters (the others only show what the sidebar chose).
-PARAMETER_TABS = {"convolution": ("Edges (Sobel)", "Pooling"), "colour": (), "train": (),
+PARAMETER_TABS = {"convolution": ("Edges (Sobel)", "Pooling"), "colour": (), "train": (), "transfer": (),
                   "pretrained": ("Activations", "Grad-CAM")}
 
 

@@ -30,7 +30,7 @@ from explorer import activations, app_networks, first_layer, zoo
 from explorer.ui import image_picker, pretrained_page
 from tests.helpers import run
 
-PAGE = "../pages/4_Pretrained_networks.py"
+PAGE = "../pages/5_Pretrained_networks.py"
 K = "keep.pretrained."
 MB = 2**20
 MARKER = Path("/tmp/cnn_explorer_hostile_weights_ran")

@@ -257,3 +257,35 @@ def test_watching_a_run_keeps_nothing_alive(tiny):
     registry.heartbeat(B)
     assert B not in registry._heartbeats
     assert registry.stop_all()
+
+
+def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
+    from explorer.training import TrainingJob
+    from explorer.transfer import TransferSettings
+    from explorer.transfer_backbones import default_backbone
+    from explorer.transfer_job import TransferJob
+    from explorer.transfer_tasks import builtin_task
+
+    registry = JobRegistry(max_running=1, max_per_owner=2)
+    backbone, task = default_backbone(), builtin_task("letters", train_per_class=10,
+                                                      test_per_class=5)
+
+    def transfer(threads, on_done):
+        return TransferJob(TransferSettings(epochs=2), backbone, task, owner="a",
+                           threads=threads, on_done=on_done)
+
+    training = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="a"))
+    adapted = registry.get(registry.submit_job(transfer, threads=4, owner="a"))
+    assert isinstance(adapted, TransferJob) and adapted.threads == 1  # the cap's share
+    assert adapted.state == "queued" and adapted.snapshot().queue_position == 1
+    with pytest.raises(QueueFull):  # both kinds count towards the tab's limit
+        registry.submit_job(transfer, threads=1, owner="a")
+    assert registry.jobs_of("a", TrainingJob) == [training]
+    assert registry.jobs_of("a", TransferJob) == [adapted]
+    training.stop()
+    finish(training)
+    wait_for(lambda: adapted.done, progress=lambda: adapted.snapshot().epoch)
+    assert adapted.join(HANG_SECONDS) and adapted.state == "finished"
+    assert registry.finished_visible_to("a", TransferJob) == [adapted]
+    assert set(registry.finished_visible_to("a")) == {training, adapted}
+    assert registry.stop_all()

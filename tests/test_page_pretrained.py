@@ -13,7 +13,7 @@ from explorer import training
 from explorer.ui import pretrained_page
 from tests.helpers import run
 
-PAGE = "../pages/4_Pretrained_networks.py"
+PAGE = "../pages/5_Pretrained_networks.py"
 K = "keep.pretrained."
 TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Architecture",
         "Families compared"]

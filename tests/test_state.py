@@ -18,7 +18,7 @@ HOME = "../explorer/Home.py"
 CONV = "../pages/1_Convolution.py"
 COLOUR = "../pages/2_Colour_filters.py"
 TRAIN = "../pages/3_Train_a_CNN.py"
-PRETRAINED = "../pages/4_Pretrained_networks.py"
+PRETRAINED = "../pages/5_Pretrained_networks.py"
 
 
 # ---------------------------------------------------------------- decoding link values

@@ -68,6 +68,10 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
     job = job_registry.get_registry().get(job_id)
     if job is None or job.model is None:
         return None
+    if not isinstance(job, training.TrainingJob):  # a network adapted on the Transfer page
+        from explorer.transfer_export import as_loaded_model
+
+        return as_loaded_model(job)
     dataset = job.dataset
     mean, std = training.normalisation(dataset)  # as trained: a constant channel's std floored
     return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, mean, std,
@@ -84,7 +88,12 @@ def model_choices() -> dict[str, str]:
         if job.model is not None:
             snap = job.snapshot()
             accuracy = f", {snap.final_test_accuracy:.0%}" if snap.final_test_accuracy else ""
-            choices[RUN_PREFIX + job.job_id] = f"Run {job.job_id[:8]} ({snap.dataset}{accuracy})"
+            if isinstance(job, training.TrainingJob):
+                label = f"Run {job.job_id[:8]} ({snap.dataset}{accuracy})"
+            else:
+                label = (f"Adapted {job.job_id[:8]}: {snap.backbone} on {snap.task}, "
+                         f"{snap.strategy_label.lower()}{accuracy}")
+            choices[RUN_PREFIX + job.job_id] = label
     for name, spec in zoo.MODELS.items():
         choices[name] = f"{spec.label} ({spec.year})"
     return choices

@@ -74,7 +74,7 @@ def owner() -> str:
     return st.session_state[OWNER_KEY]
 
 
-def _session_owner() -> str | None:
+def session_owner() -> str | None:
     """The owner token without touching the URL (for callbacks)."""
     value = st.session_state.get(OWNER_KEY)
     return value if job_registry.is_token(value) else None
@@ -271,6 +271,8 @@ def current_job_id() -> str | None:
     if JOB_KEY not in st.session_state:
         linked = st.query_params.get("job")
         job = registry().view(linked, owner()) if linked else None
+        if not isinstance(job, training.TrainingJob):
+            job = None  # a transfer run's id belongs to the Transfer learning page
         st.session_state[JOB_KEY] = job.job_id if job is not None else None
         if linked and job is None:
             st.session_state[REFUSED_KEY] = (
@@ -338,7 +340,7 @@ def ablation(settings: training.TrainSettings | None, dataset: data.Dataset | No
 def control(job_id: str, action: str) -> None:
     """on_click of Pause / Resume / Stop: only for the run's own tab, checked at the click (a
     button drawn earlier, or a request made by hand, proves nothing)."""
-    job = registry().owned(job_id, _session_owner())
+    job = registry().owned(job_id, session_owner())
     if job is None:
         _refuse("Only the tab that started this run can pause, resume or stop it; here it is "
                 "shown read-only.")
@@ -354,7 +356,7 @@ def control(job_id: str, action: str) -> None:
 
 def share(job_id: str) -> None:
     """on_click: make the run's view-only link (it never carries the owner token)."""
-    if not registry().share(job_id, _session_owner()):
+    if not registry().share(job_id, session_owner()):
         _refuse("Only the tab that started this run can share it.")
 
 
@@ -526,7 +528,7 @@ def live_view(job_id: str, dataset: data.Dataset | None) -> None:
     """Polls the job about once a second while it runs; the rest of the page stays put until
     the run's state changes (queued -> running, paused, done): then the whole page redraws,
     so the buttons outside this fragment match the run."""
-    me = _session_owner()
+    me = session_owner()
     if me is not None:
         registry().heartbeat(me)
     job = registry().get(job_id)
@@ -608,7 +610,7 @@ def _row(snap: training.JobSnapshot) -> dict:
 
 def runs_panel(dataset: data.Dataset | None) -> None:
     """Every run of this tab: a table, curves overlaid, downloads of the latest finished run."""
-    jobs = registry().jobs_of(owner())
+    jobs = registry().jobs_of(owner(), training.TrainingJob)
     if not jobs:
         return
     snaps = [job.snapshot() for job in jobs]

@@ -1,4 +1,4 @@
-"""Page 4: famous pretrained CNNs layer by layer."""
+"""Page 5: famous pretrained CNNs layer by layer."""
 
 import streamlit as st
 
