@@ -266,7 +266,7 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
     from explorer.transfer_job import TransferJob
     from explorer.transfer_tasks import builtin_task
 
-    registry = JobRegistry(max_running=1, max_per_owner=2)
+    registry = JobRegistry(max_running=1, cores=2, max_per_owner=2)
     backbone, task = default_backbone(), builtin_task("letters", train_per_class=10,
                                                       test_per_class=5)
 
@@ -276,7 +276,7 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
 
     training = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="a"))
     adapted = registry.get(registry.submit_job(transfer, threads=4, owner="a"))
-    assert isinstance(adapted, TransferJob) and adapted.threads == 1  # the cap's share
+    assert isinstance(adapted, TransferJob) and adapted.threads == 2  # cores // max_running
     assert adapted.state == "queued" and adapted.snapshot().queue_position == 1
     with pytest.raises(QueueFull):  # both kinds count towards the tab's limit
         registry.submit_job(transfer, threads=1, owner="a")
