@@ -8,7 +8,7 @@ import itertools
 import operator
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -246,6 +246,36 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     private = _private(model)
     with heavy_work(), private.lock, torch.no_grad():
         return private.module(_check_input(x))
+
+
+@contextlib.contextmanager
+def differentiable(model: nn.Module, layer: str | None) -> Iterator[Callable[[torch.Tensor],
+                                                                            torch.Tensor]]:
+    """A function x -> the output of `layer` (None: of the whole network) that gradients flow
+    through, on the private eval-mode copy (the network past the layer is not run when it was
+    traced). Holds a heavy-work slot and the copy's lock while open. Take gradients with
+    torch.autograd.grad for the input only: the copy shares the model's parameters."""
+    private = _private(model)
+    with heavy_work(), private.lock:
+        torch.set_flush_denormal(True)
+        if layer is None:
+            yield private.module
+            return
+        (layer,) = _check_layers(private, layer)
+        if private.traced:
+            extractor = _extractor(private, (layer,))
+            yield lambda x: extractor(x)[layer]
+            return
+        module = dict(private.module.named_modules())[layer]
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            stored: list[torch.Tensor] = []
+            with _forward_hooks({layer: module}, lambda _name: lambda _m, _i, out:
+                                stored.append(out) if not stored else None):
+                private.module(x)
+            return stored[0]
+
+        yield run
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from explorer import zoo
+from explorer.ui import channel_views
 from explorer.ui import pretrained_page as ui
 from explorer.ui.image_picker import image_picker
 from explorer.ui.widgets import code_panel, lazy_tabs, page_header
@@ -32,6 +33,8 @@ lazy_tabs({
     "Activations": lambda: ui.activations_panel(loaded, image, x),
     "First-layer kernels": lambda: ui.kernels_panel(loaded),
     "Grad-CAM": lambda: ui.gradcam_panel(loaded, x, prediction),
+    "Occlusion": lambda: channel_views.occlusion_panel(loaded, x, prediction),
+    "What channels look for": lambda: channel_views.featurevis_panel(loaded),
     "Architecture": lambda: ui.architecture_panel(loaded),
     "Families compared": ui.families_panel,
 })

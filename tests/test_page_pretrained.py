@@ -15,8 +15,8 @@ from tests.helpers import run
 
 PAGE = "../pages/5_Pretrained_networks.py"
 K = "keep.pretrained."
-TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Architecture",
-        "Families compared"]
+TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Occlusion",
+        "What channels look for", "Architecture", "Families compared"]
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +75,8 @@ def test_every_tab_of_the_default_network(app: AppTest, tab: str) -> None:
     expected = {"Predictions": "Normalise", "Activations": "output (1,",
                 "First-layer kernels": "conv1: 32 kernels of 3x3x3",
                 "Grad-CAM": "Grad-CAM for", "Architecture": "545,098 parameters",
+                "Occlusion": "Drop in probability when hidden",
+                "What channels look for": "each regularisation keeps only what survives",
                 "Families compared": "GoogLeNet matches VGG16"}[tab]
     assert expected in text
 
@@ -229,3 +231,55 @@ def test_a_finished_run_opens_as_a_network() -> None:
         assert not at.exception
     finally:
         registry.forget(job_id)
+
+
+def test_occlusion_puts_the_disk_evidence_on_the_disk(app: AppTest) -> None:
+    use_pattern(app, "disk")
+    app.session_state["tab"] = "Occlusion"
+    run(app)
+    app.slider(key="pretrained.occlusion.patch").set_value(8)
+    app.slider(key="pretrained.occlusion.stride").set_value(4)
+    run(app)
+    captions = [c for i in app.get("image") for c in i.captions]
+    assert any("disk:" in c for c in captions) and any("red = evidence for 'disk'" in c
+                                                       for c in captions)
+    assert "49 positions of a 8 x 8 grey patch" in " ".join(c.value for c in app.caption)
+
+
+def test_feature_visualisation_runs_live_and_shows_the_best_examples(app: AppTest) -> None:
+    from explorer import job_registry
+    from explorer.featurevis_job import VisJob
+    from tests.test_training import wait_for
+
+    app.session_state["tab"] = "What channels look for"
+    run(app)
+    next(b for b in app.selectbox if b.label == "Layer").set_value("conv2")
+    app.text_input(key="pretrained.featurevis.channels").set_value("0-3")
+    app.select_slider(key="pretrained.featurevis.steps").set_value(64)
+    run(app)
+    next(b for b in app.button if b.label == "Visualise").click()
+    run(app)
+    job = job_registry.get_registry().get(app.session_state["pretrained.featurevis.job"])
+    assert isinstance(job, VisJob) and job.units == (0, 1, 2, 3)
+    wait_for(lambda: job.done, progress=lambda: job.snapshot().step)
+    run(app)
+    snap = job.snapshot()
+    assert snap.state == "finished" and snap.step == 64
+    captions = [c for i in app.get("image") for c in i.captions]
+    assert [c.split(":")[0] for c in captions if c.startswith("channel")] == \
+        [f"channel {u}" for u in range(4)]
+    assert any("four real pictures" in c.value for c in app.caption)
+
+
+@pytest.mark.parametrize(("channels", "message"), [("0-99", "16 at most|at most"),
+                                                   ("200", "does not exist"),
+                                                   ("x", "numbers like")])
+def test_bad_channels_get_a_message(app: AppTest, channels: str, message: str) -> None:
+    import re
+
+    app.session_state["tab"] = "What channels look for"
+    run(app)
+    app.text_input(key="pretrained.featurevis.channels").set_value(channels)
+    run(app)
+    assert any(re.search(message, e.value) for e in app.error)
+    assert not any(b.label == "Visualise" for b in app.button)

@@ -1,0 +1,201 @@
+"""Pretrained page tabs on what a unit responds to: feature visualisation (live) and occlusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import activations, featurevis, job_registry, occlusion, plots, zoo
+from explorer.featurevis import LOGITS, VisSettings
+from explorer.featurevis_cli import example_images, parse_channels
+from explorer.featurevis_job import VisJob
+from explorer.ui.training_page import browser, owner, registry, session_owner
+
+PAGE = "pretrained"
+JOB_KEY = f"{PAGE}.featurevis.job"
+STEPS = (32, 64, 128, 256, 512)
+SIZES = (32, 64, 96, 128, 160, 224)
+POLL_SECONDS = 0.5
+
+
+@st.cache_data(max_entries=8, show_spinner="Finding the Shapes pictures each channel likes...")
+def _best_examples(_model, model_id: int, name: str, layer: str, units: tuple[int, ...],
+                   size: int, mean: tuple, std: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(units, 4) indices of the real pictures with the highest value of each unit, and the
+    pictures (N, H, W, 3): Shapes' test set for the app's networks, built-in photos otherwise."""
+    images, _ = example_images(name, size)
+    values = featurevis.unit_values_of_images(_model, layer, units, images, mean=mean, std=std)
+    return np.argsort(-values, axis=0)[:4].T, images.permute(0, 2, 3, 1).numpy()
+
+
+def _submit(loaded: zoo.LoadedModel, layer: str, units: list[int], settings: VisSettings) -> None:
+    me = owner()
+    mean, std = tuple(loaded.transforms.mean), tuple(loaded.transforms.std)
+    try:
+        job_id = registry().submit_job(
+            lambda threads, on_done: VisJob(loaded.model, loaded.name, layer, units, mean=mean,
+                                            std=std, settings=settings, owner=me,
+                                            threads=threads, on_done=on_done),
+            threads=2, owner=me, browser=browser())
+    except job_registry.QueueFull as error:
+        st.session_state[f"{PAGE}.featurevis.refused"] = str(error)
+        return
+    st.session_state[JOB_KEY] = job_id
+
+
+def _stop(job_id: str) -> None:
+    job = registry().owned(job_id, session_owner())
+    if job is not None:
+        job.stop()
+
+
+def featurevis_panel(loaded: zoo.LoadedModel) -> None:
+    """Choose a layer and channels; optimise a picture per channel in the background."""
+    layers = featurevis.conv_layers(loaded.model) + [LOGITS]
+    if layers == [LOGITS]:
+        st.info("This network has no convolutional layers: only its classes can be visualised.")
+    left, middle, right = st.columns([2, 2, 3])
+    layer = left.selectbox("Layer", layers, index=min(3, len(layers) - 1),
+                           key=f"{PAGE}.featurevis.layer.{loaded.name}",
+                           format_func=lambda n: "the classes (logits)" if n == LOGITS else n)
+    text = middle.text_input("Channels (e.g. 0-7 or 0,3,5; 16 at most)", "0-7",
+                             key=f"{PAGE}.featurevis.channels")
+    steps = right.select_slider("Steps", STEPS, value=128, key=f"{PAGE}.featurevis.steps")
+    native = loaded.input_shape[1]
+    with st.expander("Regularisation: what makes the pictures readable"):
+        columns = st.columns(4)
+        fourier = columns[0].toggle("Fourier, 1/f", True, key=f"{PAGE}.featurevis.fourier")
+        decorrelate = columns[1].toggle("Decorrelated colours", True,
+                                        key=f"{PAGE}.featurevis.decorrelate")
+        jitter = columns[2].toggle("Jitter, zoom, turn", True, key=f"{PAGE}.featurevis.jitter")
+        tv = columns[3].select_slider("TV penalty", (0.0, 0.1, 0.5, 2.0), value=0.0,
+                                      key=f"{PAGE}.featurevis.tv")
+        size = st.select_slider("Picture side (pixels)", SIZES,
+                                value=min(SIZES, key=lambda s: abs(s - min(native, 128))),
+                                key=f"{PAGE}.featurevis.size.{loaded.name}")
+        st.caption("Off, the optimiser finds high-frequency patterns the network likes but a "
+                   "person cannot read; each regularisation keeps only what survives small "
+                   "changes of the picture.")
+    try:
+        units = parse_channels(text)
+        featurevis.check_units(loaded.model, layer, units, loaded.input_shape)
+        settings = VisSettings(steps=steps, size=size, fourier=fourier, decorrelate=decorrelate,
+                               jitter=max(1, size // 16) if jitter else 0,
+                               scale=0.05 if jitter else 0.0, rotate=5.0 if jitter else 0.0,
+                               tv_weight=tv)
+    except Exception as error:  # noqa: BLE001 - argparse's and ValueError: both are sentences
+        st.error(f"Cannot visualise that: {error}", icon=":material/error:")
+        return
+    if not loaded.pretrained:
+        st.warning("This network's weights are random: its channels look for noise.",
+                   icon=":material/cloud_off:")
+    if st.button("Visualise", type="primary", icon=":material/auto_awesome:",
+                 key=f"{PAGE}.featurevis.go"):
+        _submit(loaded, layer, units, settings)
+    refused = st.session_state.pop(f"{PAGE}.featurevis.refused", None)
+    if refused:
+        st.error(refused, icon=":material/block:")
+    job = registry().get(st.session_state.get(JOB_KEY) or "")
+    if isinstance(job, VisJob) and job.network == loaded.name:
+        if job.done:
+            show_vis(job.snapshot(), loaded)
+        else:
+            live_vis(job.job_id, loaded)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_vis(job_id: str, loaded: zoo.LoadedModel) -> None:
+    me = session_owner()
+    if me is not None:
+        registry().heartbeat(me)
+    job = registry().get(job_id)
+    if job is None:
+        return
+    st.button("Stop", icon=":material/stop:", key=f"{PAGE}.featurevis.stop", on_click=_stop,
+              args=(job_id,))
+    show_vis(job.snapshot(), loaded)
+    if job.done:
+        st.rerun()
+
+
+def show_vis(snap, loaded: zoo.LoadedModel) -> None:
+    """The pictures as they form, each channel's value, and (when finished) the real pictures
+    that excite each channel most."""
+    total = snap.settings.steps
+    st.progress(snap.step / total, text=f"{snap.state}: step {snap.step} of {total}, "
+                f"{snap.elapsed_seconds:.1f} s. {snap.message}")
+    if snap.state == "failed":
+        st.error(snap.message, icon=":material/warning:")
+    if snap.images is None:
+        return
+    scale = max(1, 96 // snap.images.shape[1])
+    columns = st.columns(min(8, len(snap.units)))
+    for i, unit in enumerate(snap.units):
+        with columns[i % len(columns)]:
+            tile = np.repeat(np.repeat(snap.images[i], scale, 0), scale, 1)
+            st.image(plots.png_bytes(tile), width="stretch",
+                     caption=f"{'class ' + loaded.categories[unit] if snap.layer == LOGITS else 'channel ' + str(unit)}: "
+                             f"{snap.values[i]:.2f}")
+    if snap.done and snap.layer != LOGITS and snap.state == "finished":
+        from explorer.data import SHAPE_CLASSES
+
+        shapes = tuple(loaded.categories) == tuple(SHAPE_CLASSES) and loaded.input_shape[0] == 3
+        best, pictures = _best_examples(loaded.model, id(loaded.model),
+                                        "default" if shapes else "photos", snap.layer,
+                                        snap.units,
+                                        snap.settings.size, tuple(loaded.transforms.mean),
+                                        tuple(loaded.transforms.std))
+        st.caption("Below each: the four real pictures ("
+                   + ("Shapes test set" if shapes else "the built-in photos")
+                   + ") whose mean value of that channel is highest.")
+        for i in range(len(snap.units)):
+            with columns[i % len(columns)]:
+                strip = plots.image_grid(pictures[best[i]], columns=2, pad=1,
+                                         scale=max(1, 48 // pictures.shape[1]))
+                st.image(plots.png_bytes(strip), width="stretch")
+    if len(snap.history) > 1:
+        series = {f"{'class' if snap.layer == LOGITS else 'channel'} {u}":
+                  (list(range(1, len(snap.history) + 1)), snap.history[:, i].tolist())
+                  for i, u in enumerate(snap.units)}
+        st.plotly_chart(plots.line_figure(series, x_title="step", y_title="mean activation",
+                                          height=240), width="stretch",
+                        key=f"{PAGE}.featurevis.curve")
+
+
+def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None) -> None:
+    """Grey patches slid over the picture: where hiding it costs the class most."""
+    if x is None or prediction is None:
+        st.info("Nothing to occlude for this picture: the message above says why.")
+        return
+    categories = list(loaded.categories)
+    height, width = x.shape[-2:]
+    left, middle, right = st.columns(3)
+    index = left.selectbox("Class", range(len(categories)), format_func=lambda i: categories[i],
+                           index=int(prediction.top_indices[0]),
+                           key=f"{PAGE}.occlusion.class.{loaded.name}")
+    patch = middle.slider("Patch (pixels)", 2, max(height, width) // 2,
+                          max(2, min(height, width) // 6), key=f"{PAGE}.occlusion.patch")
+    stride = right.slider("Stride (pixels)", 1, max(height, width) // 2, patch,
+                          key=f"{PAGE}.occlusion.stride")
+    try:
+        result = occlusion.occlusion_map(loaded.model, x, index, patch=patch, stride=stride)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    picture = np.asarray(activations.finite_values(x[0].detach().numpy()))
+    low, high = picture.min(), picture.max()
+    shown = ((picture - low) / max(high - low, 1e-12)).transpose(1, 2, 0)
+    limit = plots.signed_limit(result.upsampled)
+    a, b = st.columns(2)
+    a.image(plots.png_bytes(shown if shown.shape[2] == 3 else shown[..., 0]), width="stretch",
+            caption=f"What the network sees ({categories[index]}: "
+                    f"{result.base_probability:.1%})")
+    b.image(plots.png_bytes(plots.diverging_rgb(result.upsampled, limit)), width="stretch",
+            caption=f"Drop in probability when hidden: red = evidence for "
+                    f"'{categories[index]}', blue = hiding it helps, white = 0 "
+                    f"(scale +-{limit:.2f})")
+    st.caption(f"{result.drop.size} positions of a {patch} x {patch} grey patch (the input's "
+               "mean) every {stride} pixels. Occlusion asks the network directly, one forward "
+               "pass per position; Grad-CAM reads gradients at one layer in one pass: slower "
+               "and coarser here, but it needs nothing inside the network.".replace(
+                   "{stride}", str(stride)))

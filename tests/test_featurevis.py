@@ -1,0 +1,262 @@
+"""Feature visualisation: the optimiser maximises, the regularisations act, bad input is named;
+the background job; the CLI; occlusion sensitivity."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explorer import app_networks, featurevis, occlusion
+from explorer.featurevis import LOGITS, ImageParameters, VisSettings, random_transform, visualise
+from explorer.featurevis_cli import example_images, parse_channels
+from explorer.featurevis_job import VisJob
+from tests.conftest import ROOT
+from tests.test_training import HANG_SECONDS
+
+
+@pytest.fixture(scope="module")
+def default():
+    return app_networks.default_network()
+
+
+def norm(loaded):
+    return {"mean": loaded.transforms.mean, "std": loaded.transforms.std}
+
+
+@pytest.fixture(scope="module")
+def conv2(default):
+    """8 channels of the default network's second convolution, optimised once."""
+    settings = VisSettings(steps=96, size=32, jitter=2)
+    return visualise(default.model, "conv2", range(8), settings=settings, **norm(default))
+
+
+def test_optimisation_raises_each_channel_and_beats_noise_and_the_best_example(default, conv2):
+    assert conv2.images.shape == (8, 32, 32, 3) and conv2.history.shape == (96, 8)
+    assert conv2.images.min() >= 0 and conv2.images.max() <= 1
+    start, end = conv2.history[:5].mean(axis=0), conv2.history[-5:].mean(axis=0)
+    assert (end >= start - 1e-3).all() and (end > start).sum() >= 6  # rises on average
+    noise = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    random = featurevis.unit_values_of_images(default.model, "conv2", range(8), noise,
+                                              **norm(default))
+    examples, _ = example_images("default", 32)
+    real = featurevis.unit_values_of_images(default.model, "conv2", range(8), examples,
+                                            **norm(default))
+    assert (conv2.values > random.max(axis=0)).all()
+    assert (conv2.values > real.max(axis=0)).sum() >= 6  # "maximises": most channels
+
+
+def test_the_final_values_are_the_units_own(default, conv2):
+    x = torch.from_numpy(conv2.images).permute(0, 3, 1, 2)
+    again = featurevis.unit_values_of_images(default.model, "conv2", range(8), x, **norm(default))
+    np.testing.assert_allclose(np.diag(again), conv2.values, rtol=1e-4, atol=1e-5)
+
+
+def test_a_class_logit_can_be_maximised(default):
+    result = visualise(default.model, LOGITS, [0, 1], settings=VisSettings(steps=40, size=32,
+                                                                           jitter=2),
+                       **norm(default))
+    logits = featurevis.unit_values_of_images(default.model, LOGITS, range(10),
+                                              torch.from_numpy(result.images).permute(0, 3, 1, 2),
+                                              **norm(default))
+    assert logits[0].argmax() == 0 and logits[1].argmax() == 1
+
+
+def test_the_model_is_untouched(default):
+    before = {k: v.clone() for k, v in default.model.state_dict().items()}
+    visualise(default.model, "conv1", [0, 1], settings=VisSettings(steps=5, size=32, jitter=2),
+              **norm(default))
+    after = default.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in default.model.parameters())
+
+
+def test_jitter_changes_the_input_every_step_and_zero_amounts_are_the_identity():
+    images = torch.rand(2, 3, 32, 32)
+    generator = torch.Generator().manual_seed(0)
+    moving = VisSettings(size=32, jitter=3, scale=0.1, rotate=10)
+    first, second = (random_transform(images, moving, generator) for _ in range(2))
+    assert first.shape == images.shape and not torch.allclose(first, second)
+    still = VisSettings(size=32, jitter=0, scale=0, rotate=0)
+    assert torch.equal(random_transform(images, still, generator), images)
+
+
+@pytest.mark.parametrize("fourier", [True, False])
+@pytest.mark.parametrize("decorrelate", [True, False])
+def test_image_parameters_give_images_in_range(fourier, decorrelate):
+    images = ImageParameters(3, 24, fourier=fourier, decorrelate=decorrelate)().detach()
+    assert images.shape == (3, 3, 24, 24) and images.min() >= 0 and images.max() <= 1
+    assert abs(float(images.mean()) - 0.5) < 0.05  # faint noise around grey at the start
+
+
+def test_total_variation_is_zero_for_flat_images_and_the_penalty_smooths(default):
+    assert featurevis.total_variation(torch.full((2, 3, 8, 8), 0.3)).abs().max() == 0
+    rough = visualise(default.model, "conv1", [3], settings=VisSettings(
+        steps=30, size=32, jitter=0, scale=0, rotate=0, fourier=False), **norm(default))
+    smooth = visualise(default.model, "conv1", [3], settings=VisSettings(
+        steps=30, size=32, jitter=0, scale=0, rotate=0, fourier=False, tv_weight=5.0),
+        **norm(default))
+    tv = [float(featurevis.total_variation(torch.from_numpy(r.images).permute(0, 3, 1, 2)))
+          for r in (rough, smooth)]
+    assert tv[1] < tv[0]
+
+
+def test_a_stop_ends_the_optimisation_early(default):
+    calls = []
+    result = visualise(default.model, "conv1", [0], settings=VisSettings(steps=100, size=32,
+                                                                         jitter=2),
+                       should_stop=lambda: len(calls) >= 3,
+                       on_step=lambda step, images, values: calls.append(step), **norm(default))
+    assert result.stopped and result.steps_done == 3 and result.images.shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize(("layer", "units", "message"), [
+    ("nope", [0], "Unknown layer"),
+    ("conv2", [99], "does not exist"),
+    ("conv2", [-1], "does not exist"),
+    ("conv2", [], "at least one"),
+    ("conv2", list(range(17)), "At most"),
+    ("fc2", [0], "no feature maps"),
+    (LOGITS, [10], "does not exist"),
+])
+def test_bad_layers_and_channels_are_named(default, layer, units, message):
+    with pytest.raises(ValueError, match=message):
+        featurevis.check_units(default.model, layer, units, default.input_shape)
+
+
+def test_a_network_without_convolutions_has_nothing_to_visualise():
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 4)).eval()
+    assert featurevis.conv_layers(mlp) == []
+    with pytest.raises(ValueError, match="no feature maps|Unknown layer"):
+        featurevis.check_units(mlp, "1", [0], (3, 2, 2))
+
+
+@pytest.mark.parametrize("kwargs", [{"steps": 0}, {"size": 4}, {"learning_rate": float("nan")},
+                                    {"jitter": 40, "size": 64}, {"rotate": 90}])
+def test_settings_are_checked(kwargs):
+    with pytest.raises(ValueError):
+        VisSettings(**kwargs)
+
+
+def test_the_conv_layers_of_the_default_network(default):
+    layers = featurevis.conv_layers(default.model)
+    assert layers[:4] == ["conv1", "act1", "pool1", "conv2"] and "fc2" not in layers
+
+
+# ---------------------------------------------------------------- the job
+
+
+def test_the_job_reports_steps_and_finishes(default):
+    finished = []
+    job = VisJob(default.model, "default", "conv1", [0, 1, 2], settings=VisSettings(
+        steps=12, size=32, jitter=2), on_done=finished.append, **norm(default))
+    assert job.snapshot().state == "queued" and job.model is None
+    job.start()
+    assert job.join(HANG_SECONDS)
+    snap = job.snapshot()
+    assert snap.state == "finished" and snap.step == 12 and finished == [job]
+    assert snap.images.shape == (3, 32, 32, 3) and snap.history.shape == (12, 3)
+    np.testing.assert_array_equal(snap.values, job.result.values)
+
+
+def test_a_stopped_job_and_a_job_stopped_in_the_queue(default):
+    job = VisJob(default.model, "default", "conv1", [0], settings=VisSettings(
+        steps=1000, size=32, jitter=2), **norm(default))
+    job.start()
+    while job.snapshot().step < 2:
+        assert not job.done
+    job.stop()
+    assert job.join(HANG_SECONDS) and job.state == "stopped" and job.snapshot().step < 1000
+    queued = VisJob(default.model, "default", "conv1", [0], settings=VisSettings(size=32),
+                    **norm(default))
+    queued.stop()
+    assert queued.done and queued.state == "stopped"
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_parse_channels():
+    assert parse_channels("0-3,7,2") == [0, 1, 2, 3, 7]
+    for bad in ("", "a", "-1", "0-40"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_channels(bad)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "explorer.featurevis", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=HANG_SECONDS)
+
+
+def test_cli_prints_a_line_per_channel_and_writes_the_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    result = run_cli("--network", "default", "--layer", "conv2", "--channels", "0-7",
+                     "--steps", "96", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["channel"] for row in rows] == list(range(8))
+    assert sum(row["optimised_wins"] for row in rows) >= 6
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_lists_layers_and_names_bad_arguments():
+    listed = run_cli("--list-layers")
+    assert listed.returncode == 0 and "conv2" in listed.stdout and "logits" in listed.stdout
+    for args, message in [(["--layer", "nope"], "Unknown layer"),
+                          (["--layer", "conv1", "--channels", "99"], "does not exist"),
+                          (["--network", "nonet", "--layer", "x"], "Unknown network")]:
+        bad = run_cli(*args)
+        assert bad.returncode == 2 and message in bad.stderr
+
+
+# ---------------------------------------------------------------- occlusion
+
+
+class CornerNet(nn.Module):
+    """Class 1's evidence is the brightness of the top-left 8 x 8 corner; class 0 is constant."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        corner = x[:, :, :8, :8].mean(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(corner), 8 * corner], dim=1)
+
+
+def test_occlusion_puts_the_drop_where_the_evidence_is():
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, :, :8, :8] = 1.0
+    result = occlusion.occlusion_map(CornerNet(), x, 1, patch=8, stride=4)
+    assert result.drop.shape == (7, 7) and result.base_probability > 0.99
+    assert np.unravel_index(result.drop.argmax(), result.drop.shape) == (0, 0)
+    assert result.drop[0, 0] > 0.4 and np.abs(result.drop[3:, 3:]).max() < 1e-6
+    assert result.upsampled.shape == (32, 32) and result.upsampled[:4, :4].min() > 0.4
+
+
+def test_occlusion_positions_reach_the_edges_and_work_is_bounded(default):
+    assert occlusion.positions(32, 8, 5) == [0, 5, 10, 15, 20, 24]
+    assert occlusion.positions(10, 16, 4) == [0]
+    x = torch.zeros(1, 3, 32, 32)
+    for kwargs, message in [({"patch": 0, "stride": 1}, "patch"),
+                            ({"patch": 4, "stride": 0}, "stride"),
+                            ({"patch": 1, "stride": 2}, "at most")]:
+        with pytest.raises(ValueError, match=message):
+            occlusion.occlusion_map(CornerNet(), torch.zeros(1, 3, 64, 64), 1, **kwargs)
+    with pytest.raises(ValueError, match="does not exist"):
+        occlusion.occlusion_map(default.model, x, 10, patch=8, stride=8)
+
+
+def test_occlusion_on_the_default_network_matches_its_own_forward_pass(default):
+    from explorer import activations
+
+    examples, _ = example_images("default", 32)
+    x = ((examples[:1] - torch.tensor(default.transforms.mean).view(1, 3, 1, 1))
+         / torch.tensor(default.transforms.std).view(1, 3, 1, 1))
+    probabilities = torch.softmax(activations.forward(default.model, x).double(), 1)[0]
+    top = int(probabilities.argmax())
+    result = occlusion.occlusion_map(default.model, x, top, patch=8, stride=8)
+    assert result.drop.shape == (4, 4)
+    assert abs(result.base_probability - float(probabilities[top])) < 1e-9
