@@ -251,7 +251,7 @@ def _shape_distance(
     return _star(px, py, radius * 1.15)
 
 
-def _contrasting_colours(rng: np.random.Generator, n: int, gap: float) -> tuple[np.ndarray, ...]:
+def contrasting_colours(rng: np.random.Generator, n: int, gap: float) -> tuple[np.ndarray, ...]:
     """Foreground and background RGB (n, 3) in [0, 1] whose brightness differs by `gap` or more.
 
     Brightness is luma (0.299 R + 0.587 G + 0.114 B), so a shape never vanishes in greyscale.
@@ -265,7 +265,7 @@ def _contrasting_colours(rng: np.random.Generator, n: int, gap: float) -> tuple[
         fg[close], bg[close] = rng.random((close.sum(), 3)), rng.random((close.sum(), 3))
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def pixel_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal float32 noise of `shape` (n, ...), one random window of a pool per image.
 
     Drawing 24,000 x 3,072 fresh normals takes over a second; windows at random offsets into
@@ -309,7 +309,7 @@ def _render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator) -> n
     # anti-aliased coverage: 1 inside, 0 outside, a one-pixel ramp across the edge
     alpha = np.clip(0.5 - distance, 0.0, 1.0)[:, None]  # (n, 1, H, W)
 
-    fg, bg = (colour.astype(np.float32) for colour in _contrasting_colours(rng, n, gap=CONTRAST))
+    fg, bg = (colour.astype(np.float32) for colour in contrasting_colours(rng, n, gap=CONTRAST))
     # background: a flat colour plus a gentle linear gradient in a random direction
     direction = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
     ramp = (np.cos(direction) * (grid[None, None, :] / size - 0.5)
@@ -317,7 +317,7 @@ def _render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator) -> n
     steepness = rng.uniform(0, GRADIENT, (n, 1, 1, 1)).astype(np.float32)
     background = bg[:, :, None, None] + steepness * ramp[:, None]
     images = background * (1 - alpha) + fg[:, :, None, None] * alpha  # (n, 3, H, W)
-    images += _noise(rng, images.shape) * rng.uniform(*NOISE, (n, 1, 1, 1)).astype(np.float32)
+    images += pixel_noise(rng, images.shape) * rng.uniform(*NOISE, (n, 1, 1, 1)).astype(np.float32)
     return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 

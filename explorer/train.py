@@ -158,7 +158,7 @@ def _subset(images: torch.Tensor, labels: torch.Tensor, size: int | None,
     return images[index].contiguous(), labels[index].contiguous()
 
 
-def _zip_folder(folder: Path) -> bytes:
+def zip_folder(folder: Path) -> bytes:
     """A folder of class folders as an in-memory zip, so it goes through the zip checks."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -180,7 +180,7 @@ def load_data(args: argparse.Namespace) -> Dataset:
     else:
         path = Path(args.dataset)
         if path.is_dir():
-            dataset = dataset_from_zip(_zip_folder(path))
+            dataset = dataset_from_zip(zip_folder(path))
         elif path.is_file():
             dataset = dataset_from_zip(path.read_bytes())
         else:

@@ -1206,7 +1206,7 @@ def _numbers(values: Iterable[float]) -> str:
     return "(" + ", ".join(f"{v:.4f}" for v in values) + ",)"
 
 
-def _model_code(model: ModelSettings, in_channels: int, num_classes: int,
+def model_code(model: ModelSettings, in_channels: int, num_classes: int,
                 image_size: tuple[int, int]) -> str:
     """`nn.Sequential(OrderedDict([...]))` with build_model's names, so weights load either way."""
     height, width = feature_sizes(model, image_size)[-1]
@@ -1373,7 +1373,7 @@ generator = torch.Generator().manual_seed(SEED)  # batch order{' and augmentatio
 
 {data}
 
-{_model_code(s.model, in_channels, num_classes, image_size)}
+{model_code(s.model, in_channels, num_classes, image_size)}
 model = model.to(memory_format=torch.channels_last)  # 20-40 % faster convolutions on CPU
 
 optimizer = {optimiser}

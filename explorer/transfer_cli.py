@@ -96,12 +96,12 @@ def load_task(args: argparse.Namespace, backbone: Backbone) -> TransferTask:
     if args.task in TASKS:
         return builtin_task(args.task, train_per_class=args.train_per_class,
                             test_per_class=args.test_per_class, seed=args.seed)
-    from explorer.train import _zip_folder
+    from explorer.train import zip_folder
 
     path = Path(args.task)
     size = args.input_size or backbone.input_size[0]  # stored as the backbone will see it
     if path.is_dir():
-        return task_from_zip(_zip_folder(path), name=path.name, size=size)
+        return task_from_zip(zip_folder(path), name=path.name, size=size)
     if path.is_file():
         return task_from_zip(path.read_bytes(), name=path.name, size=size)
     raise DatasetError(f"{args.task!r} is neither {', '.join(TASKS)} nor a zip or folder.")

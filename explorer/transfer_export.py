@@ -14,7 +14,7 @@ from torch import nn
 
 from explorer.concurrency import RNG_LOCK
 from explorer.nets import ModelSettings
-from explorer.training import _model_code
+from explorer.training import model_code
 from explorer.transfer import STRATEGIES, settings_to_dict
 from explorer.transfer_backbones import BACKBONES, build_architecture
 from explorer.transfer_job import TransferJob, TransferSnapshot
@@ -203,7 +203,7 @@ def _backbone_code(architecture: dict[str, Any]) -> tuple[str, str]:
     """(imports, a `def backbone(weights_file)` that builds the network and loads weights)."""
     if architecture["kind"] == "simple":
         height, width = architecture["image_size"]
-        code = _model_code(ModelSettings(**architecture["model"]), architecture["in_channels"],
+        code = model_code(ModelSettings(**architecture["model"]), architecture["in_channels"],
                            architecture["num_classes"], (height, width))
         body = "\n".join("    " + line for line in code.splitlines())
         return "from collections import OrderedDict\n", f'''

@@ -18,10 +18,10 @@ from explorer.data import (
     SHAPE_CLASSES,
     Dataset,
     DatasetError,
-    _contrasting_colours,
-    _noise,
     channel_stats,
+    contrasting_colours,
     dataset_from_zip,
+    pixel_noise,
     shapes_dataset,
 )
 
@@ -120,14 +120,14 @@ def render_letters(labels: np.ndarray, size: int, rng: np.random.Generator) -> n
     alpha = np.clip(0.5 - distance, 0.0, 1.0)[:, None]  # (n, 1, H, W)
 
     # colours, background gradient and noise exactly as explorer.data._render_shapes draws them
-    fg, bg = (colour.astype(np.float32) for colour in _contrasting_colours(rng, n, gap=CONTRAST))
+    fg, bg = (colour.astype(np.float32) for colour in contrasting_colours(rng, n, gap=CONTRAST))
     direction = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
     ramp = (np.cos(direction) * (grid[None, None, :] / size - 0.5)
             + np.sin(direction) * (grid[None, :, None] / size - 0.5))  # (n, H, W)
     steepness = rng.uniform(0, GRADIENT, (n, 1, 1, 1)).astype(np.float32)
     background = bg[:, :, None, None] + steepness * ramp[:, None]
     images = background * (1 - alpha) + fg[:, :, None, None] * alpha  # (n, 3, H, W)
-    images += _noise(rng, images.shape) * rng.uniform(*NOISE, (n, 1, 1, 1)).astype(np.float32)
+    images += pixel_noise(rng, images.shape) * rng.uniform(*NOISE, (n, 1, 1, 1)).astype(np.float32)
     return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 

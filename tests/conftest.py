@@ -42,7 +42,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 600.0) -> None:
+    """Wait while the server process lives and is not yet healthy. A server that exits fails at
+    once; `timeout` is only a hang guard (a busy machine starts slowly, it is not broken)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

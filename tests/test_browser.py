@@ -325,3 +325,32 @@ def test_transfer_learning_from_uploaded_examples(page, server_url: str, tmp_pat
     assert "true class: cat" in text or "true class: dog" in text  # the default class names
     assert_no_error(page)
     page.screenshot(path=screenshot_dir / "transfer-examples.png")
+
+
+def test_drawing_on_the_pad_updates_the_prediction(page, server_url: str, screenshot_dir: Path):
+    """Draw a filled disk with the mouse on the Pretrained page: the stroke reaches the server
+    and the default network's picture and prediction follow."""
+    import math
+
+    page.goto(f"{server_url}/pretrained?image=draw")
+    wait_idle(page, "Pretrained networks")
+    canvas = page.locator('[data-testid="stSidebar"] canvas').first
+    canvas.wait_for(timeout=TIMEOUT_MS)
+    assert "0 strokes" in page.locator('[data-testid="stSidebar"]').inner_text()
+    before = page.locator(f'{MAIN} [data-testid="stImage"] img').first.get_attribute("src")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 5
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for step in range(1, 41):  # a spiral inwards: a filled disk
+        angle, radius = step * 2 * math.pi / 10, r * (1 - step / 45)
+        page.mouse.move(cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+    page.mouse.up()
+    page.locator('[data-testid="stSidebar"]', has_text="1 stroke").first.wait_for(
+        timeout=TIMEOUT_MS)
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    after = page.locator(f'{MAIN} [data-testid="stImage"] img').first.get_attribute("src")
+    assert after != before  # the network sees the drawing
+    assert_no_error(page)
+    page.screenshot(path=screenshot_dir / "pretrained-draw.png")

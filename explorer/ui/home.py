@@ -16,10 +16,17 @@ and Deep Neural Networks*: every figure in it can be reproduced here, and then c
 
 
 @st.cache_data(show_spinner=False)
-def card_picture(key: str) -> np.ndarray:
-    from explorer import gallery  # scipy + skimage: imported after the title is on screen
+def card_picture(key: str) -> bytes:
+    """The card's picture as PNG bytes, encoded once per process (not on every rerun)."""
+    from explorer import gallery, plots  # scipy + skimage: imported after the title is on screen
 
-    return gallery.CARD_PICTURES[key]()
+    return plots.png_bytes(np.clip(gallery.CARD_PICTURES[key](), 0.0, 1.0))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _environment() -> environment.Environment:
+    """Package versions and cached weights, read at most once a minute (a download shows up)."""
+    return environment.environment()
 
 
 def render_home() -> None:
@@ -29,7 +36,7 @@ def render_home() -> None:
     for index, page in enumerate(PAGES):
         with columns[index % 2], st.container(border=True):
             st.subheader(page.title, anchor=False)
-            st.image(card_picture(page.key), width="stretch", clamp=True, output_format="PNG")
+            st.image(card_picture(page.key), width="stretch")
             st.markdown(f"**What you will see:** {page.summary}")
             if not page.ready:
                 st.caption(":material/construction: Being built: the page says what already works.")
@@ -38,7 +45,7 @@ def render_home() -> None:
 
 
 def render_environment() -> None:
-    env = environment.environment()
+    env = _environment()
     with st.expander("Environment: what this server runs on", icon=":material/memory:"):
         left, right = st.columns(2)
         with left:

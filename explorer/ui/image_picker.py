@@ -15,7 +15,9 @@ SOURCES = {
     "pattern": "Test pattern",
     "upload": "Upload",
     "camera": "Camera",
+    "draw": "Draw",
 }
+DRAWING_SIDE = 128  # pixels of the drawn picture the pages receive
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 
 
@@ -85,8 +87,23 @@ def image_picker(
     if source == "upload":
         upload = st.file_uploader("Picture file", type=UPLOAD_TYPES, key=f"{page}.upload")
         return _decoded(page, source, upload, mode, default)
+    if source == "draw":
+        return _drawn(page, mode)
     shot = st.camera_input("Take a picture", key=f"{page}.camera")
     return _decoded(page, source, shot, mode, default)
+
+
+def _drawn(page: str, mode: str) -> PickedImage:
+    """The drawing pad's picture, 128 x 128 (every page then treats it like an upload)."""
+    from explorer import drawing
+    from explorer.ui.drawing_pad import drawing_pad
+
+    strokes = drawing_pad(f"{page}.pad")
+    pixels = drawing.rasterise(strokes, size=DRAWING_SIDE)
+    st.caption(f"{len(strokes)} stroke{'s' if len(strokes) != 1 else ''}: each one updates the "
+               "page when you lift the pen.")
+    return PickedImage(images.as_mode(pixels, mode), "your drawing", "draw",
+                       name="your_drawing.png")
 
 
 def _one_line(name: str, limit: int = 80) -> str:
