@@ -107,7 +107,7 @@ PAGES = {
     "pretrained": (
         "../pages/5_Pretrained_networks.py",
         ["Activations", "First-layer kernels", "Grad-CAM"],
-        [*PICKER_PARAMS, "model", "layer", "strongest", "shared", "channel", "class"],
+        [*PICKER_PARAMS, "model", "layer", "strongest", "shared", "channel", "class", "owner"],
         [({}, ()), ({"image": "pattern"}, ())],
     ),
 }

@@ -549,3 +549,32 @@ def test_the_range_test_says_what_it_runs_and_flags_an_edge_suggestion(monkeypat
     assert steps == [training.RANGE_TEST_STEPS]
     assert any(f"Training {training.RANGE_TEST_STEPS} batches" in text for text in spinners)
     assert any("sits at the bottom" in w.value for w in tab.warning)
+
+
+def test_a_reloaded_pretrained_page_keeps_the_tabs_runs_in_its_model_list():
+    tab = open_train()
+    tab.slider(key=K + "epochs").set_value(1)
+    press(run(tab), "Start")
+    job = registry().get(tab.session_state["train.job"])
+    wait(tab, lambda: job.done, job)
+    tab.switch_page("../pages/5_Pretrained_networks.py")
+    run(tab)
+    token = tab.session_state[OWNER]
+    assert tab.query_params.get("owner") == [token] or tab.query_params.get("owner") == token
+    assert f"Run {job.job_id[:8]}" in " ".join(tab.selectbox(key="keep.pretrained.model").options)
+    # The reload: a new session from the same browser, with the page's own address.
+    reloaded = AppTest.from_file("../explorer/Home.py", default_timeout=HANG_SECONDS)
+    reloaded.context = {"timezone": "browser a"}
+    reloaded.run()
+    reloaded.query_params.update({"owner": token})
+    reloaded.switch_page("../pages/5_Pretrained_networks.py")
+    run(reloaded)
+    assert f"Run {job.job_id[:8]}" in " ".join(reloaded.selectbox(key="keep.pretrained.model").options)
+    # The same address in another browser does not list the run.
+    other = AppTest.from_file("../explorer/Home.py", default_timeout=HANG_SECONDS)
+    other.context = {"timezone": "browser b"}
+    other.run()
+    other.query_params.update({"owner": token})
+    other.switch_page("../pages/5_Pretrained_networks.py")
+    run(other)
+    assert f"Run {job.job_id[:8]}" not in " ".join(other.selectbox(key="keep.pretrained.model").options)

@@ -83,6 +83,10 @@ def model_choices() -> dict[str, str]:
     with it), the torchvision zoo. Other students' runs are not listed."""
     choices = {DEFAULT: "CNN Explorer's default network (shapes, offline)"}
     owner = st.session_state.get(OWNER_KEY)
+    if job_registry.is_token(owner) or "owner" in st.query_params:
+        from explorer.ui.training_page import owner as tab_owner
+
+        owner = tab_owner()  # mirrored in this page's address too: a reload keeps the runs
     owner = owner if job_registry.is_token(owner) else None
     for job in job_registry.get_registry().finished_visible_to(owner):
         if job.model is not None:
