@@ -144,7 +144,7 @@ def conv_layers(model: nn.Module) -> list[str]:
     return keep
 
 
-def _normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """[0, 1] RGB -> the network's input (grey first when it takes one channel)."""
     if len(mean) == 1:
         images = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, True)
@@ -221,7 +221,7 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
                 break
             images = parameters()
             seen = random_transform(images, settings, generator)
-            values = unit_values(network(_normalise(seen, mean, std)), units)
+            values = unit_values(network(normalise(seen, mean, std)), units)
             loss = -values.sum()
             if settings.tv_weight:
                 loss = loss + settings.tv_weight * total_variation(images).sum()
@@ -234,7 +234,7 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
                 on_step(step, images.detach(), values.detach())
         with torch.no_grad():
             final = parameters()
-            reached = unit_values(network(_normalise(final, mean, std)), units)
+            reached = unit_values(network(normalise(final, mean, std)), units)
     return VisResult(final.permute(0, 2, 3, 1).numpy().astype(np.float32), units,
                      reached.numpy(), np.asarray(history, dtype=np.float32).reshape(-1, len(units)),
                      len(history), stopped)
@@ -252,7 +252,7 @@ def unit_values_of_images(model: nn.Module, layer: str, units: Sequence[int],
             model, None if layer == LOGITS else layer))
         stack.enter_context(torch.no_grad())
         for start in range(0, len(x), batch):
-            output = network(_normalise(x[start:start + batch], mean, std))
+            output = network(normalise(x[start:start + batch], mean, std))
             if output.dim() == 4:
                 output = output.mean(dim=(2, 3))
             rows.append(output[:, list(units)])

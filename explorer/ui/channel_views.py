@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import activations, featurevis, job_registry, occlusion, plots, zoo
+from explorer import activations, dataset_examples, featurevis, job_registry, occlusion, plots, zoo
 from explorer.featurevis import LOGITS, VisSettings
 from explorer.featurevis_cli import example_images, parse_channels
 from explorer.featurevis_job import VisJob
@@ -18,14 +18,26 @@ SIZES = (32, 64, 96, 128, 160, 224)
 POLL_SECONDS = 0.5
 
 
-@st.cache_data(max_entries=8, show_spinner="Finding the Shapes pictures each channel likes...")
-def _best_examples(_model, model_id: int, name: str, layer: str, units: tuple[int, ...],
-                   size: int, mean: tuple, std: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(units, 4) indices of the real pictures with the highest value of each unit, and the
-    pictures (N, H, W, 3): Shapes' test set for the app's networks, built-in photos otherwise."""
-    images, _ = example_images(name, size)
-    values = featurevis.unit_values_of_images(_model, layer, units, images, mean=mean, std=std)
-    return np.argsort(-values, axis=0)[:4].T, images.permute(0, 2, 3, 1).numpy()
+@st.cache_data(max_entries=8, show_spinner="Finding the patches each channel likes most...")
+def _examples(_model, model_id: int, source: str, layer: str, units: tuple[int, ...],
+              size: int, mean: tuple, std: tuple) -> tuple[list, np.ndarray, object]:
+    """Top and bottom examples of each unit among the real pictures (Shapes' test set or the
+    built-in photos at `size`), the pictures (N, H, W, 3) and the layer's receptive field."""
+    images, _ = example_images(source, size)
+    found = dataset_examples.channel_examples(_model, layer, units,
+                                              featurevis.normalise(images, mean, std))
+    field = dataset_examples.field_or_none(_model, layer)
+    return found, images.permute(0, 2, 3, 1).numpy(), field
+
+
+def _patches(pictures: np.ndarray, field, examples) -> bytes:
+    """Four examples as a 2 x 2 grid: the unit's receptive field, else the whole picture."""
+    tiles = (dataset_examples.example_crops(pictures, field, examples) if field is not None
+             else [pictures[e.image] for e in examples])
+    side = max(t.shape[0] for t in tiles)
+    tiles = np.stack([np.pad(t, ((0, side - t.shape[0]), (0, side - t.shape[1]), (0, 0)),
+                             constant_values=1.0) for t in tiles])
+    return plots.png_bytes(plots.image_grid(tiles, columns=2, pad=1, scale=max(1, 48 // side)))
 
 
 def _submit(loaded: zoo.LoadedModel, layer: str, units: list[int], settings: VisSettings) -> None:
@@ -140,19 +152,23 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
         from explorer.data import SHAPE_CLASSES
 
         shapes = tuple(loaded.categories) == tuple(SHAPE_CLASSES) and loaded.input_shape[0] == 3
-        best, pictures = _best_examples(loaded.model, id(loaded.model),
-                                        "default" if shapes else "photos", snap.layer,
-                                        snap.units,
-                                        snap.settings.size, tuple(loaded.transforms.mean),
-                                        tuple(loaded.transforms.std))
-        st.caption("Below each: the four real pictures ("
-                   + ("Shapes test set" if shapes else "the built-in photos")
-                   + ") whose mean value of that channel is highest.")
-        for i in range(len(snap.units)):
+        found, pictures, field = _examples(
+            loaded.model, id(loaded.model), "default" if shapes else "photos", snap.layer,
+            snap.units, loaded.input_shape[1], tuple(loaded.transforms.mean),
+            tuple(loaded.transforms.std))
+        where = "Shapes test set" if shapes else "built-in photos"
+        seen = (f"the {field.size[0]} x {field.size[1]} pixel patch its strongest unit sees"
+                if field is not None else "the whole picture (its units see all of it)")
+        st.caption(f"Below each: the four pictures of the {where} where the channel is highest, "
+                   f"cropped to {seen}.")
+        for i, examples in enumerate(found):
             with columns[i % len(columns)]:
-                strip = plots.image_grid(pictures[best[i]], columns=2, pad=1,
-                                         scale=max(1, 48 // pictures.shape[1]))
-                st.image(plots.png_bytes(strip), width="stretch")
+                st.image(_patches(pictures, field, examples.top), width="stretch")
+        with st.expander("Least-activating patches"):
+            lows = st.columns(len(columns))
+            for i, examples in enumerate(found):
+                lows[i % len(lows)].image(_patches(pictures, field, examples.bottom),
+                                          width="stretch", caption=f"channel {examples.channel}")
     if len(snap.history) > 1:
         series = {f"{'class' if snap.layer == LOGITS else 'channel'} {u}":
                   (list(range(1, len(snap.history) + 1)), snap.history[:, i].tolist())
