@@ -35,6 +35,7 @@ lazy_tabs({
     "Grad-CAM": lambda: ui.gradcam_panel(loaded, x, prediction),
     "Occlusion": lambda: channel_views.occlusion_panel(loaded, x, prediction),
     "What channels look for": lambda: channel_views.featurevis_panel(loaded),
+    "Edges to objects": lambda: channel_views.hierarchy_panel(loaded, image, x),
     "Architecture": lambda: ui.architecture_panel(loaded),
     "Families compared": ui.families_panel,
 })

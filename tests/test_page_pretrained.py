@@ -16,7 +16,7 @@ from tests.helpers import run
 PAGE = "../pages/5_Pretrained_networks.py"
 K = "keep.pretrained."
 TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Occlusion",
-        "What channels look for", "Architecture", "Families compared"]
+        "What channels look for", "Edges to objects", "Architecture", "Families compared"]
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +77,7 @@ def test_every_tab_of_the_default_network(app: AppTest, tab: str) -> None:
                 "Grad-CAM": "Grad-CAM for", "Architecture": "545,098 parameters",
                 "Occlusion": "Drop in probability when hidden",
                 "What channels look for": "each regularisation keeps only what survives",
+                "Edges to objects": "**conv2** (sees 8 px)",
                 "Families compared": "GoogLeNet matches VGG16"}[tab]
     assert expected in text
 
@@ -284,3 +285,25 @@ def test_bad_channels_get_a_message(app: AppTest, channels: str, message: str) -
     run(app)
     assert any(re.search(message, e.value) for e in app.error)
     assert not any(b.label == "Visualise" for b in app.button)
+
+
+def test_edges_to_objects_visualises_the_strongest_channels_of_each_layer(app: AppTest) -> None:
+    from explorer import job_registry
+    from explorer.featurevis_job import VisJob
+    from tests.test_training import wait_for
+
+    use_pattern(app, "disk")
+    app.session_state["tab"] = "Edges to objects"
+    run(app)
+    assert "**conv1** (sees 3 px)" in " ".join(m.value for m in app.markdown)
+    next(b for b in app.button if b.label == "Show what these channels look for").click()
+    run(app)
+    jobs = [job_registry.get_registry().get(i)
+            for i in app.session_state["pretrained.hierarchy.jobs"]]
+    assert [job.layer for job in jobs] == ["conv1", "conv2"]
+    assert all(isinstance(job, VisJob) and len(job.units) == 4 for job in jobs)
+    wait_for(lambda: all(job.done for job in jobs),
+             progress=lambda: tuple(job.snapshot().step for job in jobs))
+    run(app)
+    captions = [c for i in app.get("image") for c in i.captions]
+    assert sum("what they look for (finished" in c for c in captions) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from explorer import activations, dataset_examples, featurevis, job_registry, occlusion, plots, zoo
 from explorer.featurevis import LOGITS, VisSettings
@@ -215,3 +216,112 @@ def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | Non
                "pass per position; Grad-CAM reads gradients at one layer in one pass: slower "
                "and coarser here, but it needs nothing inside the network.".replace(
                    "{stride}", str(stride)))
+
+
+# ---------------------------------------------------------------- edges -> parts -> objects
+
+HIERARCHY_KEY = f"{PAGE}.hierarchy.jobs"
+HIERARCHY_CHANNELS = 4
+
+
+def hierarchy_layers(model) -> list[str]:
+    """An early, a middle and a late convolution (fewer when the network has fewer)."""
+    modules = dict(model.named_modules())
+    convs = [n for n in featurevis.conv_layers(model)
+             if isinstance(modules.get(n), torch.nn.Conv2d)]
+    if len(convs) <= 3:
+        return convs
+    return [convs[0], convs[len(convs) // 2], convs[-1]]
+
+
+def hierarchy_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
+    """For this picture: the strongest channels of an early, a middle and a late layer, where
+    they fire, and (on request) what each of them looks for."""
+    from explorer import shared_results
+    from explorer.ui.pretrained_page import as_picture, overlay
+
+    if x is None:
+        st.info("Nothing to show for this picture: the message above says why.")
+        return
+    layers = hierarchy_layers(loaded.model)
+    if not layers:
+        st.info("This network has no convolutional layers.")
+        return
+    try:
+        maps = shared_results.captured(loaded, x, image)
+    except (ValueError, RuntimeError) as error:
+        st.error(f"The layers could not be captured: {error}", icon=":material/error:")
+        return
+    picture = as_picture(x)
+    chosen = {layer: activations.strongest_channels(maps[layer], HIERARCHY_CHANNELS)
+              for layer in layers if layer in maps}
+    st.markdown("The lecture's story, on this picture: early layers respond to edges and "
+                "colours, later ones to larger parts. Each column: a layer's strongest "
+                "channels (by mean activation) and where they fire.")
+    jobs = {job.layer: job for job in (registry().get(i) for i in
+                                       st.session_state.get(HIERARCHY_KEY, []))
+            if isinstance(job, VisJob) and job.network == loaded.name}
+    columns = st.columns(len(chosen))
+    for column, (layer, channels) in zip(columns, chosen.items(), strict=True):
+        with column:
+            field = dataset_examples.field_or_none(loaded.model, layer)
+            st.markdown(f"**{layer}**" + (f" (sees {field.size[0]} px)" if field else ""))
+            activation = maps[layer][0].numpy()  # (C, h, w)
+            tiles = np.stack([overlay(picture, activation[c]) for c in channels])
+            st.image(plots.png_bytes(plots.image_grid(tiles, columns=2, pad=2)),
+                     width="stretch", caption="channels " + ", ".join(map(str, channels)))
+            job = jobs.get(layer)
+            if job is not None and job.units == tuple(channels):
+                if job.done:
+                    _looks_for(job.snapshot())
+                else:
+                    _live_looks_for(job.job_id)
+    if st.button("Show what these channels look for", icon=":material/auto_awesome:",
+                 key=f"{PAGE}.hierarchy.go"):
+        _submit_hierarchy(loaded, chosen)
+        st.rerun()
+    refused = st.session_state.pop(f"{PAGE}.featurevis.refused", None)
+    if refused:
+        st.error(refused, icon=":material/block:")
+
+
+def _submit_hierarchy(loaded: zoo.LoadedModel, chosen: dict[str, list[int]]) -> None:
+    me = owner()
+    if registry().free_places(me) < len(chosen):
+        st.session_state[f"{PAGE}.featurevis.refused"] = (
+            f"This needs {len(chosen)} free places; one tab may hold "
+            f"{registry().max_per_owner} unfinished runs at once: wait for the others.")
+        return
+    size = min(loaded.input_shape[1], 128)
+    settings = VisSettings(steps=128, size=size, jitter=max(1, size // 16))
+    mean, std = tuple(loaded.transforms.mean), tuple(loaded.transforms.std)
+    ids = []
+    for layer, channels in chosen.items():
+        ids.append(registry().submit_job(
+            lambda threads, on_done, layer=layer, channels=channels: VisJob(
+                loaded.model, loaded.name, layer, channels, mean=mean, std=std,
+                settings=settings, owner=me, threads=threads, on_done=on_done),
+            threads=2, owner=me, browser=browser()))
+    st.session_state[HIERARCHY_KEY] = ids
+
+
+def _looks_for(snap) -> None:
+    if snap.images is not None:
+        st.image(plots.png_bytes(plots.image_grid(snap.images, columns=2, pad=2)),
+                 width="stretch", caption=f"what they look for ({snap.state}, step {snap.step})")
+    else:
+        st.caption(f"what they look for: {snap.message}")
+
+
+@st.fragment(run_every=1.0)
+def _live_looks_for(job_id: str) -> None:
+    """One layer's visualisation as it forms; the page redraws once it is done."""
+    me = session_owner()
+    if me is not None:
+        registry().heartbeat(me)
+    job = registry().get(job_id)
+    if job is None:
+        return
+    _looks_for(job.snapshot())
+    if job.done:
+        st.rerun()
