@@ -30,7 +30,8 @@ _COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.
 COLOUR_CORRELATION = _COLOUR_SQRT / _COLOUR_SQRT.norm(dim=0).max()
 LOGITS = "logits"  # the network's output: one class per image instead of one channel
 MAX_STEPS = 1024
-MAX_BATCH = 16  # channels optimised at once
+MAX_BATCH = 64  # channels optimised at once
+MAX_BATCH_PIXELS = 16 * 128 * 128  # channels x side x side of one optimisation (work bound)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,21 @@ def unit_values(output: torch.Tensor, units: Sequence[int]) -> torch.Tensor:
     raise ValueError(f"Layer output of shape {tuple(output.shape)} has no channels to visualise.")
 
 
+def channel_count(model: nn.Module, layer: str, input_shape: Sequence[int]) -> int:
+    """How many channels (or classes, for LOGITS) the layer has; ValueError naming what is
+    wrong (an unknown layer, a layer without feature maps)."""
+    probe = torch.zeros(1, *input_shape)
+    if layer == LOGITS:
+        return int(activations.forward(model, probe).shape[1])
+    if layer not in activations.layer_names(model):
+        raise ValueError(f"Unknown layer {layer[:80]!r}: choose one of the network's layers.")
+    output = activations.capture(model, probe, [layer])[layer]
+    if output.dim() != 4:
+        raise ValueError(f"Layer {layer!r} has no feature maps (its output is "
+                         f"{tuple(output.shape)}); choose a convolutional layer.")
+    return int(output.shape[1])
+
+
 def check_units(model: nn.Module, layer: str, units: Sequence[int],
                 input_shape: Sequence[int]) -> int:
     """How many channels (or classes) the layer has; ValueError naming what is wrong."""
@@ -171,22 +187,20 @@ def check_units(model: nn.Module, layer: str, units: Sequence[int],
         raise ValueError("Choose at least one channel.")
     if len(units) > MAX_BATCH:
         raise ValueError(f"At most {MAX_BATCH} channels at once; got {len(units)}.")
-    probe = torch.zeros(1, *input_shape)
-    if layer == LOGITS:
-        count = int(activations.forward(model, probe).shape[1])
-    else:
-        if layer not in activations.layer_names(model):
-            raise ValueError(f"Unknown layer {layer[:80]!r}: choose one of the network's layers.")
-        output = activations.capture(model, probe, [layer])[layer]
-        if output.dim() != 4:
-            raise ValueError(f"Layer {layer!r} has no feature maps (its output is "
-                             f"{tuple(output.shape)}); choose a convolutional layer.")
-        count = int(output.shape[1])
+    count = channel_count(model, layer, input_shape)
     bad = [u for u in units if not (isinstance(u, int) and 0 <= u < count)]
     if bad:
         raise ValueError(f"Channel {bad[0]!r} does not exist: layer {layer!r} has channels 0 to "
                          f"{count - 1}.")
     return count
+
+
+def check_batch(count: int, size: int) -> None:
+    """ValueError when count pictures of size x size would be too much work at once."""
+    if count * size * size > MAX_BATCH_PIXELS:
+        most = max(1, MAX_BATCH_PIXELS // (size * size))
+        raise ValueError(f"{count} channels of {size} x {size} pixels is too much at once: at "
+                         f"most {most} at this size (or a smaller picture).")
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,7 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
     ends early (the result says so). The model is never changed (its private eval copy runs;
     gradients are taken for the image only)."""
     units = tuple(int(u) for u in units)
+    check_batch(len(units), settings.size)
     generator = torch.Generator().manual_seed(settings.seed)
     parameters = ImageParameters(len(units), settings.size, fourier=settings.fourier,
                                  decorrelate=settings.decorrelate, generator=generator)

@@ -15,6 +15,8 @@ from explorer.featurevis import (
     LOGITS,
     MAX_BATCH,
     VisSettings,
+    channel_count,
+    check_batch,
     check_units,
     conv_layers,
     unit_values_of_images,
@@ -22,8 +24,11 @@ from explorer.featurevis import (
 )
 
 
-def parse_channels(text: str) -> list[int]:
-    """"0-7" or "0,3,5" or "2-4,9" -> [0, 1, ...] (in order, without repeats)."""
+def parse_channels(text: str) -> list[int] | None:
+    """"0-7" or "0,3,5" or "2-4,9" -> [0, 1, ...] (in order, without repeats); "all" -> None
+    (every channel of the layer)."""
+    if text.strip().lower() == "all":
+        return None
     units: list[int] = []
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
@@ -48,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default (the app's Shapes network, offline) or a torchvision name "
                              "such as resnet18 or vgg16 (cached ImageNet weights)")
     parser.add_argument("--layer", help="layer name (see --list-layers) or 'logits'")
-    parser.add_argument("--channels", type=parse_channels, default=parse_channels("0-7"))
+    parser.add_argument("--channels", type=parse_channels, default=parse_channels("0-7"),
+                        help="0-7, 0,3,5 or all (default 0-7)")
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--size", type=int, help="picture side (default: the network's input)")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate)
@@ -110,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--layer is required (see --list-layers)")
     size = args.size or loaded.input_shape[1]
     try:
+        if args.channels is None:
+            args.channels = list(range(channel_count(model, args.layer, loaded.input_shape)))
         check_units(model, args.layer, args.channels, loaded.input_shape)
+        check_batch(len(args.channels), size)
         settings = VisSettings(steps=args.steps, size=size, learning_rate=args.lr,
                                jitter=args.jitter if args.jitter is not None else size // 16,
                                tv_weight=args.tv, fourier=not args.pixels, seed=args.seed)

@@ -121,7 +121,7 @@ def test_a_stop_ends_the_optimisation_early(default):
     ("conv2", [99], "does not exist"),
     ("conv2", [-1], "does not exist"),
     ("conv2", [], "at least one"),
-    ("conv2", list(range(17)), "At most"),
+    ("conv2", list(range(65)), "At most"),
     ("fc2", [0], "no feature maps"),
     (LOGITS, [10], "does not exist"),
 ])
@@ -184,7 +184,8 @@ def test_a_stopped_job_and_a_job_stopped_in_the_queue(default):
 
 def test_parse_channels():
     assert parse_channels("0-3,7,2") == [0, 1, 2, 3, 7]
-    for bad in ("", "a", "-1", "0-40"):
+    assert parse_channels(" ALL ") is None
+    for bad in ("", "a", "-1", "0-99"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_channels(bad)
 
@@ -260,3 +261,21 @@ def test_occlusion_on_the_default_network_matches_its_own_forward_pass(default):
     result = occlusion.occlusion_map(default.model, x, top, patch=8, stride=8)
     assert result.drop.shape == (4, 4)
     assert abs(result.base_probability - float(probabilities[top])) < 1e-9
+
+
+def test_a_whole_layer_at_once_is_bounded_by_its_size(default):
+    featurevis.check_batch(64, 64)  # the default network's conv2, whole, at 64 px: fine
+    with pytest.raises(ValueError, match="at most 16 at this size"):
+        featurevis.check_batch(17, 128)
+    with pytest.raises(ValueError, match="too much"):
+        visualise(default.model, "conv1", range(32), settings=VisSettings(size=256, steps=1),
+                  **norm(default))
+    result = visualise(default.model, "conv1", range(32), settings=VisSettings(
+        size=32, steps=4, jitter=2), **norm(default))
+    assert result.images.shape == (32, 32, 32, 3)
+
+
+def test_cli_all_channels():
+    result = run_cli("--layer", "conv1", "--channels", "all", "--steps", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["channel"] for line in result.stdout.splitlines()] == list(range(32))

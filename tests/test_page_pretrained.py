@@ -273,7 +273,7 @@ def test_feature_visualisation_runs_live_and_shows_the_best_examples(app: AppTes
                for c in app.caption)
 
 
-@pytest.mark.parametrize(("channels", "message"), [("0-99", "16 at most|at most"),
+@pytest.mark.parametrize(("channels", "message"), [("0-99", "at most 64"),
                                                    ("200", "does not exist"),
                                                    ("x", "numbers like")])
 def test_bad_channels_get_a_message(app: AppTest, channels: str, message: str) -> None:
@@ -307,3 +307,23 @@ def test_edges_to_objects_visualises_the_strongest_channels_of_each_layer(app: A
     run(app)
     captions = [c for i in app.get("image") for c in i.captions]
     assert sum("what they look for (finished" in c for c in captions) == 2
+
+
+def test_a_whole_layer_is_one_mosaic(app: AppTest) -> None:
+    from explorer import job_registry
+    from tests.test_training import wait_for
+
+    app.session_state["tab"] = "What channels look for"
+    run(app)
+    next(b for b in app.selectbox if b.label == "Layer").set_value("conv1")
+    app.text_input(key="pretrained.featurevis.channels").set_value("all")
+    app.select_slider(key="pretrained.featurevis.steps").set_value(32)
+    run(app)
+    next(b for b in app.button if b.label == "Visualise").click()
+    run(app)
+    job = job_registry.get_registry().get(app.session_state["pretrained.featurevis.job"])
+    assert job.units == tuple(range(32))
+    wait_for(lambda: job.done, progress=lambda: job.snapshot().step)
+    run(app)
+    captions = [c for i in app.get("image") for c in i.captions]
+    assert any("conv1: channels 0 to 31, left to right" in c for c in captions)

@@ -17,6 +17,7 @@ JOB_KEY = f"{PAGE}.featurevis.job"
 STEPS = (32, 64, 128, 256, 512)
 SIZES = (32, 64, 96, 128, 160, 224)
 POLL_SECONDS = 0.5
+MOSAIC_FROM = 16  # more channels than this are drawn as one mosaic
 
 
 @st.cache_data(max_entries=8, show_spinner="Finding the patches each channel likes most...")
@@ -71,7 +72,7 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
     layer = left.selectbox("Layer", layers, index=min(3, len(layers) - 1),
                            key=f"{PAGE}.featurevis.layer.{loaded.name}",
                            format_func=lambda n: "the classes (logits)" if n == LOGITS else n)
-    text = middle.text_input("Channels (e.g. 0-7 or 0,3,5; 16 at most)", "0-7",
+    text = middle.text_input("Channels (0-7, 0,3,5 or all)", "0-7",
                              key=f"{PAGE}.featurevis.channels")
     steps = right.select_slider("Steps", STEPS, value=128, key=f"{PAGE}.featurevis.steps")
     native = loaded.input_shape[1]
@@ -91,7 +92,11 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
                    "changes of the picture.")
     try:
         units = parse_channels(text)
+        if units is None:  # "all": the whole layer, one picture per channel
+            units = list(range(featurevis.channel_count(loaded.model, layer,
+                                                        loaded.input_shape)))
         featurevis.check_units(loaded.model, layer, units, loaded.input_shape)
+        featurevis.check_batch(len(units), size)
         settings = VisSettings(steps=steps, size=size, fourier=fourier, decorrelate=decorrelate,
                                jitter=max(1, size // 16) if jitter else 0,
                                scale=0.05 if jitter else 0.0, rotate=5.0 if jitter else 0.0,
@@ -142,6 +147,13 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
     if snap.images is None:
         return
     scale = max(1, 96 // snap.images.shape[1])
+    if len(snap.units) > MOSAIC_FROM:  # a whole layer: one mosaic, channels in reading order
+        st.image(plots.png_bytes(plots.image_grid(snap.images, columns=16, pad=2,
+                                                  scale=max(1, 48 // snap.images.shape[1]))),
+                 width="stretch", caption=f"{snap.layer}: channels {snap.units[0]} to "
+                 f"{snap.units[-1]}, left to right and top to bottom. Top examples are shown "
+                 f"for up to {MOSAIC_FROM} channels at a time.")
+        return
     columns = st.columns(min(8, len(snap.units)))
     for i, unit in enumerate(snap.units):
         with columns[i % len(columns)]:
