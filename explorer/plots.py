@@ -35,6 +35,9 @@ _INFERNO_TABLE = _lookup_table(
 )
 
 
+NON_NEGATIVE = " · ≥ 0"  # title suffix of a sequential (non-negative) heatmap
+
+
 def signed_limit(values: np.ndarray) -> float:
     """Half-width of a colour scale centred on 0 that shows every value (1 for all-zero input)."""
     limit = float(np.max(np.abs(values))) if values.size else 0.0
@@ -156,21 +159,26 @@ def matrix_heatmap(
     annotate: bool | None = None,
     highlight: tuple[int, int, int, int] | None = None,
     height: int | None = None,
+    limit: float | None = None,
 ) -> go.Figure:
     """A small array as a heatmap with its numbers printed on it.
 
-    `highlight` = (row, col, height, width) draws a box around a window (row 0 at the top).
-    Signed arrays get a diverging scale centred on 0.
+    The app's sign rule: by default every array gets the diverging scale centred on white = 0
+    (red > 0, blue < 0), so a +4 and a -4 never look alike; `limit` gives arrays shown side by
+    side one scale (-limit..limit). signed=False is for quantities that cannot be negative
+    (intensities, magnitudes): a sequential scale from white = 0, and the title says so
+    (NON_NEGATIVE). `highlight` = (row, col, height, width) draws a box around a window.
     """
     values = np.asarray(values, dtype=np.float64)
     rows, cols = values.shape
-    signed = bool(values.min() < 0) if signed is None else signed
     annotate = max(rows, cols) <= 12 if annotate is None else annotate
-    if signed:
-        limit = signed_limit(values)
+    if signed is False and values.size and values.min() >= 0:
+        top = limit if limit is not None else max(float(values.max()), 1e-12)
+        colour = {"colorscale": "Blues", "zmin": 0.0, "zmax": top}
+        title = title + NON_NEGATIVE if title else title
+    else:
+        limit = limit if limit is not None and limit > 0 else signed_limit(values)
         colour = {"colorscale": DIVERGING, "zmin": -limit, "zmax": limit}
-    else:  # white at 0 so a constant kernel (a box) reads as one even colour, not mid-grey
-        colour = {"colorscale": "Blues", "zmin": 0.0, "zmax": max(float(values.max()), 1e-12)}
     text, factor = _cell_texts(values) if annotate else (None, "")
     title = title + factor if title else title
     heatmap = go.Heatmap(

@@ -19,7 +19,8 @@ def heatmaps(at: AppTest) -> dict[str, np.ndarray]:
             values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
             z = values.reshape([int(n) for n in str(z["shape"]).split(",")])
         title = spec["layout"].get("title", {}).get("text", "")
-        found[title.split(" (×")[0]] = np.asarray(z, dtype=float)
+        name = title.split(" (×")[0].removesuffix(" · ≥ 0")  # scale factor, non-negative note
+        found[name] = np.asarray(z, dtype=float)
     return found
 
 

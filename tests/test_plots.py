@@ -315,11 +315,31 @@ def test_matrix_heatmap_signed_arrays_get_a_symmetric_diverging_scale(
     assert [list(stop) for stop in heatmap.colorscale] == [list(s) for s in plots.DIVERGING]
 
 
-def test_matrix_heatmap_unsigned_arrays_start_at_zero() -> None:
-    (heatmap,) = plots.matrix_heatmap(np.full((3, 3), 1 / 9)).data
+def test_matrix_heatmap_non_negative_arrays_start_at_zero_and_say_so() -> None:
+    figure = plots.matrix_heatmap(np.full((3, 3), 1 / 9), signed=False, title="Magnitude")
+    (heatmap,) = figure.data
     assert heatmap.zmin == 0.0 and heatmap.zmax == pytest.approx(1 / 9)
-    (zeros,) = plots.matrix_heatmap(np.zeros((2, 2))).data
+    assert figure.layout.title.text.startswith("Magnitude" + plots.NON_NEGATIVE)
+    (zeros,) = plots.matrix_heatmap(np.zeros((2, 2)), signed=False).data
     assert zeros.zmin == 0.0 and zeros.zmax > 0.0
+    # signed=False on values that are negative after all: the diverging scale, never a lie
+    (mixed,) = plots.matrix_heatmap(np.array([[-1.0, 2.0]]), signed=False).data
+    assert (mixed.zmin, mixed.zmax) == (-2.0, 2.0)
+
+
+def test_the_sign_rule_plus_and_minus_four_never_look_alike() -> None:
+    """The lecture's step edge: correlation gives -4, convolution +4. By default both get the
+    diverging scale (white = 0); with one shared limit, +4 is the red end and -4 the blue end."""
+    plus = plots.matrix_heatmap(np.full((3, 3), 4.0), limit=4.0).data[0]
+    minus = plots.matrix_heatmap(np.full((3, 3), -4.0), limit=4.0).data[0]
+    assert (plus.zmin, plus.zmax) == (minus.zmin, minus.zmax) == (-4.0, 4.0)
+    assert [list(stop) for stop in plus.colorscale] == [list(s) for s in plots.DIVERGING]
+    # all positive, no limit: still diverging, so a positive Gx is drawn red, not blue
+    (alone,) = plots.matrix_heatmap(np.array([[0.0, 2.0]])).data
+    assert (alone.zmin, alone.zmax) == (-2.0, 2.0)
+    # an all-zero map: a unit scale, no pico-units colour bar
+    (zeros,) = plots.matrix_heatmap(np.zeros((20, 20))).data
+    assert (zeros.zmin, zeros.zmax) == (-1.0, 1.0)
 
 
 def test_matrix_heatmap_signed_can_be_forced() -> None:

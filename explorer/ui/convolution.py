@@ -51,10 +51,13 @@ def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] |
                signed: bool | None = None) -> None:
     """Small arrays as annotated heatmaps, big ones as PNG images on a diverging or grey scale.
 
-    `signed=True` forces the diverging scale (white = 0), e.g. for differences.
+    Small arrays follow plots.matrix_heatmap's sign rule (diverging, white = 0, unless
+    signed=False for non-negative quantities); `scale` gives side-by-side arrays one scale.
     """
     if max(values.shape) <= SMALL:
-        figure = plots.matrix_heatmap(values, title=caption, highlight=highlight, signed=signed)
+        limit = None if scale is None else max(abs(scale[0]), abs(scale[1]))
+        figure = plots.matrix_heatmap(values, title=caption, highlight=highlight, signed=signed,
+                                      limit=limit)
         st.plotly_chart(figure, width="stretch", key=key, config={"displayModeBar": False})
         return
     if signed:
@@ -157,7 +160,8 @@ def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSet
     window_box = (*step.top_left_padded, *step.kernel.shape)
     columns = st.columns(4)
     with columns[0]:
-        show_array(step.padded, "Input (padded)", highlight=window_box, key="step_input")
+        show_array(step.padded, "Input (padded)", highlight=window_box, key="step_input",
+                   signed=False if step.padded.min() >= 0 else None)
     with columns[1]:
         show_array(step.kernel, "Kernel applied" + (" (flipped)" if op == "convolve" else ""),
                    key="step_kernel")
@@ -194,7 +198,7 @@ def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
     with columns[1]:
         show_array(gradient.gy, "Gy", key="gy")
     with columns[2]:
-        show_array(gradient.magnitude, "Magnitude √(Gx² + Gy²)", key="magnitude")
+        show_array(gradient.magnitude, "Magnitude √(Gx² + Gy²)", key="magnitude", signed=False)
     with columns[3]:
         st.image(plots.png_bytes(plots.direction_rgb(gradient.direction, gradient.magnitude)),
                  caption="Direction atan2(Gy, Gx) as hue, brightness = magnitude",
