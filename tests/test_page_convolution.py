@@ -343,3 +343,16 @@ def test_full_mode_at_dilation_8_with_a_31x31_kernel_stays_quick(app: AppTest) -
     assert "shape (752, 752)" in captions(app)[0]  # 512 + 8 * 30
     for tab in ("Step through", "Edges (Sobel)", "Pooling"):
         use_tab(app, tab)
+
+
+@pytest.mark.parametrize(("kernel", "largest", "expected"), [
+    (np.array([[1.0, 0, -1]] * 3), 8.0, "changes under a 180° turn"),
+    (np.ones((3, 3)) / 9, 0.0, "so the two agree"),
+    (np.ones((4, 12)) / 48, 0.5, "even side (4 and 12 taps)"),
+    (np.ones((3, 3)) / 9, 1e-16, "rounding"),
+])
+def test_the_difference_note_says_why(kernel, largest, expected):
+    from explorer.ui.convolution import difference_note
+
+    note = difference_note(kernel, largest)
+    assert expected in note and "symmetric" not in note

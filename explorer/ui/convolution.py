@@ -68,6 +68,21 @@ def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] |
              width="stretch")
 
 
+def difference_note(kernel: np.ndarray, largest: float) -> str:
+    """Why correlation and convolution agree or differ here, in one sentence."""
+    text = f"max |difference| = {largest:.4g}"
+    if not np.allclose(kernel, kernels.flip(kernel)):
+        return text + " (the kernel changes under a 180° turn, so the two differ)"
+    if largest == 0:
+        return text + " (the kernel is the same after a 180° turn, so the two agree)"
+    even = [f"{side}" for side in kernel.shape if side % 2 == 0]
+    if even:
+        return (text + f" (the kernel is the same after a 180° turn, but it has an even side "
+                f"({' and '.join(even)} taps): its centre lies between pixels, and the turn "
+                "moves it by one pixel, so the outputs are shifted)")
+    return text + " (the kernel is the same after a 180° turn; the difference is rounding)"
+
+
 def kernel_panel(choice: KernelChoice) -> None:
     """The kernel as typed (what correlation slides) and flipped (what convolution slides)."""
     left, right, text = st.columns([2, 2, 3])
@@ -110,9 +125,7 @@ def filter_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterS
     with columns[2]:
         difference = outputs["correlate"] - outputs["convolve"]
         show_array(difference, "Correlation - convolution", key="diff", signed=True)
-        st.caption(f"max |difference| = {np.max(np.abs(difference)):.4g}"
-                   + (" (the kernel is symmetric under a 180° turn)"
-                      if np.allclose(choice.kernel, kernels.flip(choice.kernel)) else ""))
+        st.caption(difference_note(choice.kernel, float(np.max(np.abs(difference)))))
     if image_label == "Impulse":
         st.success("On an impulse (one bright pixel) **convolution reproduces the kernel** and "
                    "**correlation reproduces the flipped kernel**: compare the middle of each "
@@ -192,13 +205,21 @@ def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
         + ("This is the lecture's convention." if op == "convolve" else
            "Correlation flips both signs (PyTorch's Conv2d correlates).")
     )
+    shown = {"Gx kernel": conv.SOBEL_X, "Gy kernel": conv.SOBEL_Y}
+    if op == "convolve":
+        shown = {f"{name} (flipped: what slides)": kernels.flip(k) for name, k in shown.items()}
+    kernel_columns = st.columns(4)
+    for column, (name, kernel) in zip(kernel_columns, shown.items(), strict=False):
+        with column:
+            st.plotly_chart(plots.matrix_heatmap(kernel, title=name, height=150), width="stretch",
+                            key=f"sobel_{name[:2]}", config={"displayModeBar": False})
     columns = st.columns(4)
     with columns[0]:
         show_array(gradient.gx, "Gx", key="gx")
     with columns[1]:
         show_array(gradient.gy, "Gy", key="gy")
     with columns[2]:
-        show_array(gradient.magnitude, "Magnitude √(Gx² + Gy²)", key="magnitude", signed=False)
+        show_array(gradient.magnitude, "|G| = √(Gx² + Gy²)", key="magnitude", signed=False)
     with columns[3]:
         st.image(plots.png_bytes(plots.direction_rgb(gradient.direction, gradient.magnitude)),
                  caption="Direction atan2(Gy, Gx) as hue, brightness = magnitude",
