@@ -146,8 +146,8 @@ def conv_layers(model: nn.Module) -> list[str]:
 
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """[0, 1] RGB -> the network's input (grey first when it takes one channel)."""
-    if len(mean) == 1:
+    """[0, 1] pictures -> the network's input (RGB made grey when it takes one channel)."""
+    if len(mean) == 1 and images.shape[1] == 3:
         images = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, True)
     mean_t = torch.tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
     std_t = torch.tensor(std, dtype=images.dtype).view(1, -1, 1, 1)

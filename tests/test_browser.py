@@ -338,6 +338,8 @@ def test_drawing_on_the_pad_updates_the_prediction(page, server_url: str, screen
     canvas.wait_for(timeout=TIMEOUT_MS)
     assert "0 strokes" in page.locator('[data-testid="stSidebar"]').inner_text()
     before = page.locator(f'{MAIN} [data-testid="stImage"] img').first.get_attribute("src")
+    cells = page.locator(f'{MAIN} [data-testid="stDataFrame"] [role="gridcell"]')
+    top_before = (cells.nth(0).inner_text(), float(cells.nth(1).inner_text()))
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 5
@@ -352,5 +354,12 @@ def test_drawing_on_the_pad_updates_the_prediction(page, server_url: str, screen
     page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
     after = page.locator(f'{MAIN} [data-testid="stImage"] img').first.get_attribute("src")
     assert after != before  # the network sees the drawing
+    page.wait_for_function(  # the table redraws after the picture
+        "([sel, old]) => { const c = document.querySelectorAll(sel);"
+        " return c.length > 1 && c[1].innerText !== old; }",
+        arg=[f'{MAIN} [data-testid="stDataFrame"] [role="gridcell"]', str(top_before[1])],
+        timeout=TIMEOUT_MS)
+    top_after = (cells.nth(0).inner_text(), float(cells.nth(1).inner_text()))
+    assert top_after[0] == "disk" and top_after[1] > 0.9 and top_after != top_before
     assert_no_error(page)
     page.screenshot(path=screenshot_dir / "pretrained-draw.png")

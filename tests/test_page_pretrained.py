@@ -327,3 +327,22 @@ def test_a_whole_layer_is_one_mosaic(app: AppTest) -> None:
     run(app)
     captions = [c for i in app.get("image") for c in i.captions]
     assert any("conv1: channels 0 to 31, left to right" in c for c in captions)
+
+
+def test_a_train_page_run_finds_its_top_examples_in_its_own_test_set() -> None:
+    from explorer import app_networks, job_registry
+    from explorer.ui import channel_views
+    from tests.test_training import finish, quadrant_dataset, tiny_settings
+
+    data = quadrant_dataset()
+    registry = job_registry.get_registry()
+    job = registry.get(registry.submit(tiny_settings(epochs=1), data))
+    finish(job)
+    mean, std = training.normalisation(data)
+    loaded = app_networks.own_model("Run", job, data.classes, mean, std, "a test run")
+    source = channel_views.example_source(loaded)
+    assert source == "run:" + job.job_id
+    pictures, label = channel_views._pictures(source, 16)
+    assert pictures.shape == (64, 3, 16, 16) and "quadrants test set" in label
+    default = pretrained_page.default_model()
+    assert channel_views.example_source(default) == "default"

@@ -20,16 +20,45 @@ POLL_SECONDS = 0.5
 MOSAIC_FROM = 16  # more channels than this are drawn as one mosaic
 
 
+EXAMPLES_FROM_A_RUN = 1000  # test pictures of a Train-page run searched for top examples
+
+
+def example_source(loaded: zoo.LoadedModel) -> str:
+    """Where a network's top examples come from: "run:<id>" (a Train-page run: its own test
+    set), "default" (a Shapes network: Shapes' test set) or "photos" (the built-in photos)."""
+    from explorer.data import SHAPE_CLASSES
+    from explorer.training import TrainingJob
+
+    for job in registry().jobs():
+        if isinstance(job, TrainingJob) and job.model is loaded.model:
+            return "run:" + job.job_id
+    shapes = tuple(loaded.categories) == tuple(SHAPE_CLASSES) and loaded.input_shape[0] == 3
+    return "default" if shapes else "photos"
+
+
+def _pictures(source: str, size: int) -> tuple[torch.Tensor, str]:
+    """(N, C, H, W) pictures in [0, 1] and what they are."""
+    if source.startswith("run:"):
+        job = registry().get(source.removeprefix("run:"))
+        if job is not None and getattr(job, "dataset", None) is not None:
+            data = job.dataset
+            return (data.test_images[:EXAMPLES_FROM_A_RUN].float() / 255,
+                    f"{data.name} test set (the run's own)")
+        source = "photos"
+    images, _ = example_images("default" if source == "default" else "photos", size)
+    return images, "Shapes test set" if source == "default" else "built-in photos"
+
+
 @st.cache_data(max_entries=8, show_spinner="Finding the patches each channel likes most...")
 def _examples(_model, model_id: int, source: str, layer: str, units: tuple[int, ...],
-              size: int, mean: tuple, std: tuple) -> tuple[list, np.ndarray, object]:
-    """Top and bottom examples of each unit among the real pictures (Shapes' test set or the
-    built-in photos at `size`), the pictures (N, H, W, 3) and the layer's receptive field."""
-    images, _ = example_images(source, size)
+              size: int, mean: tuple, std: tuple) -> tuple[list, np.ndarray, object, str]:
+    """Top and bottom examples of each unit among the source's pictures (example_source), the
+    pictures (N, H, W, C), the layer's receptive field and what the pictures are."""
+    images, label = _pictures(source, size)
     found = dataset_examples.channel_examples(_model, layer, units,
                                               featurevis.normalise(images, mean, std))
     field = dataset_examples.field_or_none(_model, layer)
-    return found, images.permute(0, 2, 3, 1).numpy(), field
+    return found, images.permute(0, 2, 3, 1).numpy(), field, label
 
 
 def _patches(pictures: np.ndarray, field, examples) -> bytes:
@@ -162,14 +191,9 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
                      caption=f"{'class ' + loaded.categories[unit] if snap.layer == LOGITS else 'channel ' + str(unit)}: "
                              f"{snap.values[i]:.2f}")
     if snap.done and snap.layer != LOGITS and snap.state == "finished":
-        from explorer.data import SHAPE_CLASSES
-
-        shapes = tuple(loaded.categories) == tuple(SHAPE_CLASSES) and loaded.input_shape[0] == 3
-        found, pictures, field = _examples(
-            loaded.model, id(loaded.model), "default" if shapes else "photos", snap.layer,
-            snap.units, loaded.input_shape[1], tuple(loaded.transforms.mean),
-            tuple(loaded.transforms.std))
-        where = "Shapes test set" if shapes else "built-in photos"
+        found, pictures, field, where = _examples(
+            loaded.model, id(loaded.model), example_source(loaded), snap.layer, snap.units,
+            loaded.input_shape[1], tuple(loaded.transforms.mean), tuple(loaded.transforms.std))
         seen = (f"the {field.size[0]} x {field.size[1]} pixel patch its strongest unit sees"
                 if field is not None else "the whole picture (its units see all of it)")
         st.caption(f"Below each: the four pictures of the {where} where the channel is highest, "
