@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import http.client
 import itertools
+import math
 import os
 import re
 import tempfile
@@ -657,10 +658,24 @@ def families_table() -> list[FamilyRow]:
     return rows
 
 
+def _labels_below(rows: Sequence[FamilyRow]) -> set[str]:
+    """Networks whose label goes under the marker: the lower of two points closer than 0.35
+    decade in compute and 4 points in accuracy (their labels would overlap above)."""
+    below = set()
+    for a in rows:
+        for b in rows:
+            near = (abs(math.log10(a.gflops) - math.log10(b.gflops)) < 0.35
+                    and abs(a.top1 - b.top1) < 4)
+            if a is not b and near and (a.top1, a.name) < (b.top1, b.name):
+                below.add(a.name)
+    return below
+
+
 def families_figure(rows: Sequence[FamilyRow]) -> go.Figure:
     """Top-1 accuracy against compute (log scale); marker area proportional to parameters."""
     figure = go.Figure()
     largest = max((r.parameters_m for r in rows), default=1.0)
+    below = _labels_below(rows)
     for family in dict.fromkeys(r.family for r in rows):
         members = [r for r in rows if r.family == family]
         figure.add_trace(go.Scatter(
@@ -669,7 +684,8 @@ def families_figure(rows: Sequence[FamilyRow]) -> go.Figure:
             mode="markers+text",
             name=family,
             text=[r.label for r in members],
-            textposition="top center",
+            textposition=["bottom center" if r.name in below else "top center" for r in members],
+            cliponaxis=False,
             marker={
                 "size": [r.parameters_m for r in members],
                 "sizemode": "area",
@@ -690,6 +706,9 @@ def families_figure(rows: Sequence[FamilyRow]) -> go.Figure:
         xaxis={
             "title": "GFLOPS per 224 x 224 image (torchvision's: multiply-adds), log scale",
             "type": "log",
+            # half a decade of room on each side, so the outermost labels are not cut
+            "range": [math.log10(min(r.gflops for r in rows)) - 0.5,
+                      math.log10(max(r.gflops for r in rows)) + 0.5] if rows else None,
         },
         yaxis={"title": "top-1 accuracy (%)"},
         legend={"title": "family"},

@@ -493,3 +493,24 @@ def test_families_figure():
     assert figure.layout.xaxis.type == "log"
     vgg = next(trace for trace in figure.data if trace.name == "VGG")
     assert list(vgg.text) == ["VGG-11", "VGG-16"]
+
+
+def test_family_chart_labels_of_neighbouring_networks_do_not_overlap():
+    import math
+
+    rows = zoo.families_table()
+    figure = zoo.families_figure(rows)
+    position = {}
+    for trace in figure.data:
+        for text, where in zip(trace.text, trace.textposition, strict=True):
+            position[text] = where
+    assert position["ResNet-18"] != position["GoogLeNet (Inception v1)"]
+    for a in rows:
+        for b in rows:
+            near = (a is not b and abs(math.log10(a.gflops) - math.log10(b.gflops)) < 0.35
+                    and abs(a.top1 - b.top1) < 4)
+            if near:
+                assert position[a.label] != position[b.label], (a.label, b.label)
+    low, high = figure.layout.xaxis.range
+    assert low < math.log10(min(r.gflops for r in rows)) and high > math.log10(
+        max(r.gflops for r in rows))

@@ -396,9 +396,11 @@ def families_panel() -> None:
     rows = zoo.families_table()
     st.plotly_chart(zoo.families_figure(rows), width="stretch", key="families")
     st.dataframe(pd.DataFrame([{
-        "network": r.label, "year": r.year, "parameters (M)": r.parameters_m,
-        "top-1 %": r.top1, "top-5 %": r.top5, "GFLOPS": r.gflops, "file MB": r.file_mb,
-    } for r in rows]), hide_index=True, width="stretch")
+        "network": r.label, "year": r.year, "parameters (M)": round(r.parameters_m, 1),
+        "top-1 %": round(r.top1, 1), "top-5 %": round(r.top5, 1), "GFLOPS": round(r.gflops, 2),
+        "file MB": round(r.file_mb),
+    } for r in rows]), hide_index=True, width="stretch",
+        column_config={"year": st.column_config.NumberColumn(format="%d")})
     st.caption("ImageNet figures from torchvision's weight metadata (no download needed). "
                "The lecture's point: GoogLeNet matches VGG16 with 20 times fewer parameters.")
 
