@@ -24,13 +24,15 @@ with st.sidebar:
     st.header("Spatial kernel", anchor=False)
     choice = kernel_editor("colour", default="gaussian", default_params={"size": 9, "sigma": 2.0})
     st.header("Filters", anchor=False)
-    bank = panels.bank_editor(choice.kernel) if choice is not None else None
+    panels.bank_controls()
     modes = list(colour.MODES)
     mode = st.radio("Mode", modes, format_func=lambda m: colour.MODES[m].label, horizontal=True,
                     key=seed(kept("colour.mode"), "same", valid=one_of(modes), url="mode"))
     relu = st.checkbox("ReLU after the filters", key=seed(kept("colour.relu"), False,
                                                           valid=boolean(), url="relu"))
 
+with st.expander(f"Filter bank: {panels.bank_names()}", icon=":material/table_rows:"):
+    bank = panels.bank_table(choice.kernel) if choice is not None else None
 image = picked.pixels
 st.caption(f"Input: **{picked.label}**, {image.shape[0]}x{image.shape[1]}x3")
 if bank is None:

@@ -121,12 +121,11 @@ def _add_colour(hex_colour: str) -> None:
         replace_rows([*rows, [f"this colour {hex_colour}", *weights, 0.0, SHARED]])
 
 
-def bank_editor(shared_kernel: np.ndarray) -> Bank | None:
-    """The filter table (sidebar): add from templates or a picked colour, edit, delete rows."""
+def bank_controls() -> None:
+    """Sidebar: add filters from templates or a picked colour, or load the lecture's four."""
     if table_key() not in st.session_state and _current_rows() != _state()["rows"]:
         # back from another page: Streamlit dropped the table's edits, the last bank is kept
         replace_rows(_current_rows())
-    rows = _state()["rows"]
     full = _row_count() >= colour.MAX_FILTERS
     names = list(colour.FILTER_TEMPLATES)
     template = st.selectbox("Add a filter", names, key=seed(kept(f"{PAGE}.template"), names[0],
@@ -149,6 +148,16 @@ def bank_editor(shared_kernel: np.ndarray) -> Bank | None:
     if full:
         st.caption(f"The bank is full ({colour.MAX_FILTERS} filters): delete a row to add more.")
 
+
+def bank_names() -> str:
+    """The bank's filter names, for the table's expander label."""
+    names = [str(row[0]) for row in _current_rows()]
+    return ", ".join(names) if names else "empty"
+
+
+def bank_table(shared_kernel: np.ndarray) -> Bank | None:
+    """The filter table (main area, wide enough for every column): edit and delete rows."""
+    rows = _state()["rows"]
     st.caption("One row per filter: colour weights, bias, spatial kernel "
                f"('{SHARED}' = the kernel above). Select a row and press Delete to remove it.")
     try:
