@@ -106,8 +106,9 @@ PAGES = {
     ),
     "pretrained": (
         "../pages/5_Pretrained_networks.py",
-        ["Activations", "First-layer kernels", "Grad-CAM"],
-        [*PICKER_PARAMS, "model", "layer", "strongest", "shared", "channel", "class", "owner"],
+        ["Activations", "First-layer kernels", "Grad-CAM", "What channels look for"],
+        [*PICKER_PARAMS, "model", "layer", "strongest", "shared", "channel", "class", "owner",
+         "vis_layer", "vis_channels"],
         [({}, ()), ({"image": "pattern"}, ())],
     ),
 }
@@ -187,7 +188,7 @@ def test_every_parameter_with_a_hostile_value(page: str, context_index: int,
 
 # The tabs that read link parameters (the others only show what the sidebar chose).
 PARAMETER_TABS = {"convolution": ("Edges (Sobel)", "Pooling"), "colour": (), "train": (), "transfer": (),
-                  "pretrained": ("Activations", "Grad-CAM")}
+                  "pretrained": ("Activations", "Grad-CAM", "What channels look for")}
 
 
 @pytest.mark.parametrize("page", list(PAGES))

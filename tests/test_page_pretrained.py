@@ -346,3 +346,24 @@ def test_a_train_page_run_finds_its_top_examples_in_its_own_test_set() -> None:
     assert pictures.shape == (64, 3, 16, 16) and "quadrants test set" in label
     default = pretrained_page.default_model()
     assert channel_views.example_source(default) == "default"
+
+
+def open_with(query: dict) -> AppTest:
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
+    at.run()
+    at.query_params.update(query)
+    at.switch_page(PAGE).run()
+    at.session_state["tab"] = "What channels look for"
+    return run(at)
+
+
+def test_a_link_sets_up_the_visualisation_and_bad_link_values_get_a_message() -> None:
+    at = open_with({"vis_layer": "conv1", "vis_channels": "2-5"})
+    assert next(b for b in at.selectbox if b.label == "Layer").value == "conv1"
+    assert at.text_input(key="pretrained.featurevis.channels").value == "2-5"
+    assert not at.error
+    bad = open_with({"vis_layer": "features.99", "vis_channels": "999"})
+    assert next(b for b in bad.selectbox if b.label == "Layer").value == "conv2"  # the default
+    assert any("vis_layer" in t.value for t in bad.toast)
+    assert any("does not exist" in e.value for e in bad.error)
+    assert not any(b.label == "Visualise" for b in bad.button)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 import torch
@@ -10,6 +12,7 @@ from explorer import activations, dataset_examples, featurevis, job_registry, oc
 from explorer.featurevis import LOGITS, VisSettings
 from explorer.featurevis_cli import example_images, parse_channels
 from explorer.featurevis_job import VisJob
+from explorer.ui.state import Check, seed
 from explorer.ui.training_page import browser, owner, registry, session_owner
 
 PAGE = "pretrained"
@@ -18,6 +21,15 @@ STEPS = (32, 64, 128, 256, 512)
 SIZES = (32, 64, 96, 128, 160, 224)
 POLL_SECONDS = 0.5
 MOSAIC_FROM = 16  # more channels than this are drawn as one mosaic
+CHANNELS_TEXT = 200  # characters of the channels box (and of its link value)
+_CHANNELS = re.compile(r"\s*(all|\d{1,4}(-\d{1,4})?(\s*,\s*\d{1,4}(-\d{1,4})?)*)\s*",
+                       re.IGNORECASE)
+# A link's channels: "0-7", "0,3,5", "all", or one channel (a link writes "3" as the number 3).
+CHANNELS_LINK = Check(
+    lambda v: (type(v) is int and 0 <= v < 10_000) or (
+        isinstance(v, str) and len(v) <= CHANNELS_TEXT and _CHANNELS.fullmatch(v) is not None
+        and not v.strip().isdigit()),
+    coerce=str)
 
 
 EXAMPLES_FROM_A_RUN = 1000  # test pictures of a Train-page run searched for top examples
@@ -98,11 +110,15 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
     if layers == [LOGITS]:
         st.info("This network has no convolutional layers: only its classes can be visualised.")
     left, middle, right = st.columns([2, 2, 3])
-    layer = left.selectbox("Layer", layers, index=min(3, len(layers) - 1),
-                           key=f"{PAGE}.featurevis.layer.{loaded.name}",
-                           format_func=lambda n: "the classes (logits)" if n == LOGITS else n)
-    text = middle.text_input("Channels (0-7, 0,3,5 or all)", "0-7",
-                             key=f"{PAGE}.featurevis.channels")
+    layer = left.selectbox(  # both mirrored in the address (vis_layer, vis_channels)
+        "Layer", layers, format_func=lambda n: "the classes (logits)" if n == LOGITS else n,
+        key=seed(f"{PAGE}.featurevis.layer.{loaded.name}", layers[min(3, len(layers) - 1)],
+                 valid=lambda v: isinstance(v, str) and v in layers, url="vis_layer"))
+    text = middle.text_input("Channels (0-7, 0,3,5 or all)", max_chars=CHANNELS_TEXT,
+                             key=seed(f"{PAGE}.featurevis.channels", "0-7",
+                                      valid=lambda v: isinstance(v, str)
+                                      and len(v) <= CHANNELS_TEXT,
+                                      link_valid=CHANNELS_LINK, url="vis_channels"))
     steps = right.select_slider("Steps", STEPS, value=128, key=f"{PAGE}.featurevis.steps")
     native = loaded.input_shape[1]
     with st.expander("Regularisation: what makes the pictures readable"):

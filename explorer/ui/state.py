@@ -129,13 +129,15 @@ def text_matching(pattern: str) -> Check:
 # ---------------------------------------------------------------- seeding widgets
 
 
-def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | None = None) -> str:
+def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | None = None,
+         link_valid: Callable[[Any], bool] | None = None) -> str:
     """Give a widget its first value and return its key; create the widget with no default.
 
     On the session's first visit the value comes from `?url=...` when the link carries a valid
     one, else from `default`; a bad link value is ignored with a note naming the parameter.
     With `url`, the widget's value is written back to the address bar after the page has run,
-    so a copied link reopens the same view.
+    so a copied link reopens the same view. `link_valid` (with its coerce) judges link values
+    when they must be stricter than what a user may type (a free-text box).
     """
     if key not in st.session_state or not accepts(valid, st.session_state[key]):
         value = default
@@ -145,8 +147,9 @@ def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | Non
         if url is not None and url not in read and url in st.query_params:
             read.add(url)
             candidate = _decode(st.query_params[url])
-            if accepts(valid, candidate):
-                value = _coerce(valid, candidate)
+            checker = link_valid or valid
+            if accepts(checker, candidate):
+                value = _coerce(checker, candidate)
             else:
                 ignored(url)
         st.session_state[key] = value
