@@ -75,7 +75,7 @@ def pretrained_input_picture() -> np.ndarray:
 def letters_picture() -> np.ndarray:
     """The Transfer page's built-in task: eight of the ten letters no network here has seen
     (drawn by transfer_tasks, in the style of Shapes), in two rows of four."""
-    from explorer.transfer_tasks import LETTER_CLASSES, render_letters  # imports torch
+    from explorer.synthetic import LETTER_CLASSES, render_letters  # numpy only: no torch on Home
 
     labels = np.arange(8) % len(LETTER_CLASSES)
     tiles = render_letters(labels, 64, np.random.default_rng(7)).transpose(0, 2, 3, 1)

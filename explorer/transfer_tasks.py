@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,18 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from explorer.data import (
-    CONTRAST,
-    GRADIENT,
-    NOISE,
-    SHAPE_CLASSES,
     Dataset,
     DatasetError,
     channel_stats,
-    contrasting_colours,
     dataset_from_zip,
-    pixel_noise,
     shapes_dataset,
 )
+from explorer.synthetic import LETTER_CLASSES, SHAPE_CLASSES, render_letters
 
 TASK_SIZE = 32  # built-in tasks are 32 x 32 RGB, like Shapes
 MIN_CLASSES, MAX_CLASSES = 2, 10  # examples per class (Teachable-Machine style)
@@ -31,105 +25,6 @@ MAX_EXAMPLES = 500  # per class: more belongs in a zip
 HOLD_OUT_MIN = 5  # every class needs this many examples before some are held out for testing
 HOLD_OUT_FRACTION = 0.2  # of each class (at least one image) when they are
 PER_CLASS_CHOICES = (5, 10, 20, 50, None)  # None = all; what the page offers
-
-# ---------------------------------------------------------------------------
-# Letters: capital letters drawn as strokes, in the style of Shapes
-# ---------------------------------------------------------------------------
-
-# Each letter is a set of polylines in a box x in [-0.6, 0.6], y in [-1, 1] (y downwards),
-# drawn with the same strokes, colours, gradients and noise as Shapes. Strokes rather than a
-# font: the same bytes with any Pillow or FreeType version, and no font file needed.
-
-
-def _arc(rx: float, ry: float, start: float, end: float, pieces: int = 12) -> list[tuple]:
-    """Points of an elliptic arc from `start` to `end` degrees (0 = right, 90 = down)."""
-    angles = np.radians(np.linspace(start, end, pieces + 1))
-    return [(rx * math.cos(a), ry * math.sin(a)) for a in angles]
-
-
-LETTERS: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
-    "A": (((-0.6, 1), (0, -1), (0.6, 1)), ((-0.33, 0.25), (0.33, 0.25))),
-    "C": (tuple(_arc(0.6, 1.0, 40, 320)),),
-    "E": (((0.6, -1), (-0.6, -1), (-0.6, 1), (0.6, 1)), ((-0.6, 0), (0.4, 0))),
-    "F": (((0.6, -1), (-0.6, -1), (-0.6, 1)), ((-0.6, 0), (0.4, 0))),
-    "H": (((-0.6, -1), (-0.6, 1)), ((0.6, -1), (0.6, 1)), ((-0.6, 0), (0.6, 0))),
-    "K": (((-0.6, -1), (-0.6, 1)), ((0.6, -1), (-0.6, 0.1), (0.6, 1))),
-    "L": (((-0.6, -1), (-0.6, 1), (0.6, 1)),),
-    "N": (((-0.6, 1), (-0.6, -1), (0.6, 1), (0.6, -1)),),
-    "T": (((-0.7, -1), (0.7, -1)), ((0, -1), (0, 1))),
-    "Y": (((-0.6, -1), (0, 0), (0.6, -1)), ((0, 0), (0, 1))),
-}
-LETTER_CLASSES = tuple(LETTERS)
-
-# In pixels of a 32 x 32 image. Tuned so that the lecture's simple CNN trained from scratch on
-# 20 letters per class stays well below what it reaches with thousands.
-LETTER_HEIGHT = (8.0, 13.0)  # half the height of a letter
-LETTER_WIDTH = (0.8, 1.2)  # the box's width is scaled by this (narrow to wide letters)
-LETTER_THICKNESS = (2.0, 3.5)  # stroke
-LETTER_TURN = 20.0  # degrees either way (more would turn N into Z)
-
-
-def _segments(letter: str) -> np.ndarray:
-    """(k, 2, 2) float32 segments [(x0, y0), (x1, y1)] of a letter's polylines."""
-    pieces = [(a, b) for line in LETTERS[letter] for a, b in zip(line[:-1], line[1:], strict=True)]
-    return np.asarray(pieces, dtype=np.float32)
-
-
-def _stroke_distance(px: np.ndarray, py: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """Distance in pixels from every pixel (n, H, W) to the nearest segment (n, k, 2, 2).
-
-    For a segment a -> b: h = clip((p - a) . (b - a) / |b - a|^2, 0, 1), d = |p - a - h (b - a)|.
-    """
-    best = np.full(px.shape, np.inf, np.float32)
-    for k in range(segments.shape[1]):
-        ax, ay = segments[:, k, 0, 0, None, None], segments[:, k, 0, 1, None, None]
-        bx, by = segments[:, k, 1, 0, None, None], segments[:, k, 1, 1, None, None]
-        ex, ey = bx - ax, by - ay
-        h = np.clip(((px - ax) * ex + (py - ay) * ey) / np.maximum(ex * ex + ey * ey, 1e-6), 0, 1)
-        best = np.minimum(best, np.hypot(px - ax - h * ex, py - ay - h * ey))
-    return best
-
-
-def render_letters(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 3, size, size) uint8 images of the letters LETTER_CLASSES[labels] (n,)."""
-    n = len(labels)
-    scale = size / 32  # lengths below are in pixels of a 32 x 32 image
-    half = rng.uniform(*LETTER_HEIGHT, n).astype(np.float32) * scale  # half height
-    wide = rng.uniform(*LETTER_WIDTH, n).astype(np.float32)
-    thick = rng.uniform(*LETTER_THICKNESS, n).astype(np.float32) * scale
-    margin = half * 0.9
-    cx = rng.uniform(margin, size - margin).astype(np.float32)
-    cy = rng.uniform(margin, size - margin).astype(np.float32)
-    angle = np.radians(rng.uniform(-LETTER_TURN, LETTER_TURN, n)).astype(np.float32)
-
-    # Pixel centres in each letter's own frame: p = R(-angle) (xy - centre), shapes (n, H, W)
-    grid = np.arange(size, dtype=np.float32) + 0.5
-    dx = grid[None, None, :] - cx[:, None, None]
-    dy = grid[None, :, None] - cy[:, None, None]
-    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    px, py = cos * dx + sin * dy, -sin * dx + cos * dy
-
-    distance = np.empty((n, size, size), np.float32)
-    for label in np.unique(labels):
-        rows = labels == label
-        unit = _segments(LETTER_CLASSES[label])  # (k, 2, 2) in the unit box
-        stretch = np.stack([half[rows] * wide[rows], half[rows]], axis=1)  # (m, 2): x, y scale
-        segments = unit[None] * stretch[:, None, None, :]  # (m, k, 2, 2) in pixels
-        distance[rows] = _stroke_distance(px[rows], py[rows], segments) - thick[rows, None, None] / 2
-    # anti-aliased coverage as in Shapes: 1 inside, 0 outside, a one-pixel ramp at the edge
-    alpha = np.clip(0.5 - distance, 0.0, 1.0)[:, None]  # (n, 1, H, W)
-
-    # colours, background gradient and noise exactly as explorer.data._render_shapes draws them
-    fg, bg = (colour.astype(np.float32) for colour in contrasting_colours(rng, n, gap=CONTRAST))
-    direction = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
-    ramp = (np.cos(direction) * (grid[None, None, :] / size - 0.5)
-            + np.sin(direction) * (grid[None, :, None] / size - 0.5))  # (n, H, W)
-    steepness = rng.uniform(0, GRADIENT, (n, 1, 1, 1)).astype(np.float32)
-    background = bg[:, :, None, None] + steepness * ramp[:, None]
-    images = background * (1 - alpha) + fg[:, :, None, None] * alpha  # (n, 3, H, W)
-    images += pixel_noise(rng, images.shape) * rng.uniform(*NOISE, (n, 1, 1, 1)).astype(np.float32)
-    return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-
 
 def _letter_split(per_class: int, size: int,
                   rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

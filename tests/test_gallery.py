@@ -85,3 +85,19 @@ def test_colour_picture_lights_up_where_the_astronaut_is_red():
 def test_cards_are_deterministic():
     for key, build in gallery.CARD_PICTURES.items():
         np.testing.assert_array_equal(build(), picture(key), err_msg=key)
+
+
+def test_every_card_picture_is_drawn_without_torch():
+    """The Home page's first render must not wait for torch (the warm-up loads it later)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys; from explorer import gallery; "
+            "[make() for make in gallery.CARD_PICTURES.values()]; "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
