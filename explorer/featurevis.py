@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -165,9 +166,21 @@ def unit_values(output: torch.Tensor, units: Sequence[int]) -> torch.Tensor:
     raise ValueError(f"Layer output of shape {tuple(output.shape)} has no channels to visualise.")
 
 
+_COUNTS: weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]] = weakref.WeakKeyDictionary()
+
+
 def channel_count(model: nn.Module, layer: str, input_shape: Sequence[int]) -> int:
     """How many channels (or classes, for LOGITS) the layer has; ValueError naming what is
-    wrong (an unknown layer, a layer without feature maps)."""
+    wrong (an unknown layer, a layer without feature maps). One probe pass per (model, layer):
+    the page asks on every rerun."""
+    known = _COUNTS.setdefault(model, {})
+    key = (layer, tuple(input_shape))
+    if key not in known:
+        known[key] = _count_channels(model, layer, input_shape)
+    return known[key]
+
+
+def _count_channels(model: nn.Module, layer: str, input_shape: Sequence[int]) -> int:
     probe = torch.zeros(1, *input_shape)
     if layer == LOGITS:
         return int(activations.forward(model, probe).shape[1])

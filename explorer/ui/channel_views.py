@@ -231,6 +231,15 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
                         key=f"{PAGE}.featurevis.curve")
 
 
+@st.cache_data(max_entries=16, show_spinner="Sliding the grey patch over the picture...")
+def _occlusion(_model, model_id: int, x: np.ndarray, index: int, patch: int,
+               stride: int) -> occlusion.OcclusionMap:
+    """Up to 256 forward passes: once per (network, picture, class, patch, stride), not on
+    every rerun of the tab."""
+    return occlusion.occlusion_map(_model, torch.from_numpy(x), index, patch=patch,
+                                   stride=stride)
+
+
 def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None) -> None:
     """Grey patches slid over the picture: where hiding it costs the class most."""
     if x is None or prediction is None:
@@ -247,7 +256,7 @@ def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | Non
     stride = right.slider("Stride (pixels)", 1, max(height, width) // 2, patch,
                           key=f"{PAGE}.occlusion.stride")
     try:
-        result = occlusion.occlusion_map(loaded.model, x, index, patch=patch, stride=stride)
+        result = _occlusion(loaded.model, id(loaded.model), x.numpy(), index, patch, stride)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
