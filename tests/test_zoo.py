@@ -19,7 +19,7 @@ from torch import nn
 from torchvision.models import get_model_weights
 
 from explorer import activations as A
-from explorer import zoo
+from explorer import families, zoo
 from explorer.environment import weights_dir
 
 FAMILIES = {
@@ -472,7 +472,7 @@ def test_preprocess_checks_its_settings():
 
 
 def test_families_table_reads_the_weights_meta():
-    rows = {row.name: row for row in zoo.families_table()}
+    rows = {row.name: row for row in families.families_table()}
     assert list(rows) == list(zoo.MODELS)
     assert rows["vgg16"].parameters_m == pytest.approx(138.4, abs=0.1)
     assert rows["googlenet"].parameters_m == pytest.approx(6.6, abs=0.05)
@@ -486,8 +486,8 @@ def test_families_table_reads_the_weights_meta():
 
 
 def test_families_figure():
-    rows = zoo.families_table()
-    figure = zoo.families_figure(rows)
+    rows = families.families_table()
+    figure = families.families_figure(rows)
     assert len(figure.data) == len({r.family for r in rows})
     assert sum(len(trace.x) for trace in figure.data) == len(rows)
     assert figure.layout.xaxis.type == "log"
@@ -498,8 +498,8 @@ def test_families_figure():
 def test_family_chart_labels_of_neighbouring_networks_do_not_overlap():
     import math
 
-    rows = zoo.families_table()
-    figure = zoo.families_figure(rows)
+    rows = families.families_table()
+    figure = families.families_figure(rows)
     position = {}
     for trace in figure.data:
         for text, where in zip(trace.text, trace.textposition, strict=True):

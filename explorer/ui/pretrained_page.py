@@ -393,8 +393,10 @@ def architecture_panel(loaded: zoo.LoadedModel) -> None:
 
 
 def families_panel() -> None:
-    rows = zoo.families_table()
-    st.plotly_chart(zoo.families_figure(rows), width="stretch", key="families")
+    from explorer import families
+
+    rows = families.families_table()
+    st.plotly_chart(families.families_figure(rows), width="stretch", key="families")
     st.dataframe(pd.DataFrame([{
         "network": r.label, "year": r.year, "parameters (M)": round(r.parameters_m, 1),
         "top-1 %": round(r.top1, 1), "top-5 %": round(r.top5, 1), "GFLOPS": round(r.gflops, 2),
