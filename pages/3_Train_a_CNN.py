@@ -3,6 +3,7 @@
 import streamlit as st
 
 from explorer.ui import training_page as ui
+from explorer.ui import training_runs
 from explorer.ui.widgets import page_header
 
 page_header(
@@ -41,4 +42,4 @@ if dataset is not None:
 ui.controls(settings if fits else None, dataset)
 ui.run_view(ui.current_job_id(), dataset)
 st.subheader("Runs", anchor=False)
-ui.runs_panel(dataset)
+training_runs.runs_panel(dataset)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import threading
 
 import numpy as np
@@ -576,78 +575,3 @@ def share_panel(job_id: str) -> None:
         st.button("Share this run", icon=":material/share:", key=f"{PAGE}.share",
                   on_click=share, args=(job_id,),
                   help="A link that shows this run to others read-only.")
-
-
-# ---------------------------------------------------------------- runs
-
-
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.1%}"
-
-
-def _final_accuracy(snap: training.JobSnapshot) -> str:
-    """The whole-test-split accuracy, or why there is none."""
-    if snap.final_test_accuracy is not None:
-        return _percent(snap.final_test_accuracy)
-    return {"stopped": "none (stopped early)", "failed": "none (failed)"}.get(
-        snap.state, "at the end")
-
-
-def _row(snap: training.JobSnapshot) -> dict:
-    s = snap.settings
-    model = s.model
-    parts = [f"{model.blocks} blocks x {model.channels}"] + (["BN"] if model.batch_norm else []) + (
-        [f"dropout {model.dropout:g}"] if model.dropout else []) + (
-        ["augmented"] if s.augmentation.active else [])
-    return {"run": snap.job_id[:8], "dataset": snap.dataset, "model": ", ".join(parts),
-            "optimiser": f"{s.optimiser} {s.learning_rate:g}", "state": snap.state,
-            "epochs": round(snap.epoch, 2),
-            "test accuracy (subset)": _percent(None if snap.latest is None
-                                               else snap.latest.test_accuracy),
-            "final test accuracy": _final_accuracy(snap),
-            "images/s": round(snap.images_per_second)}
-
-
-def runs_panel(dataset: data.Dataset | None) -> None:
-    """Every run of this tab: a table, curves overlaid, downloads of the latest finished run."""
-    jobs = registry().jobs_of(owner(), training.TrainingJob)
-    if not jobs:
-        return
-    snaps = [job.snapshot() for job in jobs]
-    st.dataframe(pd.DataFrame([_row(s) for s in snaps]), hide_index=True, width="stretch")
-    ids = [s.job_id for s in snaps]
-    chosen = st.multiselect("Overlay the test accuracy of", ids, default=ids[-4:],
-                            format_func=lambda i: i[:8], key=f"{PAGE}.compare")
-    series = {}
-    for snap in snaps:
-        if snap.job_id in chosen and snap.evaluations:
-            label = f"{snap.job_id[:8]}: {_row(snap)['model']}"
-            series[label] = ([p.epoch for p in snap.evaluations],
-                             [p.test_accuracy for p in snap.evaluations])
-    if series:
-        st.plotly_chart(plots.line_figure(series, x_title="epoch", y_title="test accuracy"),
-                        width="stretch", key="compare_runs")
-    finished = [job for job, snap in zip(jobs, snaps, strict=True) if snap.state == "finished"]
-    if finished:
-        downloads(finished[-1])
-
-
-def downloads(job: training.TrainingJob) -> None:
-    snap = job.snapshot()
-    st.caption(f"Downloads of the latest finished run ({snap.job_id[:8]}):")
-    columns = st.columns(3)
-
-    def weights() -> bytes:
-        buffer = io.BytesIO()
-        training.save_run(job, buffer)
-        return buffer.getvalue()
-
-    columns[0].download_button("Weights + settings (.pt)", weights, file_name="cnn_run.pt",
-                               icon=":material/download:", on_click="ignore")
-    columns[1].download_button("Metrics (.csv)", lambda: training.metrics_csv(job.snapshot()),
-                               file_name="metrics.csv", mime="text/csv",
-                               icon=":material/download:", on_click="ignore")
-    columns[2].download_button("Training script (.py)",
-                               lambda: training.standalone_script(snap.settings, job.dataset),
-                               file_name="train_cnn.py", mime="text/x-python",
-                               icon=":material/download:", on_click="ignore")
