@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 import uuid
@@ -14,7 +13,8 @@ import torch
 from torch import nn
 
 from explorer.featurevis import VisResult, VisSettings, visualise
-from explorer.training import DONE_STATES, thread_budget
+from explorer.job_control import DONE_STATES, JobControl
+from explorer.training import thread_budget
 
 SNAPSHOT_EVERY = 4  # steps between image copies for the page (a copy is cheap; PNGs are not)
 
@@ -40,11 +40,12 @@ class VisSnapshot:
         return self.state in DONE_STATES
 
 
-class VisJob:
+class VisJob(JobControl):
     """One visualisation in a daemon thread, with the job registry's interface (start, stop,
     done, state, join, set_queue_position, snapshot, owner, job_id, threads, model = None: it
     makes no network for the model lists)."""
 
+    THREAD_PREFIX = "featurevis"
     model = None
 
     def __init__(self, model: nn.Module, network: str, layer: str, units: Sequence[int], *,
@@ -56,12 +57,7 @@ class VisJob:
         self._model, self.network, self.layer = model, network, layer
         self.units = tuple(int(u) for u in units)
         self._mean, self._std, self.settings = tuple(mean), tuple(std), settings
-        self._on_done = on_done
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state, self._message, self._position = "queued", "waiting to start", None
+        self._init_control(on_done)
         self._step, self._images, self._values = 0, None, None
         self._history: list[np.ndarray] = []
         self._started: float | None = None
@@ -69,56 +65,9 @@ class VisJob:
         self.result: VisResult | None = None
         self.error: str | None = None
 
-    # -- control --------------------------------------------------------------
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None or self._state in DONE_STATES:
-                return
-            self._state, self._message, self._position = "running", "optimising", None
-            self._started = time.monotonic()
-            self._thread = threading.Thread(target=self._run, name=f"featurevis-{self.job_id}",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            never_started = self._thread is None and self._state not in DONE_STATES
-            if never_started:
-                self._state, self._message = "stopped", "stopped before it started"
-        if never_started:
-            self._finish()
-
-    def pause(self) -> None:  # the registry never pauses; the page offers Stop only
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            return self._state
-
-    def join(self, timeout: float | None = None) -> bool:
-        if not self._done.wait(timeout):
-            return False
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
-    def set_queue_position(self, position: int | None) -> None:
-        with self._lock:
-            if self._state == "queued":
-                self._position = position
-                self._message = f"waiting: number {position} in the queue" if position else ""
+    def _on_start(self) -> None:
+        self._message = "optimising"
+        self._started = time.monotonic()
 
     def snapshot(self) -> VisSnapshot:
         with self._lock:
@@ -126,7 +75,7 @@ class VisJob:
                 else time.monotonic() - self._started
             return VisSnapshot(
                 self.job_id, self._state, self._message, self.network, self.layer, self.units,
-                self.settings, self._step, self._position, self._images, self._values,
+                self.settings, self._step, self._queue_position, self._images, self._values,
                 np.asarray(self._history, dtype=np.float32).reshape(-1, len(self.units)),
                 elapsed)
 
@@ -163,6 +112,4 @@ class VisJob:
         with self._lock:
             if self._started is not None:
                 self._elapsed = time.monotonic() - self._started
-        self._done.set()
-        if self._on_done is not None:
-            self._on_done(self)
+        super()._finish()

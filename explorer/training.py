@@ -24,6 +24,7 @@ from torch import nn
 
 from explorer.concurrency import RNG_LOCK, heavy_work
 from explorer.data import Augmentation, Dataset, augment_batch
+from explorer.job_control import DONE_STATES, JobControl
 from explorer.nets import ModelSettings, build_model, feature_sizes, first_conv
 
 DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -399,7 +400,6 @@ def eval_indices(dataset: Dataset, size: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 
 STATES = ("queued", "running", "paused", "finished", "stopped", "failed")
-DONE_STATES = frozenset({"finished", "stopped", "failed"})
 
 
 @dataclass(frozen=True)
@@ -505,7 +505,7 @@ class _Stopped(Exception):
 # ---------------------------------------------------------------------------
 
 
-class TrainingJob:
+class TrainingJob(JobControl):
     """One training run in a daemon thread; the page polls snapshot().
 
     The loop reports, it does not render: it writes numbers under a lock and never calls
@@ -515,6 +515,8 @@ class TrainingJob:
     After the run, `model` is the trained network (eval mode, contiguous memory) for finished,
     stopped and NaN-failed runs; state_dict() works at any time (a copy taken between steps).
     """
+
+    THREAD_PREFIX = "training"
 
     def __init__(
         self,
@@ -536,15 +538,9 @@ class TrainingJob:
         self.device = train_device()
         self.model: nn.Module | None = None  # on the CPU once the run has ended
         self.error: str | None = None  # traceback of an unexpected exception
-        self._on_done = on_done
-        self._lock = threading.Lock()  # guards every field the snapshot reads
+        self._init_control(on_done)
         self._model_lock = threading.Lock()  # held during each optimiser step
         self._live_model: nn.Module | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._may_run = threading.Event()  # cleared = pause requested
-        self._may_run.set()
-        self._done = threading.Event()
 
         train_count = len(dataset.train_labels)
         self._batch = min(settings.batch_size, train_count)
@@ -557,9 +553,6 @@ class TrainingJob:
             every if isinstance(every, int) else max(1, round(every * self._steps_per_epoch))
         )
 
-        self._state = "queued"
-        self._message = "waiting to start"
-        self._queue_position: int | None = None
         self._step = 0
         self._images = 0
         self._elapsed = 0.0
@@ -573,75 +566,6 @@ class TrainingJob:
         self._confusion_images = 0
         self._misclassified: tuple[Misclassified, ...] = ()
         self._final: tuple[float, float] | None = None
-
-    # -- control (any thread) ------------------------------------------------
-
-    def start(self) -> None:
-        """Start the worker thread (once). A job stopped while queued never starts."""
-        with self._lock:
-            if self._thread is not None or self._state in DONE_STATES:
-                return
-            self._queue_position = None
-            self._state, self._message = "running", "starting"
-            self._thread = threading.Thread(
-                target=self._run, name=f"training-{self.job_id}", daemon=True
-            )
-            self._thread.start()
-
-    def pause(self) -> None:
-        self._may_run.clear()
-
-    def resume(self) -> None:
-        self._may_run.set()
-
-    def stop(self) -> None:
-        """Ask the run to end after the current step; a queued job ends at once."""
-        self._stop.set()
-        self._may_run.set()  # wake a paused worker
-        with self._lock:
-            never_started = self._thread is None and self._state not in DONE_STATES
-            if never_started:
-                self._state, self._message = "stopped", "stopped before it started"
-                self._queue_position = None
-        if never_started:
-            self._finish()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def pause_requested(self) -> bool:
-        """Pause was asked for and the run has not ended (the worker pauses before its next
-        step; the state says "paused" once it has)."""
-        return not self._may_run.is_set() and not self._done.is_set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until the job is done (finished, stopped or failed) and its thread has ended;
-        True if so."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._done.wait(timeout):
-            return False
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            return not thread.is_alive()
-        return True
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            return self._state
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def set_queue_position(self, position: int | None) -> None:
-        with self._lock:
-            if self._state == "queued":
-                self._queue_position = position
-                self._message = f"waiting: number {position} in the queue" if position else ""
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the weights (contiguous), taken between steps; {} before the start."""
@@ -716,12 +640,6 @@ class TrainingJob:
                     model = self._live_model.eval().to("cpu")  # the pages run it on the CPU
                     self.model = model.to(memory_format=torch.contiguous_format)
             self._finish()
-
-    def _finish(self) -> None:
-        self._may_run.set()  # a run that ended with a pause pending is not paused
-        self._done.set()
-        if self._on_done is not None:
-            self._on_done(self)
 
     def _set_state(self, state: str, message: str) -> None:
         with self._lock:

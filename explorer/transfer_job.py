@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 import traceback
 import uuid
@@ -16,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.training import DONE_STATES, EVAL_BATCH, eval_indices, thread_budget
+from explorer.job_control import DONE_STATES, JobControl
+from explorer.training import EVAL_BATCH, eval_indices, thread_budget
 from explorer.transfer import (
     STRATEGIES,
     Adapted,
@@ -122,7 +122,7 @@ class _Clock:
         self._paused += seconds
 
 
-class TransferJob:
+class TransferJob(JobControl):
     """One strategy on one task in a daemon thread; the page polls snapshot().
 
     The same interface as training.TrainingJob (start, pause, resume, stop, join, done,
@@ -130,6 +130,8 @@ class TransferJob:
     a job registry can queue both. The worker never calls streamlit: it writes numbers under
     a lock. `model` is the adapted network (eval mode, CPU) once the job has ended with one.
     """
+
+    THREAD_PREFIX = "transfer"
 
     def __init__(self, settings: TransferSettings, backbone: Backbone, task: TransferTask, *,
                  job_id: str | None = None, owner: str | None = None,
@@ -154,13 +156,7 @@ class TransferJob:
         self.model: nn.Module | None = None
         self.adapted: Adapted | None = None
         self.error: str | None = None
-        self._on_done = on_done
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._may_run = threading.Event()
-        self._may_run.set()
-        self._done = threading.Event()
+        self._init_control(on_done)
         self._cached = settings.strategy == "frozen" and settings.cache_features
         notes = list(self.task.notes)
         if self.task.caution:
@@ -169,8 +165,7 @@ class TransferJob:
             notes.append(f"{backbone.label} has random weights (no trained weights found), so "
                          "this strategy transfers nothing.")
         self._notes = tuple(notes)
-        self._state, self._phase, self._message = "queued", "queued", "waiting to start"
-        self._queue_position: int | None = None
+        self._phase = "queued"
         self._epoch = 0
         self._progress = 0.0
         self._features = (0, len(data.train_labels) if self._cached else 0, 0)
@@ -179,70 +174,11 @@ class TransferJob:
         self._history: list[EpochPoint] = []
         self._final: tuple[float, float, np.ndarray] | None = None
 
-    # -- control (any thread) ------------------------------------------------
+    def _on_start(self) -> None:
+        self._phase = "preparing"
 
-    def start(self) -> None:
-        """Start the worker thread (once). A job stopped while queued never starts."""
-        with self._lock:
-            if self._thread is not None or self._state in DONE_STATES:
-                return
-            self._queue_position = None
-            self._state, self._phase, self._message = "running", "preparing", "starting"
-            self._thread = threading.Thread(target=self._run, name=f"transfer-{self.job_id}",
-                                            daemon=True)
-            self._thread.start()
-
-    def pause(self) -> None:
-        self._may_run.clear()
-
-    def resume(self) -> None:
-        self._may_run.set()
-
-    def stop(self) -> None:
-        """Ask the job to end after the current step; a queued job ends at once."""
-        self._stop.set()
-        self._may_run.set()
-        with self._lock:
-            never_started = self._thread is None and self._state not in DONE_STATES
-            if never_started:
-                self._state, self._phase = "stopped", "done"
-                self._message, self._queue_position = "stopped before it started", None
-        if never_started:
-            self._finish()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def pause_requested(self) -> bool:
-        return not self._may_run.is_set() and not self._done.is_set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until the job is done and its thread has ended; True if so."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._done.wait(timeout):
-            return False
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            return not thread.is_alive()
-        return True
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            return self._state
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def set_queue_position(self, position: int | None) -> None:
-        with self._lock:
-            if self._state == "queued":
-                self._queue_position = position
-                self._message = f"waiting: number {position} in the queue" if position else ""
+    def _on_stopped_in_queue(self) -> None:
+        self._phase = "done"
 
     def predict(self, image: object) -> tuple[tuple[str, float], ...]:
         """(class name, probability) for a new picture (H, W, 3) or (H, W), uint8 or float in
@@ -298,12 +234,6 @@ class TransferJob:
             if self.adapted is not None:
                 self.model = self.adapted.model.eval()
             self._finish()
-
-    def _finish(self) -> None:
-        self._may_run.set()
-        self._done.set()
-        if self._on_done is not None:
-            self._on_done(self)
 
     def _set(self, state: str, phase: str, message: str) -> None:
         with self._lock:
