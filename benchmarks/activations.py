@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
 from explorer import activations as A  # noqa: E402
+from explorer import feature_maps  # noqa: E402
 from explorer.zoo import load_model  # noqa: E402
 
 MODELS = ("alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v3_small")
@@ -69,7 +70,7 @@ def measure(name: str, repeats: int) -> dict:
     row["maps_mib"] = sum(t.numel() * t.element_size() for t in maps.values()) / MIB
 
     # Switching layers on the page: the activations are cached, so the cost is one grid.
-    switch = [median_s(lambda t=t: A.channel_grid(t), 3) for t in maps.values()]
+    switch = [median_s(lambda t=t: feature_maps.channel_grid(t), 3) for t in maps.values()]
     row["switch_median_s"], row["switch_max_s"] = statistics.median(switch), max(switch)
     return row
 

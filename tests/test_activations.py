@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from explorer import activations as A
+from explorer import feature_maps
 from explorer.zoo import MODELS, load_model
 
 SIZE = 64  # small inputs keep the whole file fast; every registry model accepts 64 x 64
@@ -281,37 +282,37 @@ def test_channel_stats_and_strongest_channels():
     act = torch.zeros(1, 3, 2, 2)
     act[0, 1] = torch.tensor([[1.0, 2.0], [3.0, 0.0]])
     act[0, 2] = 5.0
-    stats = A.channel_stats(act)
+    stats = feature_maps.channel_stats(act)
     assert stats["max"] == 5.0 and stats["min"] == 0.0
     assert stats["mean"] == pytest.approx(26 / 12)
     assert stats["zero_fraction"] == pytest.approx(5 / 12)
     np.testing.assert_allclose(stats["channel_mean"], [0.0, 1.5, 5.0])
     np.testing.assert_allclose(stats["channel_max"], [0.0, 3.0, 5.0])
     np.testing.assert_allclose(stats["channel_zero_fraction"], [1.0, 0.25, 0.0])
-    assert A.strongest_channels(act, 2) == [2, 1]
-    assert A.strongest_channels(act.numpy()[0], 10) == [2, 1, 0]
+    assert feature_maps.strongest_channels(act, 2) == [2, 1]
+    assert feature_maps.strongest_channels(act.numpy()[0], 10) == [2, 1, 0]
     with pytest.raises(ValueError, match="1, C, H, W"):
-        A.channel_stats(torch.zeros(2, 3, 4, 4))
+        feature_maps.channel_stats(torch.zeros(2, 3, 4, 4))
 
 
 def test_channel_grid():
     act = torch.arange(2 * 3 * 3, dtype=torch.float32).reshape(1, 2, 3, 3)
-    grid = A.channel_grid(act, columns=2)
+    grid = feature_maps.channel_grid(act, columns=2)
     assert grid.shape == (1 + 3 + 1, 1 + 2 * (3 + 1), 3) and grid.dtype == np.uint8
     assert grid[1, 1, 0] == 0 and grid[3, 3, 0] == 255  # each channel stretched to 0..255
-    assert A.channel_grid(act, channels=[1], columns=4).shape == (5, 17, 3)
+    assert feature_maps.channel_grid(act, channels=[1], columns=4).shape == (5, 17, 3)
 
 
 def test_first_layer_kernels():
     model = untrained("alexnet")
-    kernels = A.first_layer_kernels(model)
+    kernels = feature_maps.first_layer_kernels(model)
     assert kernels.shape == (64, 3, 11, 11) and kernels.dtype == np.float32
     np.testing.assert_array_equal(kernels, model.features[0].weight.detach().numpy())
-    assert A.first_layer_kernels(model, "features.3").shape == (192, 64, 5, 5)
+    assert feature_maps.first_layer_kernels(model, "features.3").shape == (192, 64, 5, 5)
     with pytest.raises(ValueError, match="not a Conv2d"):
-        A.first_layer_kernels(model, "features.1")
+        feature_maps.first_layer_kernels(model, "features.1")
     with pytest.raises(ValueError, match="no layer"):
-        A.first_layer_kernels(model, "nope")
+        feature_maps.first_layer_kernels(model, "nope")
 
 
 # ---------------------------------------------------------------------------

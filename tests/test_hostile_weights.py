@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 from torchvision.models import get_model_weights
 
-from explorer import activations, app_networks, first_layer, zoo
+from explorer import activations, app_networks, feature_maps, first_layer, zoo
 from explorer.ui import image_picker, pretrained_page
 from tests.helpers import run
 
@@ -515,18 +515,18 @@ def test_weights_too_large_give_messages_not_nan():
         activations.grad_cam(loaded.model, x, loaded.gradcam_layer, 0)
     maps = activations.capture(loaded.model, x)
     layer = next(name for name, value in maps.items() if not torch.isfinite(value).all())
-    stats = activations.channel_stats(maps[layer])
+    stats = feature_maps.channel_stats(maps[layer])
     assert stats["non_finite"] > 0
-    grid = activations.channel_grid(maps[layer])
+    grid = feature_maps.channel_grid(maps[layer])
     assert grid.dtype == np.uint8
-    assert activations.strongest_channels(maps[layer], 2)[0] in range(maps[layer].shape[1])
-    shown = activations.finite_values(maps[layer][0].numpy())
+    assert feature_maps.strongest_channels(maps[layer], 2)[0] in range(maps[layer].shape[1])
+    shown = feature_maps.finite_values(maps[layer][0].numpy())
     assert np.isfinite(shown).all()
 
 
 def test_finite_values_maps_each_kind_of_non_finite():
     values = np.array([[[1.0, 2.0, np.nan, np.inf, -np.inf]], [[np.nan] * 5]], np.float32)
-    shown = activations.finite_values(values)
+    shown = feature_maps.finite_values(values)
     np.testing.assert_array_equal(shown[0, 0], [1.0, 2.0, 1.0, 2.0, 1.0])
     np.testing.assert_array_equal(shown[1, 0], [0.0] * 5)  # nothing finite: all zero
 

@@ -19,7 +19,7 @@ from torch import nn
 from torchvision.models import get_model_weights
 
 from explorer import activations as A
-from explorer import families, zoo
+from explorer import families, feature_maps, zoo
 from explorer.environment import weights_dir
 
 FAMILIES = {
@@ -444,7 +444,7 @@ def test_custom_model_works_with_every_function(channels, size):
     assert list(maps) == ["0", "1", "2", "3", "4", "5"]
     cam = A.grad_cam(loaded.model, prediction.tensor, loaded.gradcam_layer)
     assert cam.heatmap.shape == (size, size)
-    assert A.first_layer_kernels(loaded.model, loaded.first_conv).shape == (8, channels, 3, 3)
+    assert feature_maps.first_layer_kernels(loaded.model, loaded.first_conv).shape == (8, channels, 3, 3)
     rows = A.layer_table(loaded.model, (1, *loaded.input_shape))
     assert A.table_totals(rows).parameters == loaded.meta["num_params"]
     assert model.training  # untouched

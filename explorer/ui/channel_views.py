@@ -8,7 +8,15 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import activations, dataset_examples, featurevis, job_registry, occlusion, plots, zoo
+from explorer import (
+    dataset_examples,
+    feature_maps,
+    featurevis,
+    job_registry,
+    occlusion,
+    plots,
+    zoo,
+)
 from explorer.featurevis import LOGITS, VisSettings
 from explorer.featurevis_cli import example_images, parse_channels
 from explorer.featurevis_job import VisJob
@@ -260,7 +268,7 @@ def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | Non
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
-    picture = np.asarray(activations.finite_values(x[0].detach().numpy()))
+    picture = np.asarray(feature_maps.finite_values(x[0].detach().numpy()))
     low, high = picture.min(), picture.max()
     shown = ((picture - low) / max(high - low, 1e-12)).transpose(1, 2, 0)
     limit = plots.signed_limit(result.upsampled)
@@ -314,7 +322,7 @@ def hierarchy_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
         st.error(f"The layers could not be captured: {error}", icon=":material/error:")
         return
     picture = as_picture(x)
-    chosen = {layer: activations.strongest_channels(maps[layer], HIERARCHY_CHANNELS)
+    chosen = {layer: feature_maps.strongest_channels(maps[layer], HIERARCHY_CHANNELS)
               for layer in layers if layer in maps}
     st.markdown("The lecture's story, on this picture: early layers respond to edges and "
                 "colours, later ones to larger parts. Each column: a layer's strongest "

@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import (
     activations,
     app_networks,
+    feature_maps,
     first_layer,
     job_registry,
     plots,
@@ -213,7 +214,7 @@ def captured(loaded: zoo.LoadedModel, x, image: np.ndarray) -> dict:
 
 def as_picture(x) -> np.ndarray:
     """The preprocessed (1, C, H, W) tensor as an image (each channel stretched to 0..1)."""
-    values = activations.finite_values(x[0].detach().numpy()).transpose(1, 2, 0)
+    values = feature_maps.finite_values(x[0].detach().numpy()).transpose(1, 2, 0)
     low, high = values.min(axis=(0, 1)), values.max(axis=(0, 1))
     picture = (values - low) / np.where(high > low, high - low, 1.0)
     return picture[..., 0] if picture.shape[2] == 1 else picture
@@ -282,9 +283,9 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
         "count", 16, _int_in(GRID_COUNTS)))
     strongest = st.toggle("Strongest channels first (by mean activation)", key=_seeded(
         "strongest", False, _flag, "strongest"))
-    picked = (activations.strongest_channels(activation, min(count, channels)) if strongest
+    picked = (feature_maps.strongest_channels(activation, min(count, channels)) if strongest
               else list(range(min(count, channels))))
-    stats = activations.channel_stats(activation)
+    stats = feature_maps.channel_stats(activation)
     st.markdown(f"**{layer}**: output {tuple(activation.shape)}; mean {stats['mean']:.3g}, "
                 f"max {stats['max']:.3g}, zeros {stats['zero_fraction']:.0%} of the values.")
     if stats["non_finite"]:
@@ -296,11 +297,11 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
         "shared", False, _flag, "shared"))
     scale = 4 if activation.shape[-1] <= 16 else 2 if activation.shape[-1] <= 64 else 1
     if shared:  # one black..white range over the shown channels: strong and weak ones compare
-        values = activations.finite_values(activation[0, picked].numpy()[None])[0]  # (n, H, W)
+        values = feature_maps.finite_values(activation[0, picked].numpy()[None])[0]  # (n, H, W)
         grid = plots.image_grid(plots.stretch(values)[:, None], columns=8, scale=scale)
         scale_text = f"one scale: black = {values.min():.3g}, white = {values.max():.3g}"
     else:
-        grid = activations.channel_grid(activation, picked, columns=8, scale=scale)
+        grid = feature_maps.channel_grid(activation, picked, columns=8, scale=scale)
         scale_text = "each stretched to its own range: black = lowest, white = highest"
     st.image(plots.png_bytes(grid), width="stretch",
              caption="Channels " + ", ".join(map(str, picked)) + f" ({scale_text})")
@@ -311,7 +312,7 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     else:  # a slider needs two ends
         channel = 0
     left, right = st.columns(2)
-    values = activations.finite_values(activation[0, channel].numpy()[None])[0]
+    values = feature_maps.finite_values(activation[0, channel].numpy()[None])[0]
     left.image(plots.png_bytes(plots.heat_rgb(values)), width="stretch",
                caption=f"Channel {channel}: {values.shape[0]}x{values.shape[1]}, "
                        f"{values.min():.3g} (black) to {values.max():.3g} (yellow)")
@@ -324,7 +325,7 @@ def overlay(picture: np.ndarray, values: np.ndarray, opacity: float = 0.6) -> np
     from skimage.transform import resize
 
     base = picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=-1)
-    big = resize(activations.finite_values(values[None])[0], base.shape[:2], order=1)
+    big = resize(feature_maps.finite_values(values[None])[0], base.shape[:2], order=1)
     positive = np.clip(big, 0, None) / max(float(big.max()), 1e-12)
     heat = plots.heat_rgb(positive, 0.0, 1.0).astype(np.float32) / 255.0
     weight = opacity * positive[..., None]
@@ -333,7 +334,7 @@ def overlay(picture: np.ndarray, values: np.ndarray, opacity: float = 0.6) -> np
 
 def kernels_panel(loaded: zoo.LoadedModel) -> None:
     try:
-        weight = activations.first_layer_kernels(loaded.model, loaded.first_conv)
+        weight = feature_maps.first_layer_kernels(loaded.model, loaded.first_conv)
     except ValueError as error:
         st.info(f"No first-layer kernels to show: {error}")
         return
