@@ -145,7 +145,7 @@ def drive(page: str, hostile: dict[str, str], context: dict[str, str], tabs, *,
         at.run()
         assert not at.exception, (tab, at.exception[0].value)
         seen |= {name for name in hostile if f"`{name}`" in notes(at)}
-    read = at.session_state["_url_read"] & set(hostile)
+    read = set(at.session_state["_url_seen"]) & set(hostile)
     assert read, "no parameter was read"
     read -= OWN_READERS
     if every_value_bad:

@@ -125,6 +125,27 @@ def test_a_bad_link_value_is_ignored_once_with_a_note() -> None:
     assert not at.exception and not at.toast  # read once: no second note
 
 
+def test_a_link_followed_inside_an_open_session_applies_its_values() -> None:
+    """A lecture card's link opens a page that this session has already set up otherwise:
+    the link's values win; the page's own echo of a value never overrides the user."""
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.run()
+    at.switch_page(CONV).run()
+    stride = at.slider(key="keep.convolution.stride")
+    assert stride.value == 1 and at.query_params["stride"] == "1"
+    stride.set_value(2).run()  # the user's own change, echoed to the address bar
+    assert at.query_params["stride"] == "2"
+    at.run()
+    assert at.slider(key="keep.convolution.stride").value == 2
+    at.query_params["stride"] = "3"  # a link to the same page, followed in this session
+    at.run()
+    assert not at.exception and not at.toast
+    assert at.slider(key="keep.convolution.stride").value == 3
+    at.slider(key="keep.convolution.stride").set_value(1).run()  # the user moves on
+    assert at.slider(key="keep.convolution.stride").value == 1
+    assert at.query_params["stride"] == "1"
+
+
 # ---------------------------------------------------------------- kept values and fragments
 
 

@@ -14,7 +14,7 @@ KEEP_PREFIX = "keep."
 _KEPT = "_kept_values"  # kept key -> its latest value, in plain state Streamlit never cleans up
 _URL_FIELDS = "_url_fields"  # url name -> widget key, registered by seed() during this run
 _URL_WRITTEN = "_url_written"  # url names written after the previous run
-_URL_READ = "_url_read"  # url names whose link value has had its one chance to seed a widget
+_URL_SEEN = "_url_seen"  # url name -> the text last read from or written to the address bar
 
 # A link value longer than this is refused unread: the longest real one, a 9x9 grid of
 # full-precision floats, is about 2,000 characters.
@@ -133,28 +133,28 @@ def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | Non
          link_valid: Callable[[Any], bool] | None = None) -> str:
     """Give a widget its first value and return its key; create the widget with no default.
 
-    On the session's first visit the value comes from `?url=...` when the link carries a valid
-    one, else from `default`; a bad link value is ignored with a note naming the parameter.
-    With `url`, the widget's value is written back to the address bar after the page has run,
-    so a copied link reopens the same view. `link_valid` (with its coerce) judges link values
-    when they must be stricter than what a user may type (a free-text box).
+    The value comes from `?url=...` when the address carries a link value this session has not
+    seen yet (a copied link on the first visit, or a lecture card's link followed inside an open
+    session), else from the widget's own state, else from `default`. A bad link value is ignored
+    with a note naming the parameter, once. With `url`, the widget's value is written back to
+    the address bar after the page has run, so a copied link reopens the same view; that echo
+    counts as seen, so it never overrides what the user does next (nor seeds another widget that
+    shares the name, e.g. k_size written for the previous kernel preset). `link_valid` (with
+    its coerce) judges link values when they must be stricter than what a user may type.
     """
+    seen = st.session_state.setdefault(_URL_SEEN, {})
+    text = st.query_params.get(url) if url is not None else None
+    if text is not None and seen.get(url) != text:
+        seen[url] = text
+        candidate = _decode(text)
+        checker = link_valid or valid
+        if accepts(checker, candidate):
+            st.session_state[key] = _coerce(checker, candidate)
+        else:
+            ignored(url)
     if key not in st.session_state or not accepts(valid, st.session_state[key]):
-        value = default
-        # a link's value counts once per session: later it is our own echo of another widget
-        # (e.g. k_size written for the previous kernel preset)
-        read = st.session_state.setdefault(_URL_READ, set())
-        if url is not None and url not in read and url in st.query_params:
-            read.add(url)
-            candidate = _decode(st.query_params[url])
-            checker = link_valid or valid
-            if accepts(checker, candidate):
-                value = _coerce(checker, candidate)
-            else:
-                ignored(url)
-        st.session_state[key] = value
+        st.session_state[key] = default
     if url is not None:
-        st.session_state.setdefault(_URL_READ, set()).add(url)
         st.session_state.setdefault(_URL_FIELDS, {})[url] = key
     _remember(key)
     return key
@@ -177,9 +177,11 @@ def write_url() -> None:
     Only our own fields are touched: parameters bound by Streamlit itself (tabs) stay.
     """
     fields = st.session_state.get(_URL_FIELDS, {})
+    seen = st.session_state.setdefault(_URL_SEEN, {})
     for name in st.session_state.get(_URL_WRITTEN, set()) - set(fields):
         if name in st.query_params:
             del st.query_params[name]
+        seen.pop(name, None)
     for name, key in fields.items():
         value = st.session_state.get(key)
         if value is None:
@@ -190,6 +192,7 @@ def write_url() -> None:
             continue
         if st.query_params.get(name) != text:
             st.query_params[name] = text
+        seen[name] = text
     st.session_state[_URL_WRITTEN] = set(fields)
 
 
