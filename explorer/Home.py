@@ -15,15 +15,18 @@ from explorer import memory, warmup  # noqa: E402
 from explorer.catalogue import PAGES  # noqa: E402
 from explorer.ui.heartbeat import keep_jobs_alive  # noqa: E402
 from explorer.ui.home import render_home  # noqa: E402
+from explorer.ui.presenter import presenter_toggle  # noqa: E402
 from explorer.ui.state import keep_widget_state, write_url  # noqa: E402
 
+keep_widget_state()
+with st.sidebar:
+    presenting = presenter_toggle()
 st.set_page_config(
     page_title="CNN Explorer",
     page_icon=str(ROOT / "assets" / "icon.png"),
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="collapsed" if presenting else "expanded",
 )
-keep_widget_state()
 
 home = st.Page(render_home, title="Home", icon=":material/home:", url_path="home", default=True)
 pages = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.key) for p in PAGES]

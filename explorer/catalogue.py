@@ -17,6 +17,12 @@ class PageInfo:
 
 PAGES: tuple[PageInfo, ...] = (
     PageInfo(
+        "lecture", "../pages/0_Lecture.py", "Lecture", ":material/school:",
+        "The lecture's demos in order: one click opens each page set up, with the number to "
+        "expect; presenter mode for the projector.",
+        ready=True,
+    ),
+    PageInfo(
         "convolution", "../pages/1_Convolution.py", "Convolution", ":material/blur_on:",
         "Slide a kernel over an image: correlation vs convolution, padding modes, stride, pooling.",
         ready=True,
@@ -24,6 +30,12 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo(
         "colour", "../pages/2_Colour_filters.py", "Colour filters", ":material/palette:",
         "Design a bank of colour filters (a Conv2d weight) and see where each colour lights up.",
+        ready=True,
+    ),
+    PageInfo(  # the file's number is newer than its place: the sidebar follows this list
+        "layers", "../pages/6_CNN_layers.py", "CNN layers", ":material/stacks:",
+        "Backprop as correlation and convolution, receptive fields you can click, a dense layer "
+        "as a 1x1 convolution, conv vs dense parameter counts.",
         ready=True,
     ),
     PageInfo(

@@ -85,9 +85,46 @@ def letters_picture() -> np.ndarray:
     return _fit(grid, side=2 * THUMBNAIL_SIDE)
 
 
+def receptive_field_picture() -> np.ndarray:
+    """Five 3x3 convolutions: the paths from each input pixel to one output unit (a pyramid
+    11 pixels wide), beside one 11x11 convolution's flat field (numpy: no torch on Home)."""
+    impulse = np.zeros((21, 21))
+    impulse[10, 10] = 1.0
+    five = impulse
+    for _ in range(5):
+        five = signal.convolve2d(five, np.ones((3, 3)), mode="same")
+    one = signal.convolve2d(impulse, np.ones((11, 11)), mode="same")
+    heat = [_blues(field / field.max()) for field in (five, one)]
+    gap = np.ones((21, 2, 3), dtype=np.float32)
+    return _fit(np.hstack([heat[0], gap, heat[1]]), side=2 * THUMBNAIL_SIDE)
+
+
+def _blues(values: np.ndarray) -> np.ndarray:
+    """Non-negative values in [0, 1] as white -> dark blue (the app's sequential scale)."""
+    blue = np.array([0.03, 0.19, 0.42])
+    return (1.0 - values[..., None] * (1.0 - blue)).astype(np.float32)
+
+
+def lecture_picture() -> np.ndarray:
+    """The lecture's numerical example: the 5x5 input, the 3x3 kernel and the 3x3 'valid'
+    output as grey blocks (darker = larger)."""
+    blocks = []
+    for values in (lecture.CONV_INPUT_5X5, lecture.CONV_KERNEL_3X3, lecture.CONV_VALID_OUTPUT):
+        array = np.asarray(values, dtype=np.float32)
+        grey = 1.0 - 0.8 * array / array.max()
+        cells = np.kron(grey, np.ones((20, 20), dtype=np.float32))
+        cells[::20, :] = cells[:, ::20] = 1.0  # white grid lines
+        pad = (140 - cells.shape[0]) // 2  # 280 x 140: the cards' 2:1
+        blocks.append(np.pad(cells, ((pad, 140 - cells.shape[0] - pad), (10, 10)),
+                             constant_values=1.0))
+    return _fit(np.repeat(np.hstack(blocks)[..., None], 3, axis=-1), side=2 * THUMBNAIL_SIDE)
+
+
 CARD_PICTURES = {
+    "lecture": lecture_picture,
     "convolution": sobel_edges_picture,
     "colour": colour_filter_picture,
+    "layers": receptive_field_picture,
     "train": shapes_picture,
     "transfer": letters_picture,
     "pretrained": pretrained_input_picture,

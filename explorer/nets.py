@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -262,3 +263,11 @@ def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
         return size, size
     height, width = size
     return int(height), int(width)
+
+
+def activation_curve(name: str, z: np.ndarray) -> np.ndarray:
+    """h(z) of a registry activation as a fresh module computes it (PReLU: its initial slope
+    0.25, before training learns it)."""
+    module = ACTIVATIONS[name].make(1)
+    with torch.no_grad():
+        return module(torch.as_tensor(z, dtype=torch.float32)[None]).numpy()[0].astype(np.float64)

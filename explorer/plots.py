@@ -201,8 +201,9 @@ def matrix_heatmap(
         )
     side = min(420, 60 + 34 * max(rows, cols)) if height is None else height
     figure.update_layout(
-        title={"text": title, "x": 0.5, "xanchor": "center", "y": 0.98, "yanchor": "top"}
-        if title else None,
+        # long titles (a scale factor, a note) get smaller type: narrow columns must not clip
+        title={"text": title, "x": 0.5, "xanchor": "center", "y": 0.98, "yanchor": "top",
+               "font": {"size": 16 if len(title) <= 22 else 13}} if title else None,
         height=side + (60 if title else 20),
         margin={"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
         xaxis={"showticklabels": cols <= 12, "dtick": 1, "side": "top", "constrain": "domain"},
@@ -210,6 +211,40 @@ def matrix_heatmap(
                "scaleanchor": "x", "constrain": "domain"},
         plot_bgcolor="white",
     )
+    return figure
+
+
+def unit_grid(rows: int, cols: int, *, title: str, picked: tuple[int, int]) -> go.Figure:
+    """A plain rows x cols grid of units (no values, no colour bar) with one unit marked."""
+    figure = go.Figure(go.Heatmap(
+        z=np.zeros((rows, cols)), colorscale=[[0, "#e8ecf3"], [1, "#e8ecf3"]], showscale=False,
+        xgap=1, ygap=1, hoverinfo="skip"))
+    row, col = picked
+    figure.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
+                     fillcolor=HIGHLIGHT, line={"color": HIGHLIGHT, "width": 2})
+    side = min(420, 60 + 34 * max(rows, cols))
+    figure.update_layout(
+        title={"text": title, "x": 0.5, "xanchor": "center"}, height=side + 60,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10}, plot_bgcolor="white",
+        xaxis={"showticklabels": cols <= 12, "dtick": 1, "side": "top", "constrain": "domain"},
+        yaxis={"autorange": "reversed", "showticklabels": rows <= 12, "dtick": 1,
+               "scaleanchor": "x", "constrain": "domain"})
+    return figure
+
+
+def with_cell_targets(figure: go.Figure, rows: int, cols: int) -> go.Figure:
+    """Adds an invisible marker on every cell of a rows x cols heatmap, so that a click on a
+    cell selects a point (Streamlit reports point selections, not heatmap clicks)."""
+    grid_rows, grid_cols = np.mgrid[0:rows, 0:cols]
+    figure.add_trace(go.Scatter(
+        x=grid_cols.ravel(), y=grid_rows.ravel(), mode="markers", showlegend=False,
+        marker={"size": max(8, 300 // max(rows, cols)), "color": "rgba(0, 0, 0, 0)"},
+        hovertemplate="row %{y}, col %{x}: click to pick<extra></extra>",
+    ))
+    # the markers must not widen the axes: the cells fill the plot area exactly
+    figure.update_xaxes(range=[-0.5, cols - 0.5], autorange=False)
+    figure.update_yaxes(range=[rows - 0.5, -0.5], autorange=False)
+    figure.update_layout(clickmode="event+select", dragmode=False)
     return figure
 
 

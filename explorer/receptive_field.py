@@ -91,3 +91,92 @@ def crop(image: np.ndarray, box: tuple[int, int, int, int], fill: float = 0.5) -
     if y1 > y0 and x1 > x0:
         out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
     return out
+
+
+# ---------------------------------------------------------------- stacks of layers (the lecture's
+# "five 3 x 3 convolutions see as far as one 11 x 11")
+
+
+@dataclass(frozen=True)
+class StackLayer:
+    kind: str  # "conv" or "pool"
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+
+    @property
+    def label(self) -> str:
+        name = f"conv {self.kernel}x{self.kernel}" if self.kind == "conv" else \
+            f"pool {self.kernel}x{self.kernel}"
+        extras = [f"stride {self.stride}"] * (self.stride > 1) + \
+            [f"dilation {self.dilation}"] * (self.dilation > 1)
+        return name + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _convs(kernel: int, count: int, dilations: tuple[int, ...] | None = None) -> tuple:
+    return tuple(StackLayer("conv", kernel, dilation=d) for d in (dilations or (1,) * count))
+
+
+POOL2 = StackLayer("pool", 2, stride=2)
+STACKS: dict[str, tuple[StackLayer, ...]] = {
+    "Five 3x3 convolutions": _convs(3, 5),
+    "One 11x11 convolution": _convs(11, 1),
+    "The lecture's simple CNN (conv, pool, conv, pool)": (_convs(3, 1)[0], POOL2,
+                                                          _convs(3, 1)[0], POOL2),
+    "VGG's first two blocks": (*_convs(3, 2), POOL2, *_convs(3, 2), POOL2),
+    "Three 3x3 convolutions, dilation 1, 2, 4": _convs(3, 3, (1, 2, 4)),
+}
+STACK_INPUT = 32  # the click demo's input is 32 x 32
+
+
+def stack_model(layers: tuple[StackLayer, ...]) -> nn.Sequential:
+    """The stack with "valid" padding and all-ones weights; pooling sums its window, so the
+    gradient of one output unit counts the paths from each input pixel to it."""
+    modules: list[nn.Module] = []
+    for layer in layers:
+        if layer.kind == "conv":
+            conv = nn.Conv2d(1, 1, layer.kernel, stride=layer.stride, dilation=layer.dilation,
+                             bias=False)
+            nn.init.ones_(conv.weight)
+            modules.append(conv)
+        else:
+            modules.append(nn.AvgPool2d(layer.kernel, layer.stride, divisor_override=1))
+    return nn.Sequential(*modules)
+
+
+def stack_field(layers: tuple[StackLayer, ...]) -> Field:
+    model = stack_model(layers)
+    return receptive_field(model, str(len(model) - 1))
+
+
+def stack_output_size(layers: tuple[StackLayer, ...], size: int = STACK_INPUT) -> int:
+    for layer in layers:
+        size = (size - layer.dilation * (layer.kernel - 1) - 1) // layer.stride + 1
+    return size
+
+
+def paths_to_unit(layers: tuple[StackLayer, ...], row: int, col: int,
+                  size: int = STACK_INPUT) -> np.ndarray:
+    """(size, size): how many paths lead from each input pixel to output unit (row, col);
+    zero outside its receptive field. Computed by autograd (d unit / d input, weights 1)."""
+    import torch
+
+    out = stack_output_size(layers, size)
+    if not (0 <= row < out and 0 <= col < out):
+        raise ValueError(f"Unit ({row}, {col}) is outside the {out}x{out} output.")
+    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+    stack_model(layers).double()(x)[0, 0, row, col].backward()
+    return x.grad[0, 0].numpy()
+
+
+def field_formula(layers: tuple[StackLayer, ...]) -> str:
+    """r = 1 + sum over layers of (k - 1) * dilation * (product of the strides before it)."""
+    terms, jump, size = [], 1, 1
+    for layer in layers:
+        step = (layer.kernel - 1) * layer.dilation * jump
+        factors = [f"({layer.kernel}-1)"] + [f"{layer.dilation}"] * (layer.dilation > 1) + \
+            [f"{jump}"] * (jump > 1)
+        terms.append("·".join(factors))
+        size += step
+        jump *= layer.stride
+    return f"r = 1 + {' + '.join(terms)} = {size}"

@@ -6,6 +6,7 @@ import streamlit as st
 from explorer.ui import convolution as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor
+from explorer.ui.presenter import presenting
 from explorer.ui.widgets import lazy_tabs, page_header
 
 page_header(
@@ -28,11 +29,17 @@ st.caption(f"Input: **{picked.label}**, {image.shape[0]}x{image.shape[1]}"
            + (" (the lecture's numbers)" if picked.raw_values else ", values 0 (black) to 1 (white)"))
 if choice is None:
     st.stop()
-panels.kernel_panel(choice)
+if presenting():  # on the projector the result goes first; the kernel one click away
+    with st.expander(f"Kernel: {choice.label}", icon=":material/grid_on:"):
+        panels.kernel_panel(choice)
+else:
+    panels.kernel_panel(choice)
 
 lazy_tabs({
     "Correlation vs convolution": lambda: panels.filter_panel(image, choice, settings,
                                                               picked.label),
+    "Modes side by side": lambda: panels.modes_panel(image, choice, settings),
+    "Blur: size and type": lambda: panels.blur_panel(image),
     "Step through": lambda: panels.step_panel(image, choice, settings),
     "Edges (Sobel)": lambda: panels.sobel_panel(image, settings),
     "Pooling": lambda: panels.pooling_panel(image),

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from explorer.ui import ablation_view, training_runs
 from explorer.ui import training_page as ui
-from explorer.ui import training_runs
 from explorer.ui.widgets import page_header
 
 page_header(
@@ -35,11 +35,15 @@ if dataset is not None:
         ui.data_overview(dataset)
     with st.expander("The model: layers, output shapes, parameters", icon=":material/layers:"):
         fits = ui.model_overview(model, dataset)
+    with st.expander("Learning-rate schedule and activation, before you start",
+                     icon=":material/show_chart:", key="preview", bind="query-params"):
+        ui.schedule_and_activation(settings, dataset)
     if augmentation.active:
         with st.expander("Augmentation preview", icon=":material/flip:"):
             ui.augmentation_preview(dataset, augmentation)
 
 ui.controls(settings if fits else None, dataset)
+ablation_view.ablation_panel()
 ui.run_view(ui.current_job_id(), dataset)
 st.subheader("Runs", anchor=False)
 training_runs.runs_panel(dataset)

@@ -25,6 +25,10 @@ if loaded is None:
     st.stop()
 st.caption(f"**{loaded.label}** ({loaded.family}). {zoo.model_spec(loaded.name).note}"
            if loaded.name in zoo.MODELS else f"**{loaded.label}**. {loaded.message}")
+if not loaded.pretrained:  # said in the main area too: the sidebar is closed on a projector
+    st.warning(f"**Untrained {loaded.label}**: its trained weights are not on this server, so "
+               "what follows comes from **random weights** (the architecture and shapes are "
+               "real). Download them in the sidebar.", icon=":material/cloud_off:")
 image = picked.pixels
 x, prediction = ui.predicted(loaded, image, picked.label)  # (None, None) if unusable
 

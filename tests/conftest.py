@@ -59,13 +59,20 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 600.0) ->
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`streamlit run explorer/Home.py` from the repository root, as a user starts it."""
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The browser tests' server writes everything it prints here."""
+    return tmp_path_factory.mktemp("server") / "streamlit.log"
+
+
+@pytest.fixture(scope="session")
+def server_url(server_log: Path) -> Iterator[str]:
+    """`streamlit run explorer/server_app.py` from the repository root: the app as `make run`
+    serves it (the ASGI app with the deep-address redirect), without the warm-up."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    log = server_log
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer/Home.py",
+            [sys.executable, "-m", "streamlit", "run", "explorer/server_app.py",
              "--server.port", str(port), "--server.address", "127.0.0.1",
              "--server.headless", "true"],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,

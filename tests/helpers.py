@@ -14,6 +14,8 @@ def heatmaps(at: AppTest) -> dict[str, np.ndarray]:
     found = {}
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
+        if "z" not in spec["data"][0]:  # a line chart
+            continue
         z = spec["data"][0]["z"]
         if isinstance(z, dict):  # plotly's typed-array encoding
             values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])

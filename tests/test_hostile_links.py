@@ -94,7 +94,7 @@ PAGES = {
         [],
         ["dataset", "blocks", "channels", "kernel", "activation", "bn", "dropout", "hidden",
          "flip", "shift", "rotation", "jitter", "optimiser", "lr", "schedule", "decay", "batch",
-         "epochs", "budget", "seed", "owner", "job"],
+         "epochs", "budget", "seed", "owner", "job", "preview", "ablation"],
         [({}, ())],
     ),
     "transfer": (
@@ -103,6 +103,13 @@ PAGES = {
         ["backbone", "source", "task", "strategy", "per_class", "budget", "epochs", "size",
          "owner"],
         [({}, ()), ({"source": "examples"}, ())],
+    ),
+    "layers": (
+        "../pages/6_CNN_layers.py",
+        ["Receptive field", "Dense = 1x1 conv", "Parameters"],
+        ["bp_n", "bp_k", "bp_cin", "bp_cout", "bp_seed", "rf_stack", "rf_row", "rf_col",
+         "dense_cin", "dense_out", "dense_batch", "p_cin", "p_cout", "p_n", "p_k", "present"],
+        [({}, ())],
     ),
     "pretrained": (
         "../pages/5_Pretrained_networks.py",
@@ -188,6 +195,7 @@ def test_every_parameter_with_a_hostile_value(page: str, context_index: int,
 
 # The tabs that read link parameters (the others only show what the sidebar chose).
 PARAMETER_TABS = {"convolution": ("Edges (Sobel)", "Pooling"), "colour": (), "train": (), "transfer": (),
+                  "layers": ("Receptive field", "Dense = 1x1 conv", "Parameters"),
                   "pretrained": ("Activations", "Grad-CAM", "What channels look for")}
 
 
@@ -284,7 +292,7 @@ def test_a_bad_grid_in_the_link_falls_back_to_sobel(grid: str) -> None:
     at = open_page("convolution", {"from": "grid", "grid": grid})
     assert not at.exception, at.exception
     assert "`grid`" in toasts(at)
-    np.testing.assert_array_equal(heatmaps(at)["Kernel W (correlation)"],
+    np.testing.assert_array_equal(heatmaps(at)["W (correlation)"],
                                   kernels.make_kernel("sobel_x"))
 
 
@@ -292,7 +300,7 @@ def test_a_9x3_grid_in_the_link_is_used() -> None:
     grid = np.arange(27, dtype=float).reshape(9, 3).tolist()
     at = open_page("convolution", {"from": "grid", "grid": json.dumps(grid)})
     assert not at.exception and not at.toast
-    np.testing.assert_array_equal(heatmaps(at)["Kernel W (correlation)"], grid)
+    np.testing.assert_array_equal(heatmaps(at)["W (correlation)"], grid)
 
 
 def _bank(rows: list) -> str:

@@ -40,7 +40,7 @@ def use_tab(at: AppTest, name: str) -> AppTest:
 def test_default_is_the_lecture_box_blur_on_cameraman(app: AppTest) -> None:
     assert "Input: **Cameraman**, 512x512" in app.caption[0].value
     assert app.selectbox(key=K + "kernel.preset").value == "box"
-    np.testing.assert_allclose(heatmaps(app)["Kernel W (correlation)"], np.full((9, 9), 1 / 81))
+    np.testing.assert_allclose(heatmaps(app)["W (correlation)"], np.full((9, 9), 1 / 81))
     assert [c.split(":")[1].strip().split(";")[0] for c in captions(app)] == ["shape (512, 512)"] * 3
     assert "max |difference| = 0" in " ".join(c.value for c in app.caption)
 
@@ -75,9 +75,9 @@ def test_lecture_output_shapes_for_a_9x9_box(app: AppTest, mode: str) -> None:
 def test_every_preset_runs_and_matches_the_engine(app: AppTest, preset: str) -> None:
     app.selectbox(key=K + "kernel.preset").set_value(preset)
     run(app)
-    shown = heatmaps(app)["Kernel W (correlation)"]
+    shown = heatmaps(app)["W (correlation)"]
     np.testing.assert_allclose(shown, kernels.make_kernel(preset, **_defaults(preset)))
-    np.testing.assert_allclose(heatmaps(app)["Flipped W (convolution)"], shown[::-1, ::-1])
+    np.testing.assert_allclose(heatmaps(app)["W flipped (convolution)"], shown[::-1, ::-1])
 
 
 def _defaults(preset: str) -> dict:
@@ -102,7 +102,7 @@ def test_stride_dilation_and_non_square_kernel(app: AppTest) -> None:
     run(app)
     app.slider(key=K + "kernel.box.size.cols").set_value(4)
     run(app)
-    assert heatmaps(app)["Kernel W (correlation)"].shape == (9, 4)
+    assert heatmaps(app)["W (correlation)"].shape == (9, 4)
     # rows 248 as before; columns floor((512 - 2*3 - 1)/2) + 1 = 253
     assert "shape (248, 253)" in captions(app)[0]
     assert any("even" in i.value.lower() for i in app.info)
@@ -137,7 +137,7 @@ def test_step_through_the_lecture_example(app: AppTest) -> None:
     app.button[0].click()
     run(app)
     maps = heatmaps(app)
-    np.testing.assert_array_equal(maps["Output"], conv.LECTURE_OUTPUT_3X3)
+    np.testing.assert_array_equal(maps["Output (click a cell)"], conv.LECTURE_OUTPUT_3X3)
     assert "= **12**" in text(app)
     app.slider(key=K + "step.row.3").set_value(2)
     app.slider(key=K + "step.col.3").set_value(2)
@@ -159,7 +159,7 @@ def test_typed_grid_values_and_a_blank_cell(app: AppTest) -> None:
     app.session_state[editor] = {"edited_rows": {0: {"0": 7.0}}, "added_rows": [],
                                  "deleted_rows": []}
     run(app)
-    assert heatmaps(app)["Kernel W (correlation)"][0, 0] == 7.0
+    assert heatmaps(app)["W (correlation)"][0, 0] == 7.0
     app.session_state[editor] = {"edited_rows": {1: {"1": None}}, "added_rows": [],
                                  "deleted_rows": []}
     run(app)
@@ -173,7 +173,7 @@ def test_normalising_a_zero_sum_kernel_is_refused_politely(app: AppTest) -> None
     assert any("add up to 0" in w.value for w in app.warning)
     app.selectbox(key=K + "kernel.preset").set_value("gaussian")
     run(app)
-    assert heatmaps(app)["Kernel W (correlation)"].sum() == pytest.approx(1.0)
+    assert heatmaps(app)["W (correlation)"].sum() == pytest.approx(1.0)
 
 
 def test_sobel_signs_follow_the_operation(app: AppTest) -> None:
@@ -218,7 +218,7 @@ def test_a_link_reopens_the_same_view() -> None:
                             "mode": "valid", "stride": "3", "from": "preset"})
     at.switch_page(PAGE).run()
     assert not at.exception
-    np.testing.assert_allclose(heatmaps(at)["Kernel W (correlation)"],
+    np.testing.assert_allclose(heatmaps(at)["W (correlation)"],
                                kernels.make_kernel("gaussian", size=7, sigma=2.0))
     assert "shape (169, 169)" in captions(at)[0]  # floor((512 - 6 - 1)/3) + 1
 
@@ -240,11 +240,11 @@ def test_grid_edits_survive_a_visit_to_another_page(app: AppTest) -> None:
     app.session_state[editor] = {"edited_rows": {2: {"2": 9.0}}, "added_rows": [],
                                  "deleted_rows": []}
     run(app)
-    assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 9.0
+    assert heatmaps(app)["W (correlation)"][2, 2] == 9.0
     app.switch_page("../pages/3_Train_a_CNN.py").run()
     app.switch_page(PAGE).run()
     assert not app.exception
-    assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 9.0
+    assert heatmaps(app)["W (correlation)"][2, 2] == 9.0
 
 
 # ---------------------------------------------------------------- hostile input (issue 12)
@@ -265,7 +265,7 @@ def test_text_in_a_kernel_cell_is_refused_with_a_message(app: AppTest) -> None:
     assert "'abc', not a number" in errors and "(row 1, column 2)" in errors
     _edit_grid(app, {0: {"0": " 2.5 "}})
     assert not app.error  # a number typed as text is a number
-    assert heatmaps(app)["Kernel W (correlation)"][0, 0] == 2.5
+    assert heatmaps(app)["W (correlation)"][0, 0] == 2.5
     _edit_grid(app, {0: {"0": True}})
     assert any("True" in e.value for e in app.error)
 
@@ -277,7 +277,7 @@ def test_edits_for_cells_the_grid_lacks_are_dropped(app: AppTest, edits: dict) -
     run(app)
     _edit_grid(app, {2: {"2": 4.0}})
     _edit_grid(app, {2: {"2": 4.0}, **edits})
-    assert heatmaps(app)["Kernel W (correlation)"][2, 2] == 4.0
+    assert heatmaps(app)["W (correlation)"][2, 2] == 4.0
     assert not app.error
     run(app)
 
@@ -292,7 +292,7 @@ def test_kernel_values_beyond_float32_range_are_refused(app: AppTest, value: flo
     assert "nan" not in " ".join(c.value for c in app.caption).lower()
     _edit_grid(app, {1: {"1": kernels.MAX_ABS}})  # the largest allowed value works
     assert not app.error
-    assert heatmaps(app)["Kernel W (correlation)"][1, 1] == kernels.MAX_ABS
+    assert heatmaps(app)["W (correlation)"][1, 1] == kernels.MAX_ABS
 
 
 def test_normalising_to_huge_entries_is_refused(app: AppTest) -> None:
@@ -356,3 +356,18 @@ def test_the_difference_note_says_why(kernel, largest, expected):
 
     note = difference_note(kernel, largest)
     assert expected in note and "symmetric" not in note
+
+
+@pytest.mark.parametrize("preset", ["sobel_x", "emboss", "motion_blur"])
+def test_an_impulse_reproduces_the_kernel_big_enough_to_read(preset: str) -> None:
+    at = AppTest.from_file("../explorer/Home.py", default_timeout=60)
+    at.run()
+    at.query_params.update({"image": "pattern", "pattern": "impulse", "size": "64",
+                            "from": "preset", "kernel": preset, "mode": "same"})
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    maps = heatmaps(at)
+    kernel = maps["The kernel W"]
+    np.testing.assert_allclose(maps["Convolution, zoomed"], conv.nonzero_crop(kernel), atol=1e-6)
+    np.testing.assert_allclose(maps["Correlation, zoomed"], conv.nonzero_crop(kernel[::-1, ::-1]),
+                               atol=1e-6)  # the FFT engine computes in float32

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, job_registry, training
+from explorer import ablation, data, job_registry, training
 from explorer.ui import training_page
 from tests.helpers import run
 from tests.test_training import HANG_SECONDS, progress_of
@@ -115,8 +115,18 @@ def test_ablation_queues_the_four_lecture_variants(app: AppTest) -> None:
     jobs = job_registry.get_registry().jobs_of(owner)
     assert len(jobs) == 4
     models = [job.snapshot().settings for job in jobs]
+    drop = ablation.DROPOUT
     assert [(s.model.batch_norm, s.model.dropout, s.augmentation.active) for s in models] == [
-        (False, 0.0, False), (True, 0.0, False), (True, 0.5, False), (True, 0.5, True)]
+        (False, 0.0, False), (True, 0.0, False), (True, drop, False), (True, drop, True)]
+    for settings in models:  # the regime where the built-in data overfits
+        assert (settings.optimiser, settings.learning_rate, settings.epochs) == (
+            "momentum", 0.05, 30)
+    assert {len(job.dataset.train_labels) for job in jobs} == {2000}  # Shapes, small
+    # all four runs are shown, beside the lecture's numbers
+    table = next(d.value for d in app.dataframe if "lecture (CIFAR-10, 100 epochs)" in d.value)
+    assert list(table["variant"]) == [v.label for v in ablation.VARIANTS]
+    assert list(table["lecture (CIFAR-10, 100 epochs)"]) == ["67 %", "72.5 %", "79.5 %", "79 %"]
+    assert all(state.startswith(("queued", "running", "finished")) for state in table["state"])
     job_registry.get_registry().stop_all()
 
 

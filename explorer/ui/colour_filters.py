@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import codegen, colour, first_layer, kernels, plots
-from explorer.ui.state import boolean, kept, number_in, one_of, seed, text_matching
+from explorer.ui.state import boolean, kept, link_applied, number_in, one_of, seed, text_matching
 
 PAGE = "colour"
 DEFAULT_NET = Path(__file__).resolve().parents[2] / "assets" / "default_net.pt"
@@ -70,10 +70,13 @@ def _valid_rows(value) -> bool:
 def _state() -> dict:
     """The table's base rows and version (a new version gives the table a fresh key)."""
     key = kept(f"{PAGE}.bank")
+    url_rows = seed(kept(f"{PAGE}.bank.url"), LECTURE_ROWS, valid=_valid_rows, url="bank")
+    linked = [list(r) for r in st.session_state[url_rows]]
     if key not in st.session_state:
-        url_rows = seed(kept(f"{PAGE}.bank.url"), LECTURE_ROWS, valid=_valid_rows, url="bank")
-        st.session_state[key] = {"rows": [list(r) for r in st.session_state[url_rows]],
-                                 "version": 0}
+        st.session_state[key] = {"rows": linked, "version": 0}
+    elif link_applied("bank") and st.session_state[key]["rows"] != linked:
+        st.session_state[key]["rows"] = linked  # a link followed in this session
+        st.session_state[key]["version"] += 1
     return st.session_state[key]
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import codegen, conv, kernels, plots
+from explorer import codegen, comparisons, conv, kernels, plots
+from explorer.ui.cell_picker import clickable_heatmap
 from explorer.ui.kernel_editor import KernelChoice, replace_grid
 from explorer.ui.state import kept, number_in, one_of, seed
 
@@ -68,6 +69,12 @@ def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] |
              width="stretch")
 
 
+def ordinal(n: int) -> str:
+    """2 -> "2nd", 3 -> "3rd", 4 -> "4th", 11 -> "11th"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def difference_note(kernel: np.ndarray, largest: float) -> str:
     """Why correlation and convolution agree or differ here, in one sentence."""
     text = f"max |difference| = {largest:.4g}"
@@ -87,11 +94,11 @@ def kernel_panel(choice: KernelChoice) -> None:
     """The kernel as typed (what correlation slides) and flipped (what convolution slides)."""
     left, right, text = st.columns([2, 2, 3])
     with left:
-        st.plotly_chart(plots.matrix_heatmap(choice.kernel, title="Kernel W (correlation)"),
+        st.plotly_chart(plots.matrix_heatmap(choice.kernel, title="W (correlation)"),
                         width="stretch", key="kernel", config={"displayModeBar": False})
     with right:
         st.plotly_chart(plots.matrix_heatmap(kernels.flip(choice.kernel),
-                                             title="Flipped W (convolution)"),
+                                             title="W flipped (convolution)"),
                         width="stretch", key="flipped", config={"displayModeBar": False})
     with text:
         st.markdown(f"**{choice.label}**: {kernels.describe_kernel(choice.kernel)}")
@@ -128,8 +135,24 @@ def filter_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterS
         st.caption(difference_note(choice.kernel, float(np.max(np.abs(difference)))))
     if image_label == "Impulse":
         st.success("On an impulse (one bright pixel) **convolution reproduces the kernel** and "
-                   "**correlation reproduces the flipped kernel**: compare the middle of each "
-                   "output with the kernels above.", icon=":material/lightbulb:")
+                   "**correlation reproduces the flipped kernel**: here are both outputs, zoomed "
+                   "on the impulse, beside the kernel.", icon=":material/lightbulb:")
+        impulse_zoom(outputs, choice.kernel, scale)
+
+
+def impulse_zoom(outputs: dict[str, np.ndarray], kernel: np.ndarray,
+                 scale: tuple[float, float]) -> None:
+    """The part of each output the impulse touched, big enough to read its numbers."""
+    crops = {op: conv.nonzero_crop(values) for op, values in outputs.items()}
+    if any(crop is None or max(crop.shape) > SMALL for crop in crops.values()):
+        return
+    columns = st.columns(3)
+    with columns[0]:
+        show_array(kernel, "The kernel W", key="impulse_kernel")
+    with columns[1]:
+        show_array(crops["convolve"], "Convolution, zoomed", scale=scale, key="impulse_conv")
+    with columns[2]:
+        show_array(crops["correlate"], "Correlation, zoomed", scale=scale, key="impulse_corr")
 
 
 def load_lecture_example() -> None:
@@ -165,10 +188,10 @@ def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSet
         return
     out_rows, out_cols = output.shape
     left, right = st.columns(2)
-    row = left.slider("Output row", 0, out_rows - 1,
-                      key=_seeded(f"step.row.{out_rows}", 0, number_in(0, out_rows - 1, integer=True)))
-    col = right.slider("Output column", 0, out_cols - 1,
-                       key=_seeded(f"step.col.{out_cols}", 0, number_in(0, out_cols - 1, integer=True)))
+    row_key = _seeded(f"step.row.{out_rows}", 0, number_in(0, out_rows - 1, integer=True))
+    col_key = _seeded(f"step.col.{out_cols}", 0, number_in(0, out_cols - 1, integer=True))
+    row = left.slider("Output row", 0, out_rows - 1, key=row_key)
+    col = right.slider("Output column", 0, out_cols - 1, key=col_key)
     step = conv.step_through(image, choice.kernel, row, col, **settings.kwargs(op=op))
     window_box = (*step.top_left_padded, *step.kernel.shape)
     columns = st.columns(4)
@@ -181,11 +204,53 @@ def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSet
     with columns[2]:
         show_array(step.products, "Window x kernel", key="step_products")
     with columns[3]:
-        show_array(output, "Output", highlight=(row, col, 1, 1), key="step_output")
+        if max(output.shape) <= SMALL:  # a heatmap: click a cell to step there
+            figure = plots.matrix_heatmap(output, title="Output (click a cell)",
+                                          highlight=(row, col, 1, 1))
+            clickable_heatmap(figure, key="step_output", shape=output.shape, row_key=row_key,
+                              col_key=col_key)
+        else:
+            show_array(output, "Output", highlight=(row, col, 1, 1), key="step_output")
     pairs = [(w, k) for w, k in zip(step.window.ravel(), step.kernel.ravel(), strict=True) if k]
     terms = " + ".join(f"{w:.4g}·{k:.4g}" for w, k in pairs) if len(pairs) <= 25 else (
         f"the sum of {step.products.size} products")
     st.markdown(f"**Output[{row}, {col}]** = {terms or '0'} = **{step.total:.6g}**")
+
+
+def modes_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+    """The lecture's "boundary effects" figure: one convolution in full, same and valid mode."""
+    try:
+        panels = comparisons.modes_side_by_side(image, choice.kernel, boundary=settings.boundary)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    k_rows, k_cols = choice.kernel.shape
+    st.markdown(f"`convolve2d(im, W, mode=...)` with this {k_rows}x{k_cols} kernel on the "
+                f"{image.shape[0]}x{image.shape[1]} input: **full** pads K−1 on every side "
+                f"(N+K−1), **same** keeps N, **valid** uses only whole windows (N−K+1). "
+                "Dark borders are the zero padding averaged in. One grey scale for all three.")
+    scale = plots.joint_scale(*(panel.values for panel in panels))
+    for column, panel in zip(st.columns(3), panels, strict=True):
+        with column:
+            show_array(panel.values, f"Mode {panel.title}", scale=scale,
+                       key=f"modes_{panel.title}")
+
+
+def blur_panel(image: np.ndarray) -> None:
+    """The lecture's "effect of kernel size and type": uniform vs Gaussian, 9x9 vs 15x15."""
+    panels = comparisons.blurs_side_by_side(image)
+    st.markdown("The lecture's local averaging, `mode='same'`: the **uniform** kernel "
+                "(`np.ones((K, K)) / K**2`) against a **Gaussian** of the same size, for K = 9 "
+                "and 15. Bigger kernels blur more; the Gaussian weighs the centre most, so it "
+                "blurs less and without the box's blocky halos. This tab uses its own kernels, "
+                "not the sidebar's. One grey scale for all four.")
+    scale = plots.joint_scale(*(panel.values for panel in panels))
+    for column, panel in zip(st.columns(len(panels)), panels, strict=True):
+        with column:
+            show_array(panel.values, panel.title, scale=scale, key=f"blur_{panel.title}")
+    with st.expander("The 9x9 Gaussian kernel", icon=":material/grid_on:"):
+        show_array(comparisons.blur_kernel("gaussian", 9), "9x9 Gaussian, σ = 1.5",
+                   key="blur_gaussian_kernel", signed=False)
 
 
 def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
@@ -224,6 +289,29 @@ def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
         st.image(plots.png_bytes(plots.direction_rgb(gradient.direction, gradient.magnitude)),
                  caption="Direction atan2(Gy, Gx) as hue, brightness = magnitude",
                  width="stretch")
+    with st.expander("The same in PyTorch: nn.Conv2d(1, 2, 3) with Gx and Gy loaded",
+                     icon=":material/memory:"):
+        sobel_layer_section(image)
+
+
+def sobel_layer_section(image: np.ndarray) -> None:
+    """The lecture's Sobel layer: two output channels from one Conv2d, equal to correlate2d."""
+    try:
+        layer = comparisons.sobel_as_conv2d(image)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    st.markdown(f"`model = nn.Conv2d(1, 2, kernel_size=(3, 3))`, weight {layer.weight_shape} = "
+                "[Gx, Gy] and bias 0 put in with `model.load_state_dict(state_dict)`. Channel 0 "
+                "and 1 of `model(x)` equal `correlate2d(im, Gx / Gy, mode='valid')` (max "
+                f"difference **{layer.max_difference:.2g}**, float32): nn.Conv2d correlates.")
+    limit = plots.signed_limit(layer.outputs)
+    columns = st.columns(2)
+    for channel, column in enumerate(columns):
+        with column:
+            show_array(layer.outputs[channel],
+                       f"y[0, {channel}] ({'Gx' if channel == 0 else 'Gy'})",
+                       scale=(-limit, limit), key=f"sobel_layer_{channel}")
 
 
 def pooling_panel(image: np.ndarray) -> None:
@@ -255,7 +343,8 @@ def pooling_panel(image: np.ndarray) -> None:
     with columns[1]:
         show_array(pooled, conv.POOLS[kind].label, key="pool_out")
     with columns[2]:
-        show_array(subsampled, f"Subsampling (every {stride}th pixel)", key="pool_sub")
+        show_array(subsampled, "Subsampling (every pixel)" if stride == 1 else
+                   f"Subsampling (every {ordinal(stride)} pixel)", key="pool_sub")
 
 
 def engines_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:

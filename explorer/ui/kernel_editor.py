@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer import kernels
 from explorer.ui.kernel_paint import paint_grid
-from explorer.ui.state import boolean, kept, number_in, one_of, seed
+from explorer.ui.state import boolean, kept, link_applied, number_in, one_of, seed
 
 GRID_MAX = 9  # the editable grid goes up to 9 x 9; presets go up to kernels.MAX_SIZE
 SOURCES = {"preset": "Preset", "grid": "Your own grid"}
@@ -99,10 +99,14 @@ def _state(page: str) -> dict:
     A link's `grid=[[...],...]` gives the first values (and is kept up to date by `seed`).
     """
     key = kept(f"{page}.grid")
+    url_grid = seed(kept(f"{page}.grid.url"), kernels.make_kernel("sobel_x").tolist(),
+                    valid=_valid_grid, url="grid")
+    linked = [list(r) for r in st.session_state[url_grid]]
     if key not in st.session_state:
-        url_grid = seed(kept(f"{page}.grid.url"), kernels.make_kernel("sobel_x").tolist(),
-                        valid=_valid_grid, url="grid")
-        st.session_state[key] = {"base": [list(r) for r in st.session_state[url_grid]], "version": 0}
+        st.session_state[key] = {"base": linked, "version": 0}
+    elif link_applied("grid") and st.session_state[key]["base"] != linked:
+        st.session_state[key]["base"] = linked  # a link followed in this session
+        st.session_state[key]["version"] += 1
     return st.session_state[key]
 
 

@@ -281,8 +281,11 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     channels = activation.shape[1]
     count = top[2].select_slider("Channels in the grid", GRID_COUNTS, key=_seeded(
         "count", 16, _int_in(GRID_COUNTS)))
-    strongest = st.toggle("Strongest channels first (by mean activation)", key=_seeded(
+    switches = st.columns(2)
+    strongest = switches[0].toggle("Strongest channels first (by mean activation)", key=_seeded(
         "strongest", False, _flag, "strongest"))
+    shared = switches[1].toggle("One colour scale for all channels", key=_seeded(
+        "shared", False, _flag, "shared"))
     picked = (feature_maps.strongest_channels(activation, min(count, channels)) if strongest
               else list(range(min(count, channels))))
     stats = feature_maps.channel_stats(activation)
@@ -293,8 +296,6 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
                    "network's weights are too large for this picture): they are left out of the "
                    "statistics and drawn white (+inf) or black (-inf, NaN).",
                    icon=":material/warning:")
-    shared = st.toggle("One colour scale for all channels", key=_seeded(
-        "shared", False, _flag, "shared"))
     scale = 4 if activation.shape[-1] <= 16 else 2 if activation.shape[-1] <= 64 else 1
     if shared:  # one black..white range over the shown channels: strong and weak ones compare
         values = feature_maps.finite_values(activation[0, picked].numpy()[None])[0]  # (n, H, W)

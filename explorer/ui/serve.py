@@ -1,8 +1,10 @@
 """`python -m explorer.ui.serve [streamlit options]`: the app's server, warmed up before anyone visits.
 
-The same as `streamlit run explorer/Home.py [options]` (run it from the repository root so
-.streamlit/config.toml is read), plus explorer.warmup started with the process, so the heavy
-imports and the default network are ready before the first student connects.
+`streamlit run explorer/server_app.py [options]` (run it from the repository root so
+.streamlit/config.toml is read): the app as Streamlit's ASGI application, which also redirects
+addresses deeper than a page (explorer.deep_links), plus explorer.warmup started with the
+process, so the heavy imports and the default network are ready before the first student
+connects. `streamlit run explorer/Home.py` serves the same pages without the redirect.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HOME = Path(__file__).resolve().parents[1] / "Home.py"
+SERVER_APP = Path(__file__).resolve().parents[1] / "server_app.py"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     from explorer import warmup
 
     warmup.start()
-    sys.argv = ["streamlit", "run", str(HOME), *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(SERVER_APP),
+                *(sys.argv[1:] if argv is None else argv)]
     return cli.main()  # click's entry point: parses the options, serves until stopped
 
 

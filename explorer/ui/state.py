@@ -15,6 +15,7 @@ _KEPT = "_kept_values"  # kept key -> its latest value, in plain state Streamlit
 _URL_FIELDS = "_url_fields"  # url name -> widget key, registered by seed() during this run
 _URL_WRITTEN = "_url_written"  # url names written after the previous run
 _URL_SEEN = "_url_seen"  # url name -> the text last read from or written to the address bar
+_URL_APPLIED = "_url_applied"  # url names whose new link value seeded a widget in this run
 
 # A link value longer than this is refused unread: the longest real one, a 9x9 grid of
 # full-precision floats, is about 2,000 characters.
@@ -46,6 +47,7 @@ def keep_widget_state() -> None:
     for key, value in remembered.items():
         st.session_state[key] = value
     st.session_state[_URL_FIELDS] = {}
+    st.session_state[_URL_APPLIED] = set()
 
 
 def _remember(key: str) -> None:
@@ -150,6 +152,7 @@ def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | Non
         checker = link_valid or valid
         if accepts(checker, candidate):
             st.session_state[key] = _coerce(checker, candidate)
+            st.session_state.setdefault(_URL_APPLIED, set()).add(url)
         else:
             ignored(url)
     if key not in st.session_state or not accepts(valid, st.session_state[key]):
@@ -158,6 +161,26 @@ def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | Non
         st.session_state.setdefault(_URL_FIELDS, {})[url] = key
     _remember(key)
     return key
+
+
+def follow_bound_link(name: str, valid: Callable[[Any], bool]) -> None:
+    """For a widget Streamlit binds to the URL itself (bind="query-params", e.g. the tabs):
+    apply a link value this session has not seen yet. Streamlit treats a link that names the
+    default value as no link at all, so a lecture card opening the first tab would otherwise
+    leave the tab the previous card opened. Call before the widget is created."""
+    text = st.query_params.get(name)
+    seen = st.session_state.setdefault(_URL_SEEN, {})
+    if text is None or seen.get(name) == text:
+        return
+    seen[name] = text
+    if accepts(valid, text):
+        st.session_state[name] = text
+
+
+def link_applied(url: str) -> bool:
+    """Whether a new link value of `url=` seeded its widget in this run (a table built from it,
+    such as the kernel grid, then starts again from the link's values)."""
+    return url in st.session_state.get(_URL_APPLIED, set())
 
 
 def ignored(url: str, why: str = "not a value this page can use") -> None:

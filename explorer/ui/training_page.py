@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer import ablation as ablation_plan
 from explorer import data, job_registry, nets, plots, training
 from explorer.ui.state import kept, number_in, one_of, seed
 
@@ -16,6 +16,7 @@ PAGE = "train"
 OWNER_KEY = kept(f"{PAGE}.owner")  # this tab's secret owner token (explorer.ui.heartbeat reads it)
 JOB_KEY = f"{PAGE}.job"  # the run this tab shows: its own, or another's read-only
 REFUSED_KEY = f"{PAGE}.refused"  # a message for the next run of the page
+ABLATION_KEY = f"{PAGE}.ablation"  # [(variant key, job id)] of this tab's latest ablation
 DRAWN_KEY = f"{PAGE}.drawn"  # what the controls were drawn for (see _control_state)
 XSRF_COOKIE = "_streamlit_xsrf"
 ZIP = "zip"  # the dataset choice "your own images"
@@ -243,6 +244,35 @@ def model_overview(model: nets.ModelSettings, dataset: data.Dataset) -> bool:
     return True
 
 
+def schedule_and_activation(settings: training.TrainSettings | None,
+                            dataset: data.Dataset) -> None:
+    """Before Start: the learning rate at every step of the planned run, and the activation
+    function beside the other three (the lecture's "Learning-rate scheduling" and "Improvements
+    on ReLU")."""
+    left, right = st.columns(2)
+    with left:
+        if settings is None or settings.epochs is None:
+            st.info("Choose a dataset and settings to see the schedule.", icon=":material/info:")
+        else:
+            per_epoch = max(1, len(dataset.train_labels) // settings.batch_size)
+            total = settings.epochs * per_epoch
+            rates = training.schedule_curve(settings.schedule, settings.learning_rate, total)
+            st.plotly_chart(plots.line_figure(
+                {training.SCHEDULES[settings.schedule].label: (np.arange(total), np.array(rates))},
+                x_title=f"step ({settings.epochs} epochs x {per_epoch} steps)",
+                y_title="learning rate", height=260), width="stretch", key="schedule_preview")
+            st.caption(training.SCHEDULES[settings.schedule].explanation)
+    with right:
+        chosen = st.session_state.get(kept(f"{PAGE}.activation"), "relu")
+        z = np.linspace(-3.0, 3.0, 121)
+        curves = {nets.ACTIVATIONS[name].label + (" (chosen)" if name == chosen else ""):
+                  (z, nets.activation_curve(name, z)) for name in nets.ACTIVATIONS}
+        st.plotly_chart(plots.line_figure(curves, x_title="z", y_title="h(z)", height=260),
+                        width="stretch", key="activation_preview")
+        st.caption(nets.ACTIVATIONS[chosen].explanation
+                   if chosen in nets.ACTIVATIONS else "")
+
+
 def augmentation_preview(dataset: data.Dataset, augmentation: data.Augmentation) -> None:
     if not augmentation.active:
         st.caption("No augmentation: every epoch sees the same images.")
@@ -311,29 +341,25 @@ def start(settings: training.TrainSettings | None, dataset: data.Dataset | None)
 
 
 def ablation(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
-    """on_click: the lecture's four variants, one after another through the queue."""
+    """on_click: the lecture's four variants, one after another through the queue (on the
+    built-in data in the regime where they matter: explorer.ablation)."""
     if settings is None or dataset is None:
         _refuse("Choose a dataset (and settings the model can take) before the ablation.")
         return
-    model = settings.model
-    variants = [
-        dataclasses.replace(model, batch_norm=False, dropout=0.0),
-        dataclasses.replace(model, batch_norm=True, dropout=0.0),
-        dataclasses.replace(model, batch_norm=True, dropout=0.5),
-    ]
-    plain = data.Augmentation()
-    augmented = settings.augmentation if settings.augmentation.active else data.Augmentation(
-        flip=True, shift=2)
-    runs = [(variants[0], plain), (variants[1], plain), (variants[2], plain),
-            (variants[2], augmented)]
+    built_in = st.session_state.get(kept(f"{PAGE}.dataset")) in ablation_plan.BUILT_IN
+    runs = ablation_plan.ablation_settings(settings, built_in=built_in)
+    if built_in:
+        dataset = load_named(ablation_plan.REGIME_DATASET)
+        if dataset is None:
+            return
     if registry().free_places(owner()) < len(runs):  # all four or none
         _refuse(
             f"The ablation queues {len(runs)} runs, and this tab may hold only "
             f"{registry().max_per_owner} unfinished runs at once on a shared server: stop or "
             "finish the runs it has first.")
         return
-    for variant, augmentation in runs:
-        _submit(dataclasses.replace(settings, model=variant, augmentation=augmentation), dataset)
+    st.session_state[ABLATION_KEY] = [(variant.key, _submit(run, dataset))
+                                      for variant, run in runs]
 
 
 def control(job_id: str, action: str) -> None:

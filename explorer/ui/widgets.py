@@ -7,13 +7,19 @@ from collections.abc import Callable
 import streamlit as st
 
 from explorer.catalogue import PAGES_BY_KEY
+from explorer.ui.presenter import presenting
+from explorer.ui.state import follow_bound_link
 
 
 def page_header(key: str, intro: str) -> None:
     """Title with the page's icon and a one-paragraph introduction."""
     page = PAGES_BY_KEY[key]
+    if presenting():  # the sidebar is closed on a projector: the way back to the lecture
+        st.page_link(PAGES_BY_KEY["lecture"].script, label="Back to the lecture",
+                     icon=":material/arrow_back:", query_params={"present": "true"})
     st.title(page.title, anchor=False)
-    st.markdown(intro)
+    if not presenting():  # on the projector the figure matters more than the paragraph
+        st.markdown(intro)
 
 
 def code_panel(code: str, *, title: str = "Show the code", expanded: bool = False) -> None:
@@ -33,8 +39,11 @@ def being_built(issue: int, planned: list[str]) -> None:
 
 
 def lazy_tabs(panels: dict[str, Callable[[], None]], *, key: str = "tab") -> None:
-    """Tabs whose content is drawn only while open: a rerun computes one panel, not all."""
-    for tab, render in zip(st.tabs(list(panels), key=key, on_change="rerun"), panels.values(),
+    """Tabs whose content is drawn only while open: a rerun computes one panel, not all.
+
+    The open tab is in the URL (`?tab=<label>`), so a copied link reopens it."""
+    follow_bound_link(key, lambda label: label in panels)
+    for tab, render in zip(st.tabs(list(panels), key=key, bind="query-params"), panels.values(),
                            strict=True):
         with tab:
             if tab.open:

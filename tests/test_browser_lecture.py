@@ -1,0 +1,119 @@
+"""The Lecture page in a real browser: every card opens its demo in one click, in presenter mode,
+on projector-sized screens, with the main figure above the fold and no error."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from explorer.lecture_demos import DEMOS
+from tests.test_browser import APP_IDLE, MAIN, TIMEOUT_MS, assert_no_error, page, wait_idle  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+# What counts as a demo's main figure: charts, pictures, tables and numbers in the main area.
+FIGURES = (f'{MAIN} [data-testid="stPlotlyChart"], {MAIN} [data-testid="stImage"], '
+           f'{MAIN} [data-testid="stDataFrame"], {MAIN} [data-testid="stMetric"]')
+# The figure must start above the fold with at least this much of it on screen.
+VISIBLE_PX = 150
+SIZES = {"1280x720": (1280, 720), "1920x1080": (1920, 1080)}
+
+
+def card_link(tab, demo):
+    card = tab.locator(f'{MAIN} [data-testid="stColumn"] [data-testid="stVerticalBlock"]',
+                       has_text=f"{demo.key} · {demo.title}").last
+    return card.locator('[data-testid="stPageLink-NavLink"]').first
+
+
+def first_figure_top(tab) -> float | None:
+    """The top of the first visible figure in the main area, in viewport pixels."""
+    tab.wait_for_function(  # drawn: charts come after the script has finished
+        "sel => [...document.querySelectorAll(sel)].some(e => e.getBoundingClientRect().height > 20)",
+        arg=FIGURES, timeout=TIMEOUT_MS)
+    tops = [box["y"] for box in (f.bounding_box() for f in tab.locator(FIGURES).all())
+            if box is not None and box["height"] > 20]
+    return min(tops) if tops else None
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_every_card_opens_its_demo_in_presenter_mode(browser, server_url: str, size: str,
+                                                     screenshot_dir: Path) -> None:
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        tab.goto(f"{server_url}/lecture?present=1")
+        wait_idle(tab, "Lecture")
+        for demo in DEMOS:
+            link = card_link(tab, demo)
+            link.scroll_into_view_if_needed()
+            link.click()  # inside the open session: the link's settings must apply
+            tab.wait_for_function(
+                f"() => location.pathname === '/{demo.page}'", timeout=TIMEOUT_MS)
+            tab.wait_for_timeout(300)
+            tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+            time.sleep(0.5)
+            tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+            assert tab.locator('[data-testid="stException"]').count() == 0, demo.key
+            assert tab.locator(f'{MAIN} [data-testid="stAlertContentError"]').count() == 0, \
+                demo.key
+            top = first_figure_top(tab)
+            assert top is not None and top <= height - VISIBLE_PX, (demo.key, top)
+            sidebar = tab.locator('[data-testid="stSidebar"]').first.bounding_box()
+            assert sidebar is None or sidebar["width"] < 50, demo.key  # tucked away
+            if "tab" in demo.params:
+                selected = tab.locator(f'{MAIN} [role="tab"][aria-selected="true"]').first
+                assert selected.inner_text().strip() == demo.params["tab"], demo.key
+            tab.screenshot(path=screenshot_dir / f"lecture-{demo.key}-{size}.png")
+            tab.locator(f'{MAIN} [data-testid="stPageLink-NavLink"]',
+                        has_text="Back to the lecture").first.click()
+            wait_idle(tab, "Lecture")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_an_address_deeper_than_a_page_opens_the_page(page, server_url: str) -> None:  # noqa: F811
+    page.goto(f"{server_url}/convolution/deeper/still?stride=2")
+    wait_idle(page, "Convolution")
+    assert urlparse(page.url).path == "/convolution"
+    assert "stride=2" in page.url
+    assert_no_error(page)
+
+
+def click_cell(tab, chart_index: int, row: int, col: int, shape: tuple[int, int]) -> None:
+    """Click the centre of cell (row, col) of the chart's rows x cols grid (its plot area)."""
+    area = tab.locator(f'{MAIN} [data-testid="stPlotlyChart"] .nsewdrag').nth(chart_index)
+    box = area.bounding_box()
+    tab.mouse.click(box["x"] + (col + 0.5) * box["width"] / shape[1],
+                    box["y"] + (row + 0.5) * box["height"] / shape[0])
+    tab.wait_for_timeout(300)
+    tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+
+
+def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F811
+    """The lecture's 5x5 example: a click on output cell (2, 2) shows its sum, 14."""
+    demo = next(d for d in DEMOS if d.key == "S5")
+    page.goto(server_url + demo.link)
+    wait_idle(page, "Convolution")
+    charts = page.locator(f'{MAIN} [data-testid="stPlotlyChart"]')
+    titles = [c.inner_text() for c in charts.all()]
+    output = next(i for i, t in enumerate(titles) if "Output (click a cell)" in t)
+    click_cell(page, output, 2, 2, (3, 3))
+    page.locator(MAIN, has_text="Output[2, 2]").first.wait_for(timeout=TIMEOUT_MS)
+    assert "= 14" in page.locator(MAIN).inner_text().replace("*", "")
+    assert_no_error(page)
+
+
+def test_clicking_a_unit_shows_its_receptive_field(page, server_url: str) -> None:  # noqa: F811
+    page.goto(f"{server_url}/layers?tab=Receptive+field")
+    wait_idle(page, "CNN layers")
+    click_cell(page, 0, 2, 3, (22, 22))  # five 3x3 convolutions: a 22x22 output
+    page.locator(MAIN, has_text="Unit (2, 3) sees input rows 2-12, columns 3-13").first.wait_for(
+        timeout=TIMEOUT_MS)
+    assert_no_error(page)

@@ -1,0 +1,242 @@
+"""AppTest of the Lecture page and of every demo it links to: each card's link opens its page
+set up, and the page shows the lecture's numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer import lecture
+from explorer.catalogue import PAGES_BY_KEY
+from explorer.lecture_demos import DEMOS, DEMOS_BY_KEY, SECTIONS
+from tests.helpers import captions, heatmaps
+
+HOME = "../explorer/Home.py"
+LECTURE = "../pages/0_Lecture.py"
+
+
+def text(at: AppTest) -> str:
+    return " ".join(e.value for kind in ("markdown", "success", "warning", "caption")
+                    for e in at.get(kind) if isinstance(getattr(e, "value", None), str))
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Line charts by their key: name -> (x, y) of each trace."""
+    found = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if "z" not in spec["data"][0]:
+            found[chart.proto.id] = {trace.get("name"): (trace["x"], trace["y"])
+                                     for trace in spec["data"]}
+    return found
+
+
+def open_demo(key: str, at: AppTest | None = None) -> AppTest:
+    """Follow a card's link: in a fresh session, or inside `at` (an open session)."""
+    demo = DEMOS_BY_KEY[key]
+    if at is None:
+        at = AppTest.from_file(HOME, default_timeout=180)
+        at.run()
+    at.query_params.clear()
+    at.query_params.update(demo.params)
+    at.switch_page(PAGES_BY_KEY[demo.page].script).run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def _decode(values) -> list:
+    if isinstance(values, dict):  # plotly's typed arrays
+        import base64
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
+# ---------------------------------------------------------------- what each demo must show
+
+
+def s1(at: AppTest) -> None:
+    shapes = {c.split(":")[0]: c for c in captions(at) if c.startswith("Mode ")}
+    for mode, (rows, cols) in lecture.CAMERAMAN_SHAPES_9X9.items():
+        assert f"shape ({rows}, {cols})" in shapes[f"Mode {mode}"]
+    assert len({c.split("; ")[1] for c in shapes.values()}) == 1  # one grey scale
+
+
+def s2(at: AppTest) -> None:
+    shown = captions(at)
+    for title in ("Uniform kernel, 9x9", "Gaussian kernel, 9x9", "Uniform kernel, 15x15",
+                  "Gaussian kernel, 15x15"):
+        assert any(c.startswith(title) for c in shown), title
+    assert len({c.split("; ")[1] for c in shown if "kernel, " in c}) == 1  # one grey scale
+
+
+def s3(at: AppTest) -> None:
+    maps = heatmaps(at)
+    correlation, convolution = maps["Correlation (= torch Conv2d)"], maps["Convolution (kernel flipped)"]
+    assert correlation.min() == -4 and correlation.max() == 0  # dark -> light: negative
+    assert convolution.max() == 4 and convolution.min() == 0
+    np.testing.assert_array_equal(correlation, -convolution)
+
+
+def s5(at: AppTest) -> None:
+    np.testing.assert_array_equal(heatmaps(at)["Output (click a cell)"], lecture.CONV_VALID_OUTPUT)
+    assert "= **12**" in text(at)  # cell (0, 0) stepped through
+
+
+def s6(at: AppTest) -> None:
+    np.testing.assert_array_equal(heatmaps(at)["Max pooling"], lecture.POOL_MAX_2X2_OUTPUT)
+    np.testing.assert_array_equal(heatmaps(at)["Input"], lecture.POOL_INPUT_4X4)
+
+
+def s15(at: AppTest) -> None:
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Convolutional layer: weights"] == "6.1 × 10^5"
+    assert metrics["Dense layer: weights"] == "2.2 × 10^11"
+    assert "256 biases" in text(at) and "774,400 biases" in text(at)
+    totals = at.dataframe[0].value.set_index("network")
+    assert totals.loc["VGG16", "convolutional"] == "14,714,688"
+    assert totals.loc["VGG16", "dense"] == "123,642,856"
+
+
+def s19(at: AppTest) -> None:
+    maps = heatmaps(at)
+    np.testing.assert_array_equal(maps["nn.Linear(A.flatten(1))"],
+                                  maps["nn.Conv2d 1x1 (A)[:, :, 0, 0]"])
+    assert "Largest |dense − conv| = 0." in text(at)
+
+
+def s4(at: AppTest) -> None:
+    difference = float(re.search(r"max difference \*\*([^*]+)\*\*", text(at)).group(1))
+    assert difference < 1e-3
+    shown = captions(at)
+    assert any(c.startswith("y[0, 0] (Gx): shape (510, 510)") for c in shown)
+    assert any(c.startswith("y[0, 1] (Gy): shape (510, 510)") for c in shown)
+
+
+def s7(at: AppTest) -> None:
+    shown = captions(at)
+    for name in ("Red", "Green", "Blue", "Red-blue"):
+        assert any(c.startswith(name + ":") or c.startswith(name + " (") for c in shown), name
+
+
+def s8(at: AppTest) -> None:
+    # Offline the weights are not cached: the page must say the kernels are random, not pretend.
+    assert any("64 kernels of 11x11x3" in c for c in captions(at))
+    assert "Untrained AlexNet" in text(at)
+
+
+def s17(at: AppTest) -> None:
+    assert "dJ/dW 0, dJ/dA 0, dJ/db 0" in text(at)
+    maps = heatmaps(at)
+    np.testing.assert_array_equal(maps["dJ/dW by autograd"], maps["correlate(A[0], dJ/dZ[0])"])
+
+
+def s10(at: AppTest) -> None:
+    (rates,) = charts(at)[next(k for k in charts(at) if "schedule_preview" in k)].values()
+    y = np.array(_decode(rates[1]))
+    assert y.max() == pytest.approx(0.003)  # up to the learning rate ...
+    assert y[0] == pytest.approx(0.003 / 25)  # from lr / 25 (one-cycle's warm-up) ...
+    assert 0.25 < np.argmax(y) / len(y) < 0.35  # peaking at 30 % ...
+    assert y[-1] < 1e-5  # ... and down to almost 0
+
+
+def s11(at: AppTest) -> None:
+    curves = charts(at)[next(k for k in charts(at) if "activation_preview" in k)]
+    assert set(curves) == {"ReLU", "Leaky ReLU", "PReLU", "ELU (chosen)"}
+    z, h = (np.array(_decode(v)) for v in curves["ELU (chosen)"])
+    np.testing.assert_allclose(h, np.where(z >= 0, z, np.expm1(z)), atol=1e-6)
+
+
+def s9(at: AppTest) -> None:
+    table = next(d.value for d in at.dataframe if "lecture (CIFAR-10, 100 epochs)" in d.value)
+    assert list(table["lecture (CIFAR-10, 100 epochs)"]) == ["67 %", "72.5 %", "79.5 %", "79 %"]
+    assert "overfitting" in text(at)  # and why the regime is what it is
+
+
+def s16(at: AppTest) -> None:
+    assert any(b.label == "Compare all four" for b in at.button)
+
+
+def s12(at: AppTest) -> None:
+    assert "138,357,544 parameters" in text(at)
+
+
+def s18(at: AppTest) -> None:
+    assert "= 11` pixels" in text(at)
+    table = at.dataframe[0].value.set_index("network")
+    assert table.loc["VGG16", "receptive field (pixels)"] == 212
+
+
+def s13(at: AppTest) -> None:
+    assert "Untrained VGG-16" in text(at)  # offline: said in the main area, not only the sidebar
+
+
+def s14(at: AppTest) -> None:
+    assert "features.1" in text(at)
+
+
+CHECKS: dict[str, Callable[[AppTest], None]] = {
+    "S1": s1, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7, "S8": s8, "S9": s9,
+    "S10": s10, "S11": s11, "S12": s12, "S13": s13, "S14": s14, "S15": s15, "S16": s16,
+    "S17": s17, "S18": s18, "S19": s19,
+}
+
+
+def test_every_demo_has_a_check_and_a_known_page() -> None:
+    assert set(CHECKS) == set(DEMOS_BY_KEY) == {f"S{n}" for n in range(1, 20)}
+    for demo in DEMOS:
+        assert demo.section in SECTIONS and demo.page in PAGES_BY_KEY
+        assert demo.link.startswith(f"/{demo.page}")
+
+
+@pytest.mark.parametrize("key", [demo.key for demo in DEMOS])
+def test_each_card_opens_its_demo_with_the_lectures_numbers(key: str) -> None:
+    CHECKS[key](open_demo(key))
+
+
+def test_the_lecture_page_lists_every_demo_in_order_with_a_link() -> None:
+    at = AppTest.from_file(HOME, default_timeout=120)
+    at.run()
+    at.switch_page(LECTURE).run()
+    assert not at.exception
+    shown = text(at)
+    positions = [shown.index(f"**{demo.key} · {demo.title}**") for demo in DEMOS]
+    assert positions == sorted(positions)
+    assert [s.value for s in at.subheader] == list(SECTIONS)
+    links = at.get("page_link")
+    assert len(links) == len(DEMOS)
+    for link, demo in zip(links, DEMOS, strict=True):
+        assert dict(link.proto.query_string and [p.split("=", 1) for p in
+                                                 link.proto.query_string.split("&")] or []) \
+            or not demo.params
+
+
+def test_links_followed_inside_one_session_each_apply() -> None:
+    """A lecturer clicks card after card in one tab: each link's settings win over what the
+    previous card (or the student) set."""
+    at = open_demo("S1")
+    at = open_demo("S5", at)  # the grid, the 5x5 pattern and valid mode replace S1's
+    s5(at)
+    at = open_demo("S3", at)  # back to a preset kernel on a step edge
+    s3(at)
+    at = open_demo("S6", at)
+    s6(at)
+    at = open_demo("S5", at)
+    s5(at)
+
+
+def test_presenter_mode_from_the_link_hides_the_intro_and_keeps_the_numbers() -> None:
+    at = AppTest.from_file(HOME, default_timeout=120)
+    at.run()
+    at.query_params.update({**DEMOS_BY_KEY["S5"].params, "present": "1"})
+    at.switch_page(PAGES_BY_KEY["convolution"].script).run()
+    assert not at.exception
+    assert at.toggle(key="keep.present").value is True
+    assert "Slide a small kernel" not in text(at)  # the intro paragraph, hidden
+    s5(at)
+    at.toggle(key="keep.present").set_value(False).run()
+    assert "Slide a small kernel" in text(at)
