@@ -22,7 +22,7 @@ class Variant:
 
 
 AUGMENTATION = Augmentation(flip=True, shift=2)
-DROPOUT = 0.3  # before each dense layer; 0.5 (twice) stops this small network from learning
+DROPOUT = 0.3  # before each dense layer; 0.5 (twice) with batch norm trains too slowly here
 VARIANTS: tuple[Variant, ...] = (
     Variant("plain", "plain CNN", 67.0, False, 0.0, Augmentation()),
     Variant("bn", "+ batch norm", 72.5, True, 0.0, Augmentation()),
@@ -30,10 +30,11 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("augmentation", "+ augmentation", 79.0, True, DROPOUT, AUGMENTATION),
 )
 
-# Regularisation only helps a network that overfits: 2,000 training images, enough epochs to
-# reach 100 % on them, and a learning rate high enough that batch norm's steadying shows.
+# Regularisation only helps a network that overfits: 2,000 training images, and enough epochs
+# to reach 100 % on them. Measured (seed 0): 87.1 -> 89.6 -> 92.2 -> 91.5 %; Adam at 1e-3 gave
+# 82.9 -> 82.5 -> 85.0 -> 76.9 (batch norm no help), momentum at 0.05 made dropout fail.
 REGIME_DATASET = "shapes-small"  # a registry key of explorer.data.DATASETS
-REGIME = {"optimiser": "momentum", "learning_rate": 0.05, "batch_size": 64, "epochs": 30,
+REGIME = {"optimiser": "momentum", "learning_rate": 0.02, "batch_size": 64, "epochs": 30,
           "schedule": "constant", "weight_decay": 0.0}
 BUILT_IN = ("shapes", "shapes-small")  # data the regime replaces with REGIME_DATASET
 
@@ -41,8 +42,8 @@ WHY = (
     "Batch norm, dropout and augmentation fight **overfitting**: they help a network that "
     "learns its training images by heart, not one that is still learning. So the ablation "
     "trains on 2,000 images (Shapes, small) for 30 epochs with SGD + momentum at a learning "
-    "rate of 0.05: the plain CNN reaches 100 % on its training images but far less on the test "
-    "images; batch norm steadies the high learning rate, dropout narrows the gap, and "
+    "rate of 0.02: the plain CNN reaches 100 % on its training images but clearly less on the "
+    "test images; batch norm speeds training up and steadies it, dropout narrows the gap, and "
     "augmentation adds little once the other two are in (as in the lecture: \"we have enough "
     "data\"). On the full 20,000-image Shapes the plain CNN barely overfits and the order "
     "does not hold; on CIFAR-10 (the lecture's data) use 100 epochs.")

@@ -12,8 +12,8 @@ SOURCE_KINDS = ("builtin", "pattern", "upload")
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601, as explorer.images.to_grey and Pillow's "L"
 UPLOAD_MAX_SIDE = 1024  # explorer.images.DEFAULT_MAX_SIDE: the picker shrinks bigger uploads
 
-# Import lines in the order a generated script lists them (ruff/isort order: third-party
-# "import x", then "from x import y", then the app's own package).
+# Import lines in the order a generated script lists them (ruff/isort order: "import x", then
+# "from x import y"). Scripts never import explorer: they run with the libraries alone.
 _IMPORT_ORDER = (
     "import numpy as np",
     "import scipy.signal",
@@ -22,10 +22,6 @@ _IMPORT_ORDER = (
     "import torch.nn.functional as F",
     "from PIL import Image, ImageOps",
     "from torch import nn",
-    "",
-    "from explorer.colour import filter_bank_per_filter",
-    "from explorer.images import pattern",
-    "from explorer.kernels import make_kernel",
 )
 
 
@@ -113,11 +109,19 @@ def _array_literal(name: str, array: np.ndarray) -> list[str]:
     return [f"{name} = np.array(["] + [f"    {row}," for row in rows] + ["])"]
 
 
+def _report(name: str) -> list[str]:
+    """Print what the page shows: the shape, the range (its colour scale) and, for outputs up
+    to 16x16, every number (its annotated heatmap)."""
+    return [
+        f"print(\"shape\", {name}.shape)",
+        f"print(f\"min {{{name}.min():.6g}}  max {{{name}.max():.6g}}\")",
+        f"if {name}.size <= 256:",
+        f"    print(np.array2string({name}, precision=4, suppress_small=True, max_line_width=120))",
+    ]
+
+
 def _script(imports: set[str], *blocks: list[str]) -> str:
-    lines = [line for line in _IMPORT_ORDER if line in imports]
-    first_party = [line for line in lines if line.startswith("from explorer")]
-    third_party = [line for line in lines if not line.startswith("from explorer")]
-    head = third_party + ([""] + first_party if first_party else [])
+    head = [line for line in _IMPORT_ORDER if line in imports]
     body: list[str] = []
     for block in blocks:
         if block:
@@ -132,6 +136,37 @@ def _script(imports: set[str], *blocks: list[str]) -> str:
 
 def _pattern_size(source: ImageSource) -> int:
     return 64 if source.size is None else int(source.size)
+
+
+def _pattern_parts(source: ImageSource, mode: str) -> tuple[set[str], list[str]]:
+    """Lines defining `im` (float32) as explorer.images.pattern(name, size, mode) does: the
+    pattern's own builder, copied in (the lecture's examples written out as numbers)."""
+    import inspect
+    import textwrap
+
+    from explorer import images
+
+    spec = images.PATTERNS[source.name]
+    if spec.raw_values:
+        values = images.pattern(source.name)
+        lines = [f"# The lecture's {spec.label[len('Lecture '):]} (its raw integer values)",
+                 *_array_literal("im", values), "im = im.astype(np.float32)"]
+    else:
+        builders = [spec.builder]
+        if spec.builder is images._step_horizontal:  # it transposes the vertical step
+            builders.insert(0, images._step_vertical)
+        lines = [f"# The app's '{spec.label}' test pattern, built as the app builds it"]
+        for builder in builders:
+            lines += textwrap.dedent(inspect.getsource(builder)).replace(
+                "from skimage.color import hsv2rgb", "from skimage.color import hsv2rgb  # noqa"
+            ).rstrip().splitlines() + [""]
+        lines.append(f"im = {spec.builder.__name__}({_pattern_size(source)})")
+    weights = "np.array([" + ", ".join(map(str, GREY_WEIGHTS)) + "], dtype=np.float32)"
+    if mode == "grey" and spec.colour:
+        lines.append(f"im = (im @ {weights}).astype(np.float32)  # grey, ITU-R 601 weights")
+    elif mode == "RGB" and not spec.colour:
+        lines.append("im = np.repeat(im[..., None], 3, axis=-1)  # the same grey in R, G and B")
+    return {"import numpy as np"}, lines
 
 
 def _image_parts(source: ImageSource) -> tuple[set[str], list[str]]:
@@ -157,18 +192,8 @@ def _image_parts(source: ImageSource) -> tuple[set[str], list[str]]:
             ]
         return {"import numpy as np", "import skimage.data"}, lines
     if source.kind == "pattern":
-        spec = images.PATTERNS[source.name]
-        size = "" if spec.fixed_size else f", size={_pattern_size(source)}"
-        what = (
-            "the lecture's raw integer values"
-            if spec.raw_values
-            else "grey values in [0, 1]"
-        )
-        lines = [
-            f"# The app's '{spec.label}' test pattern ({what})",
-            f"im = pattern({_str(source.name)}{size}).astype(np.float64)",
-        ]
-        return {"import numpy as np", "from explorer.images import pattern"}, lines
+        imports, lines = _pattern_parts(source, "grey")
+        return imports, lines + ["im = im.astype(np.float64)"]
     lines = [
         "# Your picture, read like the app does: upright by the camera's EXIF tag, transparent",
         "# areas on white, shrunk to at most 1024 pixels a side, then grey with the ITU-R 601",
@@ -199,33 +224,59 @@ def image_code(source: ImageSource) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _compact_kernel(name: str, kernel: np.ndarray, sigma: float | None = None) -> list[str] | None:
+    """A short NumPy expression for `kernel` when one rebuilds it exactly (a box, a Gaussian,
+    an identity), checked by running it; None otherwise."""
+    h, w = kernel.shape
+    candidates = [
+        [f"{name} = np.ones(({h}, {w})) / {h * w}  # a box: every weight 1/{h * w}"],
+        [f"{name} = np.zeros(({h}, {w}))", f"{name}[{(h - 1) // 2}, {(w - 1) // 2}] = 1.0"],
+    ]
+    centre = np.unravel_index(np.argmax(kernel), kernel.shape)
+    if kernel.min() > 0 and h > 1 and w > 1 and centre == ((h - 1) // 2, (w - 1) // 2):
+        # a Gaussian exp(-r^2 / (2 sigma^2)) / sum: sigma from the centre and its neighbour
+        ratio = kernel[centre[0], centre[1] + 1] / kernel[centre]
+        if 0 < ratio < 1 and (w % 2 == 1):
+            guess = float(np.sqrt(-1 / (2 * np.log(ratio))))
+            for value in dict.fromkeys(([] if sigma is None else [float(sigma)])
+                                       + [round(guess, 3), round(guess, 1)]):
+                candidates.append([
+                    f"# a Gaussian, sigma {value:g}: exp(-(x² + y²) / (2 sigma²)), summing to 1",
+                    f"y, x = np.mgrid[{-(h - 1) / 2}:{(h + 1) / 2}, {-(w - 1) / 2}:{(w + 1) / 2}]"
+                    "  # from the centre",
+                    f"{name} = np.exp(-(x**2 + y**2) / (2 * {value!r}**2))",
+                    f"{name} = {name} / {name}.sum()",
+                ])
+    for lines in candidates:
+        namespace = {"np": np}
+        exec("\n".join(lines), namespace)  # our own lines: the kernel they build
+        if np.array_equal(namespace[name], kernel):
+            return lines
+    return None
+
+
+def _kernel_definition(name: str, kernel: np.ndarray, params: dict | None = None) -> list[str]:
+    """`name = ...`: a compact expression when one is exact, else the numbers written out."""
+    sigma = (params or {}).get("sigma")
+    return _compact_kernel(name, kernel, sigma) or _array_literal(name, kernel)
+
+
 def _kernel_parts(
     kernel: np.ndarray, preset: str | None, params: dict | None
 ) -> tuple[set[str], list[str]]:
     from explorer import conv, kernels
 
     k = conv.as_finite_2d(kernel, "kernel")
-    shape = f"{k.shape[0]}x{k.shape[1]}"
-    if max(k.shape) > LITERAL_MAX_SIDE and preset is not None:
-        params = dict(params or {})
-        try:
-            same = np.array_equal(kernels.make_kernel(preset, **params), k)
-        except ValueError:
-            same = False
-        if same:  # only when the preset rebuilds exactly this kernel (not an edited one)
-            args = "".join(f", {name}={_value(v)}" for name, v in params.items())
-            return {"from explorer.kernels import make_kernel"}, [
-                f"# The {shape} '{kernels.KERNELS[preset].label}' kernel, built as the app does",
-                f"k = make_kernel({_str(preset)}{args})",
-            ]
-    return {"import numpy as np"}, [f"# The {shape} kernel"] + _array_literal("k", k)
+    label = f" '{kernels.KERNELS[preset].label}'" if preset in kernels.KERNELS else ""
+    return {"import numpy as np"}, [f"# The {k.shape[0]}x{k.shape[1]}{label} kernel",
+                                    *_kernel_definition("k", k, params)]
 
 
 def kernel_code(kernel: np.ndarray, preset: str | None = None, params: dict | None = None) -> str:
     """Python lines (with their imports) that define `k`, exactly the page's kernel.
 
-    Up to 9x9 (and for bigger kernels without a preset that rebuilds them exactly) the numbers
-    are written out; bigger preset kernels call explorer.kernels.make_kernel.
+    Boxes, Gaussians and identities are short NumPy expressions (np.ones((9, 9)) / 81); other
+    kernels are written out number by number. Never an import of explorer.
     """
     imports, lines = _kernel_parts(kernel, preset, params)
     return _script(imports, lines).lstrip("\n")
@@ -374,7 +425,7 @@ def scipy_code(
     )
     imports = image_imports | kernel_imports | {"import numpy as np", "import scipy.signal"}
     head = [_settings_comment(op, mode, boundary, fillvalue, stride, dilation) + " (SciPy)"]
-    return _script(imports, head, image_lines, kernel_lines, lines + ["print(out.shape)"])
+    return _script(imports, head, image_lines, kernel_lines, lines + _report("out"))
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +561,7 @@ def torch_code(
         "with torch.no_grad():",
         "    y = conv(x)",
         "out = y[0, 0].numpy().astype(np.float64)",
-        "print(out.shape)",
+        *_report("out"),
     ]
     head = [_settings_comment(op, mode, boundary, fillvalue, stride, dilation) + " (PyTorch)"]
     return _script(imports, head, image_lines, kernel_lines, layer, padding, run)
@@ -551,7 +602,7 @@ def pool_code(
         "# The same in NumPy: every window, stepping by the stride",
         f"windows = np.lib.stride_tricks.sliding_window_view(im, ({size}, {size}))[::{s}, ::{s}]",
         f"assert np.allclose(out, windows.{numpy_reduce}(axis=(2, 3)), rtol=1e-6, atol=1e-6)",
-        "print(out.shape)",
+        *_report("out"),
     ]
     imports |= {"import numpy as np", "import torch", "import torch.nn.functional as F"}
     return _script(imports, image_lines, lines)
@@ -579,7 +630,9 @@ def sobel_code(
         "magnitude = np.hypot(gx, gy)  # sqrt(gx² + gy²): how strong the edge is",
         "direction = np.arctan2(gy, gx)  # radians in (-pi, pi]: the direction of steepest change",
         "out = magnitude",
-        "print(out.shape)",
+        *_report("gx"),
+        *_report("gy"),
+        *_report("out"),
     ]
     imports |= {"import numpy as np", "import scipy.signal"}
     return _script(imports, image_lines, sobel, gx + gy, result)
@@ -605,12 +658,7 @@ def _colour_image_parts(source: ImageSource) -> tuple[set[str], list[str]]:
                      f"im = np.repeat({loader}[..., None], 3, axis=-1).astype(np.float32) / 255.0"]
         return {"import numpy as np", "import skimage.data"}, lines
     if source.kind == "pattern":
-        spec = images.PATTERNS[source.name]
-        size = "" if spec.fixed_size else f", size={_pattern_size(source)}"
-        return {"import numpy as np", "from explorer.images import pattern"}, [
-            f"# The app's '{spec.label}' test pattern, as RGB",
-            f'im = pattern({_str(source.name)}{size}, mode="RGB")',
-        ]
+        return _pattern_parts(source, "RGB")
     return {"import numpy as np", "from PIL import Image, ImageOps"}, [
         "# Your picture, read like the app does: upright by the camera's EXIF tag, transparent",
         f"# areas on white, shrunk to at most {UPLOAD_MAX_SIDE} pixels a side.",
@@ -629,15 +677,8 @@ def _colour_image_parts(source: ImageSource) -> tuple[set[str], list[str]]:
 
 def _named_kernel(name: str, preset: str | None, params: dict | None, kernel: np.ndarray
                   ) -> tuple[set[str], list[str]]:
-    """`name = make_kernel(...)` when that rebuilds `kernel` exactly, else a literal."""
-    from explorer.kernels import make_kernel
-
-    if preset is not None:
-        arguments = "".join(f", {k}={_value(v)}" for k, v in (params or {}).items())
-        if np.array_equal(make_kernel(preset, **(params or {})), kernel):
-            return {"from explorer.kernels import make_kernel"}, [
-                f"{name} = make_kernel({_str(preset)}{arguments})"]
-    return set(), _array_literal(name, kernel)
+    """`name = ...` for one filter's kernel (see _kernel_definition)."""
+    return set(), _kernel_definition(name, np.asarray(kernel, dtype=np.float64), params)
 
 
 def colour_code(
@@ -674,9 +715,17 @@ def colour_code(
             imports |= more
             weight_lines += lines
             names.append(f"k{index}")
-        imports.add("from explorer.colour import filter_bank_per_filter")
-        weight_lines += ["# each filter its own kernel, zero-padded (centred) to the largest",
-                         f"W = filter_bank_per_filter(color_wt, [{', '.join(names)}])"]
+        weight_lines += [
+            "# each filter its own kernel, zero-padded (centred) to the largest; 'same' mode",
+            "# puts tap (K-1)//2 over the output pixel, so each keeps its anchor",
+            f"kernels = [{', '.join(names)}]",
+            "m_h, m_w = max(k.shape[0] for k in kernels), max(k.shape[1] for k in kernels)",
+            "padded = np.zeros((len(kernels), m_h, m_w))",
+            "for m, k in enumerate(kernels):",
+            "    top = (m_h - 1) // 2 - (k.shape[0] - 1) // 2",
+            "    left = (m_w - 1) // 2 - (k.shape[1] - 1) // 2",
+            "    padded[m, top:top + k.shape[0], left:left + k.shape[1]] = k",
+            "W = padded[:, None, :, :] * color_wt[:, :, None, None]  # (C_out, 3, M_h, M_w)"]
     padding = ', padding="same"' if mode == "same" else ""
     model_lines = [
         f"b = np.array([{', '.join(_num(v) for v in np.asarray(bias, dtype=np.float64))}])",
@@ -691,6 +740,8 @@ def colour_code(
         "with torch.no_grad():",
         "    y_torch = model(x_torch)" + (".relu()" if relu else ""),
         "y = y_torch[0].numpy()  # (C_out, H', W'): one feature map per filter",
-        "print(y.shape)",
+        "print(\"shape\", y.shape)",
+        "for m, feature_map in enumerate(y):  # the page draws each on its own scale",
+        "    print(f\"filter {m}: min {feature_map.min():.6g}  max {feature_map.max():.6g}\")",
     ]
     return _script(imports, image_lines, weight_lines, model_lines)

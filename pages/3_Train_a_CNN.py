@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer.ui import ablation_view, training_runs
 from explorer.ui import training_page as ui
+from explorer.ui.state import bound_expander_link
 from explorer.ui.widgets import page_header
 
 page_header(
@@ -31,10 +32,11 @@ with st.sidebar:
 
 fits = False
 if dataset is not None:
-    with st.expander(f"The data: {dataset.name}", icon=":material/photo_library:"):
+    with st.expander(f"The data: {ui.dataset_label()}", icon=":material/photo_library:"):
         ui.data_overview(dataset)
     with st.expander("The model: layers, output shapes, parameters", icon=":material/layers:"):
         fits = ui.model_overview(model, dataset)
+    bound_expander_link("preview")  # a lecture card may open or close it
     with st.expander("Learning-rate schedule and activation, before you start",
                      icon=":material/show_chart:", key="preview", bind="query-params"):
         ui.schedule_and_activation(settings, dataset)

@@ -101,8 +101,11 @@ def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F8
     demo = next(d for d in DEMOS if d.key == "S5")
     page.goto(server_url + demo.link)
     wait_idle(page, "Convolution")
-    charts = page.locator(f'{MAIN} [data-testid="stPlotlyChart"]')
-    titles = [c.inner_text() for c in charts.all()]
+    charts = f'{MAIN} [data-testid="stPlotlyChart"]'
+    page.wait_for_function(  # plotly draws its titles (SVG text) after the script has run
+        "sel => [...document.querySelectorAll(sel)].some(c => c.textContent.includes("
+        "'Output (click a cell)'))", arg=charts, timeout=TIMEOUT_MS)
+    titles = page.locator(charts).evaluate_all("charts => charts.map(c => c.textContent)")
     output = next(i for i, t in enumerate(titles) if "Output (click a cell)" in t)
     click_cell(page, output, 2, 2, (3, 3))
     page.locator(MAIN, has_text="Output[2, 2]").first.wait_for(timeout=TIMEOUT_MS)

@@ -35,13 +35,22 @@ SCIPY_TOL = 1e-9
 TORCH_TOL = 1e-4
 
 
+def printed_numbers(out: np.ndarray) -> str:
+    """What a script prints for its output `out` (see codegen._report)."""
+    text = f"shape {out.shape}\nmin {out.min():.6g}  max {out.max():.6g}\n"
+    if out.size <= 256:
+        text += np.array2string(out, precision=4, suppress_small=True, max_line_width=120) + "\n"
+    return text
+
+
 def run_script(code: str, capsys: pytest.CaptureFixture[str]) -> dict:
     """exec a generated script in a fresh namespace; check what it prints."""
+    assert "explorer" not in code.split("\n\n")[0]  # the imports: the libraries alone
     namespace: dict = {"__name__": "__main__"}
     exec(compile(code, "<generated>", "exec"), namespace)
     printed = capsys.readouterr().out
     if "out" in namespace:
-        assert printed == f"{namespace['out'].shape}\n"
+        assert printed.endswith(printed_numbers(namespace["out"]))
     return namespace
 
 
@@ -106,7 +115,9 @@ def test_the_lecture_example(capsys):
     )
     namespace = {"__name__": "__main__"}
     exec(code, namespace)
-    assert capsys.readouterr().out == "(3, 3)\n"
+    printed = capsys.readouterr().out
+    assert printed.startswith("shape (3, 3)\nmin 6  max 19\n")
+    assert "[[12. 12. 17.]\n [10. 17. 19.]\n [ 9.  6. 14.]]" in printed  # the lecture's numbers
     np.testing.assert_array_equal(namespace["out"], [[12, 12, 17], [10, 17, 19], [9, 6, 14]])
     torch_ns = run_script(codegen.torch_code(LECTURE, conv.LECTURE_KERNEL_3X3), capsys)
     np.testing.assert_array_equal(torch_ns["out"], conv.LECTURE_OUTPUT_3X3)
@@ -149,10 +160,10 @@ def test_colour_code_uses_the_apps_weights_not_rgb2gray():
 @pytest.mark.parametrize("name", list(images.PATTERNS))
 def test_pattern_image_code_is_exact(name, size, capsys):
     code = codegen.image_code(ImageSource("pattern", name, size))
-    assert "from explorer.images import pattern" in code
+    assert "explorer" not in code  # the pattern's own builder, copied in
     im = run_script(code, capsys)["im"]
     np.testing.assert_array_equal(im, images.pattern(name, size).astype(np.float64))
-    assert ("size=" in code) != images.PATTERNS[name].fixed_size
+    assert (f"({size})" in code) != images.PATTERNS[name].fixed_size
 
 
 def _write(path: Path, mode: str, shape: tuple[int, int]) -> None:
@@ -206,41 +217,54 @@ def test_image_source_checks():
 # ---------------------------------------------------------------- kernel_code
 
 
-def test_small_kernels_are_exact_literals(capsys):
+def test_kernels_without_a_short_form_are_exact_literals(capsys):
     for kernel in (*KERNELS.values(), RNG.normal(size=(9, 9)) * 1e-7, np.array([[-0.0, 1e300]])):
         code = codegen.kernel_code(kernel)
-        assert "np.array(" in code and "make_kernel" not in code
+        assert "np.array(" in code and "explorer" not in code
         k = run_script(code, capsys)["k"]
         np.testing.assert_array_equal(k, kernel)
         assert np.array_equal(np.signbit(k), np.signbit(kernel))
-    gauss = kernels.make_kernel("gaussian", size=5, sigma=1.0)
-    literal = codegen.kernel_code(gauss, "gaussian", {"size": 5, "sigma": 1.0})
-    assert "make_kernel" not in literal  # up to 9x9 the numbers are shown
-    assert literal.count("\n    [") == 5  # one row per line
+    log = kernels.make_kernel("log", size=5)
+    assert codegen.kernel_code(log, "log", {"size": 5}).count("\n    [") == 5  # a row a line
 
 
 @pytest.mark.parametrize(
-    "preset,params",
-    [("gaussian", {"size": (15, 15), "sigma": np.float64(2.0)}),
-     ("gabor", {"size": 21, "sigma": 4.0, "theta": 30.0}),
-     ("motion_blur", {"length": 11, "angle": 45.0}),
-     ("box", {"size": (3, 15)})],
+    "preset,params,short",
+    [("box", {"size": 9}, "np.ones((9, 9)) / 81"),
+     ("box", {"size": (3, 15)}, "np.ones((3, 15)) / 45"),
+     ("box", {"size": (4, 12)}, "np.ones((4, 12)) / 48"),
+     ("gaussian", {"size": 9, "sigma": 2.0}, "(2 * 2.0**2)"),
+     ("gaussian", {"size": (15, 15), "sigma": np.float64(2.0)}, "(2 * 2.0**2)"),
+     ("gaussian", {"size": (15, 13), "sigma": 2.5}, "(2 * 2.5**2)"),
+     ("identity", {"size": 7}, "k[3, 3] = 1.0")],
 )
-def test_big_preset_kernels_call_make_kernel(preset, params, capsys):
+def test_boxes_gaussians_and_identities_are_short_and_exact(preset, params, short, capsys):
     kernel = kernels.make_kernel(preset, **params)
     code = codegen.kernel_code(kernel, preset, params)
-    assert "from explorer.kernels import make_kernel" in code and "np.array" not in code
+    assert short in code and "np.array([" not in code and "explorer" not in code
     assert "np.float64" not in code
     np.testing.assert_array_equal(run_script(code, capsys)["k"], kernel)
 
 
-def test_big_custom_or_edited_kernels_fall_back_to_literals(capsys):
+@pytest.mark.parametrize(
+    "preset,params",
+    [("gabor", {"size": 21, "sigma": 4.0, "theta": 30.0}),
+     ("motion_blur", {"length": 11, "angle": 45.0})],
+)
+def test_other_big_presets_are_written_out_exactly(preset, params, capsys):
+    kernel = kernels.make_kernel(preset, **params)
+    code = codegen.kernel_code(kernel, preset, params)
+    assert "explorer" not in code
+    np.testing.assert_array_equal(run_script(code, capsys)["k"], kernel)
+
+
+def test_edited_or_custom_kernels_are_written_out(capsys):
     edited = kernels.make_kernel("gaussian", size=11, sigma=2.0)
     edited[0, 0] = 0.5
     custom = RNG.uniform(size=(12, 10))
     for kernel, preset in ((edited, "gaussian"), (custom, None), (custom, "no such preset")):
         code = codegen.kernel_code(kernel, preset, {"size": 11, "sigma": 2.0})
-        assert "make_kernel" not in code
+        assert "np.array([" in code
         np.testing.assert_array_equal(run_script(code, capsys)["k"], kernel)
 
 
@@ -426,3 +450,43 @@ def test_generated_scripts_are_ruff_clean(tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- a fresh interpreter
+
+# Run a script as a student would, in a new Python with `explorer` made unimportable.
+FRESH = ("import runpy, sys; sys.modules['explorer'] = None; "
+         "runpy.run_path(sys.argv[1], run_name='__main__')")
+
+
+def run_fresh(code: str, tmp_path: Path) -> str:
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(code)
+    result = subprocess.run([sys.executable, "-c", FRESH, str(script)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_scripts_run_alone_and_print_the_pages_numbers(tmp_path: Path) -> None:
+    lecture_out = conv.filter2d(conv.LECTURE_INPUT_5X5, conv.LECTURE_KERNEL_3X3, mode="valid")
+    for make in (codegen.scipy_code, codegen.torch_code):
+        printed = run_fresh(make(LECTURE, conv.LECTURE_KERNEL_3X3, mode="valid"), tmp_path)
+        assert printed == printed_numbers(lecture_out), make.__name__
+    camera = images.builtin_image("cameraman", mode="L").astype(np.float64)
+    box = kernels.make_kernel("box", size=9)
+    code = codegen.scipy_code(ImageSource("builtin", "cameraman"), box, preset="box",
+                              params={"size": 9}, op="convolve", mode="full")
+    assert "np.ones((9, 9)) / 81" in code
+    assert printed_numbers(conv.filter2d(camera, box, op="convolve", mode="full",
+                                         engine="scipy")) == run_fresh(code, tmp_path)
+    pooled = conv.pool2d(conv.LECTURE_POOL_4X4, 2)
+    assert run_fresh(codegen.pool_code(conv.LECTURE_POOL_4X4, 2), tmp_path) == \
+        printed_numbers(pooled)
+    wheel = ImageSource("pattern", "colour wheel", 32)
+    printed = run_fresh(codegen.scipy_code(wheel, box, preset="box", params={"size": 9}),
+                        tmp_path)
+    image = images.pattern("colour wheel", 32).astype(np.float64)
+    assert printed == printed_numbers(conv.filter2d(image, box, engine="scipy"))

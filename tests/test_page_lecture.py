@@ -240,3 +240,20 @@ def test_presenter_mode_from_the_link_hides_the_intro_and_keeps_the_numbers() ->
     s5(at)
     at.toggle(key="keep.present").set_value(False).run()
     assert "Slide a small kernel" in text(at)
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("S5", "[[12. 12. 17.]\n [10. 17. 19.]\n [ 9.  6. 14.]]"),
+    ("S6", "[[5. 4.]\n [4. 6.]]"),
+])
+def test_the_demos_code_prints_the_pages_numbers_without_the_app(key: str, expected: str,
+                                                                  tmp_path) -> None:
+    """Show the code: the script runs in a fresh Python that cannot import explorer, and
+    prints the numbers the page shows."""
+    from tests.test_codegen import run_fresh
+
+    at = open_demo(key)
+    scripts = [block.value for block in at.code]
+    assert scripts and all("explorer" not in script for script in scripts)
+    for script in scripts:
+        assert expected in run_fresh(script, tmp_path)

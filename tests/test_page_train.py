@@ -120,7 +120,7 @@ def test_ablation_queues_the_four_lecture_variants(app: AppTest) -> None:
         (False, 0.0, False), (True, 0.0, False), (True, drop, False), (True, drop, True)]
     for settings in models:  # the regime where the built-in data overfits
         assert (settings.optimiser, settings.learning_rate, settings.epochs) == (
-            "momentum", 0.05, 30)
+            "momentum", 0.02, 30)
     assert {len(job.dataset.train_labels) for job in jobs} == {2000}  # Shapes, small
     # all four runs are shown, beside the lecture's numbers
     table = next(d.value for d in app.dataframe if "lecture (CIFAR-10, 100 epochs)" in d.value)

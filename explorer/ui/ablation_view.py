@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import ablation
+from explorer.ui.state import bound_expander_link
 from explorer.ui.training_page import ABLATION_KEY, POLL_SECONDS, registry
 
 VARIANTS = {variant.key: variant for variant in ablation.VARIANTS}
@@ -66,10 +67,10 @@ def _draw(runs: list[tuple[ablation.Variant, object]]) -> None:
 def ablation_panel() -> None:
     """The lecture's numbers, and this tab's four ablation runs once queued (polled live)."""
     runs = _runs()
+    bound_expander_link("ablation")
     with st.expander("The lecture's ablation: plain, + batch norm, + dropout, + augmentation",
                      icon=":material/science:", expanded=bool(runs), key="ablation",
                      bind="query-params"):
-        st.markdown(ablation.WHY)
         if not runs:
             st.dataframe(pd.DataFrame(ablation.ablation_rows(
                 [(variant, None) for variant in ablation.VARIANTS])).drop(
@@ -81,3 +82,4 @@ def ablation_panel() -> None:
             _draw(runs)
         else:
             _live()
+        st.markdown(ablation.WHY)

@@ -271,7 +271,7 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
         return
     names = list(maps)
     groups = activations.group_layers(names)
-    top = st.columns(3)
+    top = st.columns(4)
     group_names = list(groups)
     group = top[0].selectbox("Block", group_names, key=_seeded(
         "group", group_names[0], _text_in(group_names)))
@@ -281,11 +281,12 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     channels = activation.shape[1]
     count = top[2].select_slider("Channels in the grid", GRID_COUNTS, key=_seeded(
         "count", 16, _int_in(GRID_COUNTS)))
-    switches = st.columns(2)
-    strongest = switches[0].toggle("Strongest channels first (by mean activation)", key=_seeded(
-        "strongest", False, _flag, "strongest"))
-    shared = switches[1].toggle("One colour scale for all channels", key=_seeded(
-        "shared", False, _flag, "shared"))
+    strongest = top[3].toggle("Strongest first", key=_seeded("strongest", False, _flag,
+                                                             "strongest"),
+                              help="Channels in order of their mean activation, strongest first.")
+    shared = top[3].toggle("One colour scale", key=_seeded("shared", False, _flag, "shared"),
+                           help="One black-to-white range for all the channels shown, so strong "
+                                "and weak channels compare.")
     picked = (feature_maps.strongest_channels(activation, min(count, channels)) if strongest
               else list(range(min(count, channels))))
     stats = feature_maps.channel_stats(activation)

@@ -163,7 +163,8 @@ def seed(key: str, default: Any, *, valid: Callable[[Any], bool], url: str | Non
     return key
 
 
-def follow_bound_link(name: str, valid: Callable[[Any], bool]) -> None:
+def follow_bound_link(name: str, valid: Callable[[Any], bool],
+                      coerce: Callable[[str], Any] = lambda text: text) -> None:
     """For a widget Streamlit binds to the URL itself (bind="query-params", e.g. the tabs):
     apply a link value this session has not seen yet. Streamlit treats a link that names the
     default value as no link at all, so a lecture card opening the first tab would otherwise
@@ -174,7 +175,12 @@ def follow_bound_link(name: str, valid: Callable[[Any], bool]) -> None:
         return
     seen[name] = text
     if accepts(valid, text):
-        st.session_state[name] = text
+        st.session_state[name] = coerce(text)
+
+
+def bound_expander_link(name: str) -> None:
+    """follow_bound_link for an expander bound to `?name=true|false`."""
+    follow_bound_link(name, lambda text: text in ("true", "false"), lambda text: text == "true")
 
 
 def link_applied(url: str) -> bool:

@@ -127,6 +127,12 @@ def load_zip() -> data.Dataset | None:
     return cached
 
 
+def dataset_label() -> str:
+    """The sidebar's dataset as its menu names it (Shapes small and Shapes share one name)."""
+    name = st.session_state.get(kept(f"{PAGE}.dataset"), "shapes")
+    return data.DATASETS[name].label if name in data.DATASETS else "your own images (zip)"
+
+
 def dataset_panel() -> data.Dataset | None:
     """Sidebar: which dataset."""
     names = [*data.DATASETS, ZIP]
@@ -267,8 +273,10 @@ def schedule_and_activation(settings: training.TrainSettings | None,
         z = np.linspace(-3.0, 3.0, 121)
         curves = {nets.ACTIVATIONS[name].label + (" (chosen)" if name == chosen else ""):
                   (z, nets.activation_curve(name, z)) for name in nets.ACTIVATIONS}
-        st.plotly_chart(plots.line_figure(curves, x_title="z", y_title="h(z)", height=260),
-                        width="stretch", key="activation_preview")
+        figure = plots.line_figure(curves, x_title="z", y_title="h(z)", height=260)
+        figure.for_each_trace(lambda trace: trace.update(
+            line_width=4 if "(chosen)" in trace.name else 1.5))  # the chosen one stands out
+        st.plotly_chart(figure, width="stretch", key="activation_preview")
         st.caption(nets.ACTIVATIONS[chosen].explanation
                    if chosen in nets.ACTIVATIONS else "")
 
