@@ -271,3 +271,31 @@ def activation_curve(name: str, z: np.ndarray) -> np.ndarray:
     module = ACTIVATIONS[name].make(1)
     with torch.no_grad():
         return module(torch.as_tensor(z, dtype=torch.float32)[None]).numpy()[0].astype(np.float64)
+
+
+def standalone_code(model: nn.Module, input_shape: tuple[int, int, int], node: str,
+                    weights_file: str = "assets/default_net.pt") -> str:
+    """A script (torch + torchvision only) that rebuilds `model` layer by layer, loads a run
+    saved by the app (weights_only) and prints its top 3 and `node`'s activation shape. A
+    Sequential of plain layers is written out (a module's repr is its constructor); anything
+    else is loaded through the app."""
+    children = list(model.named_children()) if isinstance(model, nn.Sequential) else []
+    plain = children and all(next(m.children(), None) is None for _, m in children)
+    if plain:
+        layers = "\n".join(f'    ("{name}", nn.{module!r}),' for name, module in children)
+        build = (f"# The network layer by layer, as the app built it\n"
+                 f"model = nn.Sequential(OrderedDict([\n{layers}\n]))\n"
+                 f'payload = torch.load("{weights_file}", weights_only=True)  # or a Train-page run\n'
+                 f'model.load_state_dict(payload["state_dict"])\nmodel.eval()\n')
+        head = "from collections import OrderedDict\n\nimport torch\nfrom torch import nn\n"
+    else:
+        build = (f'run = load_run("{weights_file}")  # the app rebuilds this network\n'
+                 "model = run.model.eval()\n")
+        head = "import torch\n\nfrom explorer.training import load_run\n"
+    channels, height, width = input_shape
+    return (head + "from torchvision.models.feature_extraction import create_feature_extractor"
+            f"\n\n{build}torch.manual_seed(0)\nx = torch.rand(1, {channels}, {height}, {width})\n"
+            f'extractor = create_feature_extractor(model, return_nodes={{"{node}": "maps"}})\n'
+            "with torch.no_grad():\n"
+            "    print(model(x).softmax(dim=1).topk(3))\n"
+            '    print(extractor(x)["maps"].shape)\n')

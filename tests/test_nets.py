@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from explorer import nets
 from explorer.nets import (
     ACTIVATIONS,
     ModelSettings,
@@ -138,3 +139,22 @@ def test_layer_table_accepts_batch_shape_and_rejects_others():
     assert layer_table(model, (1, 1, 8, 8))[-1].output_shape == (2,)
     with pytest.raises(ValueError):
         layer_table(model, (8, 8))
+
+
+def test_the_default_networks_code_runs_without_the_app(tmp_path) -> None:
+    """The Pretrained page's code for the app's own network: the layers written out, the
+    weights loaded with weights_only, the same top 3 as the app (no import of explorer)."""
+    from explorer import app_networks
+    from tests.test_codegen import run_fresh
+
+    loaded = app_networks.default_network()
+    code = nets.standalone_code(loaded.model, loaded.input_shape, "conv2")
+    assert "explorer" not in code and "nn.Conv2d(3, 32" in code
+    printed = run_fresh(code.replace("assets/default_net.pt",
+                                     str(app_networks.DEFAULT_NET)), tmp_path)
+    torch.manual_seed(0)
+    x = torch.rand(1, *loaded.input_shape)
+    with torch.no_grad():
+        top = loaded.model(x).softmax(dim=1).topk(3)
+    assert str(top.indices) in printed
+    assert "torch.Size([1, 64, 16, 16])" in printed

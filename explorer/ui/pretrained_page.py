@@ -12,6 +12,7 @@ from explorer import (
     feature_maps,
     first_layer,
     job_registry,
+    nets,
     plots,
     shared_results,
     training,
@@ -436,16 +437,4 @@ with torch.no_grad():
     maps = extractor(x)["maps"].clone()  # (1, C, H, W) activations of {node}
 print(maps.shape)
 '''
-    return f'''import torch
-from torchvision.models.feature_extraction import create_feature_extractor
-
-from explorer.training import load_run
-
-run = load_run("assets/default_net.pt")  # or a run downloaded from the Train page
-model = run.model.eval()
-x = torch.rand(1, {loaded.input_shape[0]}, {loaded.input_shape[1]}, {loaded.input_shape[2]})
-extractor = create_feature_extractor(model, return_nodes={{"{node}": "maps"}})
-with torch.no_grad():
-    print(model(x).softmax(dim=1).topk(3))
-    print(extractor(x)["maps"].shape)
-'''
+    return nets.standalone_code(loaded.model, loaded.input_shape, node)

@@ -189,6 +189,16 @@ def link_applied(url: str) -> bool:
     return url in st.session_state.get(_URL_APPLIED, set())
 
 
+def mirror(key: str, url: str) -> None:
+    """Write `key`'s value to the address bar as `url=` after the page has run, never reading
+    the link's value into it (a value the page checks itself, such as the owner token: a
+    copied link must not hand it over)."""
+    text = st.query_params.get(url)
+    if text is not None:
+        st.session_state.setdefault(_URL_SEEN, {})[url] = text  # read by the page, not here
+    st.session_state.setdefault(_URL_FIELDS, {})[url] = key
+
+
 def ignored(url: str, why: str = "not a value this page can use") -> None:
     """A short note that the link's `url=` value was ignored (shown once, as a toast)."""
     st.toast(f"Ignored the link's `{url}` value: {why}. The page uses its default instead.",

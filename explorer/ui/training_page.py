@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer import ablation as ablation_plan
 from explorer import data, job_registry, nets, plots, training
-from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.state import kept, mirror, number_in, one_of, seed
 
 PAGE = "train"
 OWNER_KEY = kept(f"{PAGE}.owner")  # this tab's secret owner token (explorer.ui.heartbeat reads it)
@@ -70,7 +70,7 @@ def owner() -> str:
         else:
             st.session_state[f"{PAGE}.foreign"] = job_registry.is_token(linked)
             st.session_state[OWNER_KEY] = job_registry.new_token()
-    seed(OWNER_KEY, None, valid=job_registry.is_token, url="owner")  # mirrored in the URL
+    mirror(OWNER_KEY, "owner")  # in the URL for a reload; never taken from a link here
     return st.session_state[OWNER_KEY]
 
 
