@@ -176,6 +176,8 @@ def follow_bound_link(name: str, valid: Callable[[Any], bool],
     seen[name] = text
     if accepts(valid, text):
         st.session_state[name] = coerce(text)
+    else:
+        ignored(name)  # Streamlit drops it from the address bar itself
 
 
 def bound_expander_link(name: str) -> None:
