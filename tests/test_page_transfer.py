@@ -167,6 +167,9 @@ def test_the_tab_limit_refuses_a_second_comparison_while_the_first_runs(app: App
     assert any("free places" in e.value for e in app.error)
     assert len(my_jobs(app)) == 4
     button(app, "Stop").click()
+    run(app)
+    for job in my_jobs(app):  # the queued comparisons too: nothing left to wait for
+        job.stop()
     jobs = finish(app)
     assert {job.state for job in jobs} <= {"stopped", "finished"}
 
