@@ -17,7 +17,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/python -m explorer.ui.serve --server.port $(PORT)  # = streamlit run explorer/server_app.py, warmed up
+	$(BIN)/python -m explorer.ui.serve --server.port $(PORT)  # = streamlit run explorer/ui/server_app.py, warmed up
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

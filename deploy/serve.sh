@@ -130,7 +130,7 @@ for i in $(seq "$REPLICAS"); do
   port=$((BASE_PORT + i - 1))
   # --server.address 127.0.0.1: only HAProxy reaches the replicas. --browser.serverAddress:
   # without it a headless Streamlit looks up this machine's external IP over the internet.
-  # python -m explorer.ui.serve: streamlit run explorer/server_app.py, warmed up before the first visit.
+  # python -m explorer.ui.serve: streamlit run explorer/ui/server_app.py, warmed up before the first visit.
   "$PYTHON" -m explorer.ui.serve --server.port "$port" --server.address 127.0.0.1 \
     --server.headless true --browser.serverAddress localhost > "$RUN_DIR/replica-$i.log" 2>&1 &
   pids+=($!); names+=("replica $i (port $port)")

@@ -31,6 +31,17 @@ def modes_side_by_side(image: np.ndarray, kernel: np.ndarray, *, op: str = "conv
     return panels
 
 
+def nonzero_crop(values: np.ndarray, relative: float = 1e-5) -> np.ndarray | None:
+    """The smallest box holding every value larger than `relative` x the largest in size (the
+    float32 engines leave ~1e-8 noise elsewhere); None when all are 0. On an impulse's output:
+    the kernel (convolution) or its flip (correlation)."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    rows, cols = np.nonzero(np.abs(values) > relative * largest)
+    if rows.size == 0:
+        return None
+    return values[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
 def gaussian_sigma(size: int) -> float:
     """σ = K / 6, so the K x K window holds ±3σ of the bell (the lecture: choose K > 2σ + 1)."""
     return size / 6

@@ -199,6 +199,12 @@ def matrix_heatmap(
             type="rect", x0=col - 0.5, x1=col + box_cols - 0.5, y0=row - 0.5, y1=row + box_rows - 0.5,
             line={"color": HIGHLIGHT, "width": 4},
         )
+    return _grid_layout(figure, rows, cols, title, height)
+
+
+def _grid_layout(figure: go.Figure, rows: int, cols: int, title: str,
+                 height: int | None = None) -> go.Figure:
+    """Square cells, row 0 at the top, column numbers above, a title that never clips."""
     side = min(420, 60 + 34 * max(rows, cols)) if height is None else height
     figure.update_layout(
         # long titles (a scale factor, a note) get smaller type: narrow columns must not clip
@@ -222,14 +228,7 @@ def unit_grid(rows: int, cols: int, *, title: str, picked: tuple[int, int]) -> g
     row, col = picked
     figure.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
                      fillcolor=HIGHLIGHT, line={"color": HIGHLIGHT, "width": 2})
-    side = min(420, 60 + 34 * max(rows, cols))
-    figure.update_layout(
-        title={"text": title, "x": 0.5, "xanchor": "center"}, height=side + 60,
-        margin={"l": 10, "r": 10, "t": 70, "b": 10}, plot_bgcolor="white",
-        xaxis={"showticklabels": cols <= 12, "dtick": 1, "side": "top", "constrain": "domain"},
-        yaxis={"autorange": "reversed", "showticklabels": rows <= 12, "dtick": 1,
-               "scaleanchor": "x", "constrain": "domain"})
-    return figure
+    return _grid_layout(figure, rows, cols, title)
 
 
 def with_cell_targets(figure: go.Figure, rows: int, cols: int) -> go.Figure:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer.ui import ablation_view, training_runs
+from explorer.ui import ablation_view, training_preview, training_runs
 from explorer.ui import training_page as ui
 from explorer.ui.state import bound_expander_link
 from explorer.ui.widgets import page_header
@@ -39,7 +39,7 @@ if dataset is not None:
     bound_expander_link("preview")  # a lecture card may open or close it
     with st.expander("Learning-rate schedule and activation, before you start",
                      icon=":material/show_chart:", key="preview", bind="query-params"):
-        ui.schedule_and_activation(settings, dataset)
+        training_preview.schedule_and_activation(settings, dataset)
     if augmentation.active:
         with st.expander("Augmentation preview", icon=":material/flip:"):
             ui.augmentation_preview(dataset, augmentation)

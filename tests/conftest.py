@@ -66,13 +66,13 @@ def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server_url(server_log: Path) -> Iterator[str]:
-    """`streamlit run explorer/server_app.py` from the repository root: the app as `make run`
+    """`streamlit run explorer/ui/server_app.py` from the repository root: the app as `make run`
     serves it (the ASGI app with the deep-address redirect), without the warm-up."""
     port = free_port()
     log = server_log
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer/server_app.py",
+            [sys.executable, "-m", "streamlit", "run", "explorer/ui/server_app.py",
              "--server.port", str(port), "--server.address", "127.0.0.1",
              "--server.headless", "true"],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,

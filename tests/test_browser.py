@@ -252,7 +252,7 @@ def one_slot_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("one-slot") / "streamlit.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer/server_app.py",
+            [sys.executable, "-m", "streamlit", "run", "explorer/ui/server_app.py",
              "--server.port", str(port), "--server.address", "127.0.0.1",
              "--server.headless", "true"],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,

@@ -36,7 +36,7 @@ TORCH_TOL = 1e-4
 
 
 def printed_numbers(out: np.ndarray) -> str:
-    """What a script prints for its output `out` (see codegen._report)."""
+    """What a script prints for its output `out` (see codegen_inputs.report_lines)."""
     text = f"shape {out.shape}\nmin {out.min():.6g}  max {out.max():.6g}\n"
     if out.size <= 256:
         text += np.array2string(out, precision=4, suppress_small=True, max_line_width=120) + "\n"

@@ -205,7 +205,7 @@ def test_start_page_and_script_run_reach_nothing_outside(tmp_path: Path) -> None
     # (with --server.address it never looks up addresses, whatever the config says).
     with open(output, "wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer/server_app.py",
+            [sys.executable, "-m", "streamlit", "run", "explorer/ui/server_app.py",
              "--server.port", str(port), "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
         )

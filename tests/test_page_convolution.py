@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import conv, kernels
+from explorer import comparisons, conv, kernels
 from tests.helpers import captions, heatmaps, run
 
 PAGE = "../pages/1_Convolution.py"
@@ -368,6 +368,6 @@ def test_an_impulse_reproduces_the_kernel_big_enough_to_read(preset: str) -> Non
     assert not at.exception
     maps = heatmaps(at)
     kernel = maps["The kernel W"]
-    np.testing.assert_allclose(maps["Convolution, zoomed"], conv.nonzero_crop(kernel), atol=1e-6)
-    np.testing.assert_allclose(maps["Correlation, zoomed"], conv.nonzero_crop(kernel[::-1, ::-1]),
+    np.testing.assert_allclose(maps["Convolution, zoomed"], comparisons.nonzero_crop(kernel), atol=1e-6)
+    np.testing.assert_allclose(maps["Correlation, zoomed"], comparisons.nonzero_crop(kernel[::-1, ::-1]),
                                atol=1e-6)  # the FFT engine computes in float32

@@ -143,7 +143,7 @@ def filter_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterS
 def impulse_zoom(outputs: dict[str, np.ndarray], kernel: np.ndarray,
                  scale: tuple[float, float]) -> None:
     """The part of each output the impulse touched, big enough to read its numbers."""
-    crops = {op: conv.nonzero_crop(values) for op, values in outputs.items()}
+    crops = {op: comparisons.nonzero_crop(values) for op, values in outputs.items()}
     if any(crop is None or max(crop.shape) > SMALL for crop in crops.values()):
         return
     columns = st.columns(3)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.ui.state import Check, accepts, kept, seed
+from explorer.ui.state import Check, kept, one_of, seed
 
 KEY = kept("present")
 # ?present=1 (as the lecture writes it) and ?present=true both turn it on
-LINK_VALUES = Check(lambda v: accepts(lambda x: x in (0, 1) and not isinstance(x, float), v)
-                    or isinstance(v, bool), lambda v: bool(v))
+LINK_VALUES = Check(one_of((True, False, 1, 0)), bool)
 
 PRESENTER_CSS = """
 <style>

@@ -1,6 +1,6 @@
 """`python -m explorer.ui.serve [streamlit options]`: the app's server, warmed up before anyone visits.
 
-`streamlit run explorer/server_app.py [options]` (run it from the repository root so
+`streamlit run explorer/ui/server_app.py [options]` (run it from the repository root so
 .streamlit/config.toml is read): the app as Streamlit's ASGI application, which also redirects
 addresses deeper than a page (explorer.deep_links), plus explorer.warmup started with the
 process, so the heavy imports and the default network are ready before the first student
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SERVER_APP = Path(__file__).resolve().parents[1] / "server_app.py"
+SERVER_APP = Path(__file__).resolve().parent / "server_app.py"
 
 
 def main(argv: list[str] | None = None) -> int:
