@@ -217,10 +217,27 @@ def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSet
     st.markdown(f"**Output[{row}, {col}]** = {terms or '0'} = **{step.total:.6g}**")
 
 
+# The side-by-side figures are the same for every student on the same picture (the lecture's
+# cameraman): computed once per server and shared; read-only, so no copies are made.
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _modes(image: np.ndarray, kernel: np.ndarray, boundary: str) -> list[comparisons.Panel]:
+    return comparisons.modes_side_by_side(image, kernel, boundary=boundary)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _blurs(image: np.ndarray) -> list[comparisons.Panel]:
+    return comparisons.blurs_side_by_side(image)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _sobel_layer(image: np.ndarray) -> comparisons.SobelLayer:
+    return comparisons.sobel_as_conv2d(image)
+
+
 def modes_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
     """The lecture's "boundary effects" figure: one convolution in full, same and valid mode."""
     try:
-        panels = comparisons.modes_side_by_side(image, choice.kernel, boundary=settings.boundary)
+        panels = _modes(image, choice.kernel, settings.boundary)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
@@ -238,7 +255,7 @@ def modes_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSe
 
 def blur_panel(image: np.ndarray) -> None:
     """The lecture's "effect of kernel size and type": uniform vs Gaussian, 9x9 vs 15x15."""
-    panels = comparisons.blurs_side_by_side(image)
+    panels = _blurs(image)
     st.markdown("The lecture's local averaging, `mode='same'`: the **uniform** kernel "
                 "(`np.ones((K, K)) / K**2`) against a **Gaussian** of the same size, for K = 9 "
                 "and 15. Bigger kernels blur more; the Gaussian weighs the centre most, so it "
@@ -297,7 +314,7 @@ def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
 def sobel_layer_section(image: np.ndarray) -> None:
     """The lecture's Sobel layer: two output channels from one Conv2d, equal to correlate2d."""
     try:
-        layer = comparisons.sobel_as_conv2d(image)
+        layer = _sobel_layer(image)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
