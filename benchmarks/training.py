@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))  # run from anywhere
 
 from explorer.data import Dataset, shapes_dataset  # noqa: E402
 from explorer.nets import build_model  # noqa: E402
-from explorer.training import OPTIMISERS, TrainingJob, TrainSettings  # noqa: E402
+from explorer.train_settings import OPTIMISERS, TrainSettings  # noqa: E402
+from explorer.training import TrainingJob  # noqa: E402
 
 MIN_RATIO = 0.9  # target: the job trains at >= 0.9x the bare loop's img/s
 TARGET_ACCURACY = 0.90

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from explorer.data import Augmentation
 from explorer.nets import ModelSettings
-from explorer.training import JobSnapshot, TrainSettings
+from explorer.train_settings import TrainSettings
+from explorer.training import JobSnapshot
 
 
 @dataclass(frozen=True)

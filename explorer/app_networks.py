@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-from explorer import activations, training, zoo
+from explorer import activations, train_runs, training, zoo
 
 DEFAULT_NET = Path(__file__).resolve().parents[1] / "assets" / "default_net.pt"
 DEFAULT_NOTE = ("The lecture's simple CNN trained on the built-in shapes dataset "
@@ -14,7 +14,7 @@ DEFAULT_NOTE = ("The lecture's simple CNN trained on the built-in shapes dataset
                 "--save assets/default_net.pt).")
 
 
-def own_model(name: str, run: training.SavedRun | training.TrainingJob, classes: Sequence[str],
+def own_model(name: str, run: train_runs.SavedRun | training.TrainingJob, classes: Sequence[str],
               mean: Sequence[float], std: Sequence[float], note: str) -> zoo.LoadedModel:
     """A saved run or a finished job as a LoadedModel (with its Grad-CAM layer found)."""
     model = run.model
@@ -28,6 +28,6 @@ def own_model(name: str, run: training.SavedRun | training.TrainingJob, classes:
 @functools.lru_cache(maxsize=1)
 def default_network() -> zoo.LoadedModel:
     """The simple CNN of the Train page trained on shapes, shipped in assets/ (one per process)."""
-    run = training.load_run(DEFAULT_NET)
+    run = train_runs.load_run(DEFAULT_NET)
     return own_model("CNN Explorer's default network", run, run.classes, run.mean, run.std,
                      DEFAULT_NOTE)

@@ -4,7 +4,11 @@ the scripts run with the libraries alone."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -120,6 +124,45 @@ def report_lines(name: str) -> list[str]:
         f"if {name}.size <= 256:",
         f"    print(np.array2string({name}, precision=4, suppress_small=True, max_line_width=120))",
     ]
+
+
+def definitions(module: ModuleType, names: Iterable[str]) -> list[str]:
+    """The source lines of `module`'s top-level functions, classes and constants called `names`,
+    in the module's order, each with the comment lines just above it: the app's own code,
+    copied into a script so that it runs without explorer."""
+    source = inspect.getsource(module)
+    lines = source.splitlines()
+    wanted = set(names)
+    found: list[str] = []
+    out: list[str] = []
+    after_definition = False
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            name = node.name
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name = node.target.id
+        else:
+            continue
+        if name not in wanted:
+            continue
+        found.append(name)
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+        while first > 0 and lines[first - 1].lstrip().startswith("#"):
+            first -= 1
+        block = lines[first : node.end_lineno]
+        is_definition = isinstance(node, ast.FunctionDef | ast.ClassDef)
+        if out and (is_definition or after_definition):
+            out += ["", ""]  # PEP 8: two blank lines around definitions
+        elif out and (block[0].startswith("#") or out[-1] == ")"):
+            out.append("")
+        out += block
+        after_definition = is_definition
+    missing = wanted - set(found)
+    if missing:
+        raise ValueError(f"{module.__name__} defines no {sorted(missing)}")
+    return out
 
 
 def script(imports: set[str], *blocks: list[str]) -> str:

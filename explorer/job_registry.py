@@ -28,7 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from explorer.data import Dataset
-from explorer.training import TrainingJob, TrainSettings
+from explorer.train_settings import TrainSettings
+from explorer.training import TrainingJob
 
 # Any job with TrainingJob's control interface (start, stop, done, owner, job_id, model, state,
 # snapshot, set_queue_position) and an on_done callback: TrainingJob, transfer_job.TransferJob.

@@ -15,16 +15,9 @@ import torch
 
 from explorer.data import Augmentation, Dataset, DatasetError, dataset_from_zip, load_dataset
 from explorer.nets import ACTIVATIONS, KERNEL_SIZES, PADDINGS, ModelSettings, count_parameters
-from explorer.training import (
-    DEFAULT_THREADS,
-    OPTIMISERS,
-    SCHEDULES,
-    JobSnapshot,
-    TrainingJob,
-    TrainSettings,
-    batch_warning,
-    save_run,
-)
+from explorer.train_runs import save_run
+from explorer.train_settings import DEFAULT_THREADS, OPTIMISERS, SCHEDULES, TrainSettings
+from explorer.training import JobSnapshot, TrainingJob, batch_warning
 
 NAMED_DATASETS = ("shapes", "shapes-small", "mnist", "fashion", "cifar10")
 # --augment flip,shift,rotation,jitter: the amount a bare name means.

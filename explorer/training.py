@@ -1,10 +1,8 @@
-"""Background training jobs for the Train page: settings, registries, the loop, queue, exports."""
+"""Background training jobs for the Train page: thread budget, device, batches, the job."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import itertools
 import math
 import os
@@ -13,225 +11,30 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import IO, Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.concurrency import RNG_LOCK, heavy_work
+from explorer.concurrency import RNG_LOCK
 from explorer.data import Augmentation, Dataset, augment_batch
 from explorer.job_control import DONE_STATES, JobControl
-from explorer.nets import ModelSettings, build_model, feature_sizes, first_conv
+from explorer.nets import build_model, feature_sizes, first_conv
+from explorer.train_settings import (
+    OPTIMISERS,
+    SCHEDULES,
+    TIME_TICKS,
+    TrainSettings,
+)
 
-DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))
 EVAL_BATCH = 256  # evaluation batches stay <= 256 images (bigger ones are no faster here)
 MISCLASSIFIED_KEPT = 16
 CURVE_POINTS = 2000  # the per-step loss curve is averaged into at most this many points
-TIME_TICKS = 10_000  # resolution of a schedule that spans a time budget instead of epochs
 STD_FLOOR = 1 / 255  # a channel that varies by less than one grey level counts as constant
-RANGE_TEST_STEPS = 200  # batches of the learning-rate range test (the page's spinner says so)
-RANGE_EDGE = 0.05  # a suggestion in the first or last 5 % of the range (log scale) is suspect
 SMALL_TRAIN_BATCHES = 2  # fewer training images than this many batches earns a warning
 DROPPED_SHARE = 0.1  # so does dropping more than this share of the images in every epoch
-
-# ---------------------------------------------------------------------------
-# Registries (keys are what the page's select boxes show)
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OptimiserSpec:
-    label: str
-    make: Callable[[Iterable[nn.Parameter], float, float], torch.optim.Optimizer]
-    code: str  # the same optimiser in a script; {lr} and {wd} are filled in
-    default_lr: float
-    explanation: str
-
-
-OPTIMISERS: dict[str, OptimiserSpec] = {
-    "sgd": OptimiserSpec(
-        "SGD",
-        lambda params, lr, wd: torch.optim.SGD(params, lr=lr, weight_decay=wd),
-        "torch.optim.SGD(model.parameters(), lr={lr}, weight_decay={wd})",
-        0.05,
-        "Plain stochastic gradient descent: w -= lr * gradient.",
-    ),
-    "momentum": OptimiserSpec(
-        "SGD + momentum 0.9",
-        lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
-        "torch.optim.SGD(model.parameters(), lr={lr}, momentum=0.9, weight_decay={wd})",
-        0.01,
-        "SGD that keeps 90 % of its previous step: faster along consistent directions.",
-    ),
-    "adam": OptimiserSpec(
-        "Adam",
-        lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd),
-        "torch.optim.Adam(model.parameters(), lr={lr}, weight_decay={wd})",
-        1e-3,
-        "Momentum plus a per-weight step size from recent gradient sizes; robust default.",
-    ),
-    "adamw": OptimiserSpec(
-        "AdamW",
-        lambda params, lr, wd: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
-        "torch.optim.AdamW(model.parameters(), lr={lr}, weight_decay={wd})",
-        1e-3,
-        "Adam with weight decay applied to the weights directly (decoupled), not the gradient.",
-    ),
-}
-
-Scheduler = torch.optim.lr_scheduler.LRScheduler
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    label: str
-    make: Callable[[torch.optim.Optimizer, int, float], Scheduler]  # (opt, total steps, lr)
-    code: str  # the same scheduler in a script; {total} and {lr} are filled in
-    explanation: str
-
-
-SCHEDULES: dict[str, ScheduleSpec] = {
-    "constant": ScheduleSpec(
-        "Constant",
-        lambda opt, total, lr: torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0),
-        "torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)",
-        "The same learning rate throughout.",
-    ),
-    "step": ScheduleSpec(
-        "Step (x0.1 at 1/3 and 2/3)",
-        lambda opt, total, lr: torch.optim.lr_scheduler.StepLR(
-            opt, step_size=max(1, total // 3), gamma=0.1
-        ),
-        "torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, {total} // 3), gamma=0.1)",
-        "Divide the learning rate by 10 after a third and after two thirds of training.",
-    ),
-    "cosine": ScheduleSpec(
-        "Cosine",
-        lambda opt, total, lr: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total),
-        "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max={total})",
-        "Half a cosine from the learning rate down to 0 at the end.",
-    ),
-    "one-cycle": ScheduleSpec(
-        "One-cycle",
-        # Momentum is left alone (cycle_momentum=False) so "sgd" stays plain SGD.
-        lambda opt, total, lr: torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=lr, total_steps=total, cycle_momentum=False
-        ),
-        "torch.optim.lr_scheduler.OneCycleLR(\n"
-        "    optimizer, max_lr={lr}, total_steps={total}, cycle_momentum=False\n)",
-        "Warm up from lr/25 to lr over the first 30 %, then anneal to almost 0.",
-    ),
-}
-
-
-def schedule_curve(schedule: str, learning_rate: float, total_steps: int) -> list[float]:
-    """The learning rate at each of `total_steps` steps (for a preview plot)."""
-    parameter = nn.Parameter(torch.zeros(1))
-    optimiser = torch.optim.SGD([parameter], lr=learning_rate)
-    scheduler = SCHEDULES[schedule].make(optimiser, total_steps, learning_rate)
-    rates = []
-    for _ in range(total_steps):
-        rates.append(optimiser.param_groups[0]["lr"])
-        optimiser.step()  # no gradient: nothing moves; keeps the scheduler's order check quiet
-        scheduler.step()
-    return rates
-
-
-# ---------------------------------------------------------------------------
-# Settings
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything a run depends on besides the data itself.
-
-    Training ends after `epochs` or after `max_seconds` of running time (evaluations
-    included, pauses excluded; the final full-test evaluation comes after), whichever comes
-    first; at least one must be given. A schedule spans the planned epochs, or
-    the time budget when that ends first (see TrainingJob). eval_every: an int counts steps, a
-    float below 1 is a fraction of an epoch. threads: torch threads for this job (see
-    thread_budget for what that can and cannot promise).
-    """
-
-    dataset: str = "shapes"
-    model: ModelSettings = ModelSettings()
-    optimiser: str = "adam"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int | None = 3
-    max_seconds: float | None = None
-    schedule: str = "constant"
-    augmentation: Augmentation = Augmentation()
-    seed: int = 0
-    eval_subset: int = 1000
-    eval_every: int | float = 0.25
-    threads: int = DEFAULT_THREADS
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "epochs", "seed", "eval_subset", "threads"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{name} must be a whole number; got {value!r}.")
-        if self.optimiser not in OPTIMISERS:
-            raise ValueError(
-                f"Unknown optimiser {self.optimiser!r}; choose one of {list(OPTIMISERS)}."
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"Unknown schedule {self.schedule!r}; choose one of {list(SCHEDULES)}.")
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
-            raise ValueError(f"The learning rate must be in (0, 10]; got {self.learning_rate}.")
-        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
-            raise ValueError(f"Weight decay must be in [0, 1]; got {self.weight_decay}.")
-        if not 1 <= self.batch_size <= 4096:
-            raise ValueError(f"The batch size must be 1 to 4096; got {self.batch_size}.")
-        if self.epochs is None and self.max_seconds is None:
-            raise ValueError("Give a number of epochs, a time budget (max_seconds) or both.")
-        if self.epochs is not None and not 1 <= self.epochs <= 1000:
-            raise ValueError(f"epochs must be 1 to 1000; got {self.epochs}.")
-        if self.max_seconds is not None and not (math.isfinite(self.max_seconds)
-                                                 and self.max_seconds > 0):
-            raise ValueError(f"max_seconds must be a positive number; got {self.max_seconds}.")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"The seed must be 0 to 2**63 - 1; got {self.seed}.")
-        if self.eval_subset < 1:
-            raise ValueError(f"eval_subset must be at least 1; got {self.eval_subset}.")
-        if not self.eval_every > 0 or (isinstance(self.eval_every, float) and self.eval_every > 1):
-            raise ValueError(
-                "eval_every must be a number of steps (int) or a fraction of an epoch in (0, 1]; "
-                f"got {self.eval_every}."
-            )
-        if self.threads < 1:
-            raise ValueError(f"threads must be at least 1; got {self.threads}.")
-
-
-def settings_to_dict(settings: TrainSettings) -> dict[str, Any]:
-    """Plain nested dict (str, int, float, bool, None): JSON- and weights_only-safe."""
-    return asdict(settings)
-
-
-def settings_from_dict(data: dict[str, Any]) -> TrainSettings:
-    """Inverse of settings_to_dict; unknown keys are ignored, missing ones take defaults."""
-    if not isinstance(data, dict):
-        raise ValueError("Settings must be a dict.")
-    known = {f.name for f in fields(TrainSettings)}
-    values = {key: value for key, value in data.items() if key in known}
-    if isinstance(values.get("model"), dict):
-        model_keys = {f.name for f in fields(ModelSettings)}
-        values["model"] = ModelSettings(
-            **{k: v for k, v in values["model"].items() if k in model_keys}
-        )
-    if isinstance(values.get("augmentation"), dict):
-        aug_keys = {f.name for f in fields(Augmentation)}
-        values["augmentation"] = Augmentation(
-            **{k: v for k, v in values["augmentation"].items() if k in aug_keys}
-        )
-    return TrainSettings(**values)
 
 
 # ---------------------------------------------------------------------------
@@ -337,7 +140,7 @@ def data_problem(x: torch.Tensor, dataset: Dataset) -> str | None:
             "not the learning rate. Check the images and their statistics.")
 
 
-class _Batches:
+class Batches:
     """Turns index sets of a Dataset into model-ready batches."""
 
     def __init__(self, dataset: Dataset, augmentation: Augmentation,
@@ -369,7 +172,7 @@ def _make_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
     )
 
 
-def _seeded_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
+def seeded_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
     """The initial model; the same seed gives the same weights even with jobs in parallel."""
     with RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
@@ -377,7 +180,7 @@ def _seeded_model(settings: TrainSettings, dataset: Dataset) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
-def _check_fits(settings: TrainSettings, dataset: Dataset) -> None:
+def check_fits(settings: TrainSettings, dataset: Dataset) -> None:
     """ValueError now (not in the worker) when the model cannot take this dataset."""
     feature_sizes(settings.model, dataset.image_size)
     if len(dataset.train_labels) == 0 or len(dataset.test_labels) == 0:
@@ -528,7 +331,7 @@ class TrainingJob(JobControl):
         threads: int | None = None,
         on_done: Callable[[TrainingJob], None] | None = None,
     ) -> None:
-        _check_fits(settings, dataset)
+        check_fits(settings, dataset)
         self.settings = settings
         self.dataset = dataset
         self.job_id = job_id or uuid.uuid4().hex[:12]
@@ -662,13 +465,13 @@ class TrainingJob(JobControl):
     def _train(self) -> None:
         s, data = self.settings, self.dataset
         generator = torch.Generator().manual_seed(s.seed)  # batch order and augmentation
-        model = _seeded_model(s, data).to(self.device)
+        model = seeded_model(s, data).to(self.device)
         self._live_model = model
         optimiser = OPTIMISERS[s.optimiser].make(model.parameters(), s.learning_rate,
                                                  s.weight_decay)
         ticks = self._planned if self._planned is not None else TIME_TICKS
         scheduler = SCHEDULES[s.schedule].make(optimiser, ticks, s.learning_rate)
-        batches = _Batches(data, s.augmentation, self.device)
+        batches = Batches(data, s.augmentation, self.device)
         subset = eval_indices(data, s.eval_subset)
         # The subset once, ready to use: 1,000 CIFAR-size images are 12 MB of float32.
         subset_x = batches.prepare(data.test_images[subset])
@@ -806,7 +609,7 @@ class TrainingJob(JobControl):
             self._confusion, self._misclassified = confusion, examples
             self._confusion_images = len(y)
 
-    def _final_evaluation(self, model: nn.Module, batches: _Batches, subset: torch.Tensor) -> None:
+    def _final_evaluation(self, model: nn.Module, batches: Batches, subset: torch.Tensor) -> None:
         """Loss and accuracy on the whole test split (the subset's numbers when it is all)."""
         data = self.dataset
         self._set_state("running", "evaluating on the full test split")
@@ -873,478 +676,5 @@ def _diverged_message(step: int, settings: TrainSettings, x: torch.Tensor | None
     )
 
 
-# ---------------------------------------------------------------------------
-# Learning-rate range test
-# ---------------------------------------------------------------------------
-
-SUGGESTION_RULE = (
-    "steepest descent: the learning rate where the smoothed loss falls fastest against log(lr), "
-    "looking only below the rate with the lowest loss"
-)
-
-
-@dataclass(frozen=True)
-class RangeTestResult:
-    """What the range test measured. With no usable loss at all (NaN from the first batch)
-    the curves are empty, suggested_lr is None and `note` says why."""
-
-    learning_rates: tuple[float, ...]  # increasing geometrically from start
-    losses: tuple[float, ...]  # exponentially smoothed (bias-corrected), one per rate
-    raw_losses: tuple[float, ...]
-    suggested_lr: float | None
-    min_loss_lr: float | None  # where the smoothed loss is lowest; a decade below is another rule
-    rule: str = SUGGESTION_RULE
-    stopped_early: bool = False  # the loss blew up (> 4x its minimum or non-finite) before `end`
-    note: str = ""  # a warning for the page when the curve says little
-    start: float = 1e-4  # the range tested
-    end: float = 1.0
-    steps: int = RANGE_TEST_STEPS  # batches planned (fewer ran when it stopped early)
-
-    @property
-    def ok(self) -> bool:
-        return self.suggested_lr is not None
-
-
-def lr_range_test(settings: TrainSettings, dataset: Dataset, *, start: float = 1e-4,
-                  end: float = 1.0, steps: int = RANGE_TEST_STEPS,
-                  smoothing: float = 0.9) -> RangeTestResult:
-    """Leslie Smith's test: train `steps` batches while the learning rate grows from `start` to
-    `end` geometrically, recording the loss. A fresh model each time; runs in the calling
-    thread with the settings' thread budget, holding one of the server's heavy-work slots.
-    200 steps of 64 CIFAR-size images take about 4 s here; 100 were too few on shapes (the
-    loss had not started to fall when the rate got big). A loss that is NaN from the first
-    batch gives a result without a suggestion (and a note naming the cause), not an exception.
-    """
-    with heavy_work():
-        return _lr_range_test(settings, dataset, start, end, steps, smoothing)
-
-
-def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end: float,
-                   steps: int, smoothing: float) -> RangeTestResult:
-    if not (math.isfinite(start) and math.isfinite(end) and 0 < start < end):
-        raise ValueError(f"Need 0 < start < end; got {start} and {end}.")
-    if steps < 5:
-        raise ValueError(f"Use at least 5 steps; got {steps}.")
-    _check_fits(settings, dataset)
-    generator = torch.Generator().manual_seed(settings.seed)
-    batches = _Batches(dataset, settings.augmentation)
-    count = len(dataset.train_labels)
-    batch = min(settings.batch_size, count)
-    rates = [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
-    smoothed, raw = [], []
-    average, best, stopped_early = 0.0, math.inf, False
-    bad_data: str | None = None
-    with thread_budget(settings.threads):
-        model = _seeded_model(settings, dataset)
-        optimiser = OPTIMISERS[settings.optimiser].make(model.parameters(), start,
-                                                        settings.weight_decay)
-        order, first = torch.randperm(count, generator=generator), 0
-        for i, rate in enumerate(rates):
-            for group in optimiser.param_groups:
-                group["lr"] = rate
-            if first + batch > count:  # a new epoch: reshuffle
-                order, first = torch.randperm(count, generator=generator), 0
-            index = order[first : first + batch]
-            first += batch
-            x = batches.prepare(dataset.train_images[index], augment=True, generator=generator)
-            loss = F.cross_entropy(model(x), dataset.train_labels[index])
-            value = loss.item()
-            if not math.isfinite(value):
-                bad_data = data_problem(x, dataset)
-                stopped_early = True
-                break
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            average = smoothing * average + (1 - smoothing) * value
-            smooth = average / (1 - smoothing ** (i + 1))  # bias correction for the first steps
-            raw.append(value)
-            smoothed.append(smooth)
-            best = min(best, smooth)
-            if smooth > 4 * best and i > 10:
-                stopped_early = True
-                break
-    common = {"start": start, "end": end, "steps": steps, "stopped_early": stopped_early}
-    if bad_data is not None or not smoothed:
-        note = bad_data or (
-            "The loss was NaN or infinite from the very first batch, before any update: the "
-            "data (or the model) is the cause, not the learning rate, so there is nothing to "
-            "suggest. Check the images.")
-        return RangeTestResult((), (), (), None, None, note=note, **common)
-    rates = rates[: len(smoothed)]
-    lowest = int(np.argmin(smoothed))
-    if lowest >= 2:
-        slope = np.gradient(np.asarray(smoothed[: lowest + 1]), np.log10(rates[: lowest + 1]))
-        suggested = rates[int(np.argmin(slope))]
-    else:
-        suggested = rates[lowest]
-    notes = []
-    if smoothed[lowest] > 0.95 * smoothed[0]:
-        notes.append("The loss hardly fell anywhere in this range, so the suggestion means "
-                     "little: run more steps, a wider range or another optimiser.")
-    place = math.log(suggested / start) / math.log(end / start)  # 0 = start, 1 = end
-    if place <= RANGE_EDGE:
-        notes.append(f"Caution: the suggestion {suggested:.2g} sits at the bottom of the range "
-                     f"tested ({start:g} to {end:g}); the loss may fall fastest below it. Treat "
-                     "it as an upper bound and try a range that starts lower.")
-    elif place >= 1 - RANGE_EDGE:
-        notes.append(f"Caution: the suggestion {suggested:.2g} sits at the top of the range "
-                     f"tested ({start:g} to {end:g}), where the loss may be about to blow up; "
-                     "a lower rate is safer.")
-    return RangeTestResult(
-        learning_rates=tuple(rates),
-        losses=tuple(smoothed),
-        raw_losses=tuple(raw),
-        suggested_lr=float(suggested),
-        min_loss_lr=float(rates[lowest]),
-        note=" ".join(notes),
-        **common,
-    )
-
-
-# ---------------------------------------------------------------------------
-# Exports: metrics CSV, weights + settings, a standalone script
-# ---------------------------------------------------------------------------
-
-CSV_COLUMNS = (
-    "step", "epoch", "seconds", "learning_rate", "loss",
-    "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-)
-
-
-def metrics_csv(snapshot: JobSnapshot) -> str:
-    """One row per recorded step: the (averaged) step loss and, at evaluations, the rest.
-
-    Blank cells where a value was not measured at that step.
-    """
-    rows: dict[int, dict[str, Any]] = {}
-    for step, loss, rate in zip(snapshot.curve_steps, snapshot.curve_losses,
-                                snapshot.curve_learning_rates, strict=True):
-        rows[step] = {"step": step, "loss": loss, "learning_rate": rate}
-    for point in snapshot.evaluations:
-        row = rows.setdefault(point.step, {"step": point.step})
-        row.update({key: value for key, value in asdict(point).items() if key != "step"})
-    for step, row in rows.items():
-        row.setdefault("epoch", step / snapshot.steps_per_epoch)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for step in sorted(rows):
-        writer.writerow(rows[step])
-    return out.getvalue()
-
-
-def run_payload(job: TrainingJob) -> dict[str, Any]:
-    """What save_run writes: only tensors and plain types, so weights_only=True loads it."""
-    snap = job.snapshot()
-    data = job.dataset
-    return {
-        "format": "cnn-explorer-run/1",
-        "state_dict": job.state_dict(),
-        "settings": settings_to_dict(job.settings),
-        "dataset": data.name,
-        "classes": list(data.classes),
-        "in_channels": data.channels,
-        "image_size": list(data.image_size),
-        "mean": list(normalisation(data)[0]),
-        "std": list(normalisation(data)[1]),  # as trained: a constant channel's std floored
-        "state": snap.state,
-        "steps": snap.step,
-        "test_accuracy": snap.final_test_accuracy
-        if snap.final_test_accuracy is not None
-        else (snap.latest.test_accuracy if snap.latest else None),
-    }
-
-
-def save_run(job: TrainingJob, path: str | Path | IO[bytes]) -> None:
-    """torch.save the weights and everything needed to rebuild the model (see run_payload)."""
-    torch.save(run_payload(job), path)
-
-
-@dataclass(frozen=True)
-class SavedRun:
-    model: nn.Module  # eval mode, weights loaded
-    settings: TrainSettings
-    classes: tuple[str, ...]
-    in_channels: int
-    image_size: tuple[int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    test_accuracy: float | None
-
-
-def load_run(source: str | Path | bytes | IO[bytes]) -> SavedRun:
-    """Read a file written by save_run (never runs code: weights_only=True); ValueError with a
-    readable message when it is not one or does not fit its own architecture."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"Not a PyTorch weights file this app can read safely ({exc}).") from exc
-    if not isinstance(payload, dict) or "state_dict" not in payload or "settings" not in payload:
-        raise ValueError("This file is not a run saved by CNN Explorer (no settings inside).")
-    try:
-        settings = settings_from_dict(payload["settings"])
-        classes = tuple(str(name) for name in payload["classes"])
-        in_channels = int(payload["in_channels"])
-        height, width = (int(v) for v in payload["image_size"])
-        model = build_model(settings.model, in_channels=in_channels, num_classes=len(classes),
-                            image_size=(height, width))
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"The saved run does not fit its architecture: {exc}") from exc
-    return SavedRun(
-        model=model.eval(),
-        settings=settings,
-        classes=classes,
-        in_channels=in_channels,
-        image_size=(height, width),
-        mean=tuple(float(v) for v in payload.get("mean", [0.5] * in_channels)),
-        std=tuple(float(v) for v in payload.get("std", [0.5] * in_channels)),
-        test_accuracy=payload.get("test_accuracy"),
-    )
-
-
-# Image shape and normalisation of the named datasets, for scripts written without the data
-# at hand (mean/std of the train split in [0, 1], as explorer.data computes them).
-KNOWN_DATASETS: dict[str, dict[str, Any]] = {
-    "mnist": {"channels": 1, "size": 28, "classes": 10, "torchvision": "MNIST",
-              "mean": (0.1307,), "std": (0.3081,)},
-    "fashion": {"channels": 1, "size": 28, "classes": 10, "torchvision": "FashionMNIST",
-                "mean": (0.2860,), "std": (0.3530,)},
-    "cifar10": {"channels": 3, "size": 32, "classes": 10, "torchvision": "CIFAR10",
-                "mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616)},
-    "shapes": {"channels": 3, "size": 32, "classes": 10},
-    "shapes-small": {"channels": 3, "size": 32, "classes": 10},
-}
-
-
 def _numbers(values: Iterable[float]) -> str:
     return "(" + ", ".join(f"{v:.4f}" for v in values) + ",)"
-
-
-def model_code(model: ModelSettings, in_channels: int, num_classes: int,
-                image_size: tuple[int, int]) -> str:
-    """`nn.Sequential(OrderedDict([...]))` with build_model's names, so weights load either way."""
-    height, width = feature_sizes(model, image_size)[-1]
-    padding = model.kernel_size // 2 if model.padding == "same" else 0
-    act = {
-        "relu": lambda _: "nn.ReLU()",
-        "leaky_relu": lambda _: "nn.LeakyReLU(0.01)",
-        "prelu": lambda width: f"nn.PReLU({width})",
-        "elu": lambda _: "nn.ELU(1.0)",
-    }[model.activation]
-    lines, previous = [], in_channels
-    for i, channels in enumerate(model.block_channels(), start=1):
-        bias = ", bias=False" if model.batch_norm else ""
-        lines.append(f'("conv{i}", nn.Conv2d({previous}, {channels}, {model.kernel_size}, '
-                     f'padding={padding}{bias})),')
-        if model.batch_norm:
-            lines.append(f'("bn{i}", nn.BatchNorm2d({channels})),')
-        lines.append(f'("act{i}", {act(channels)}),')
-        lines.append(f'("pool{i}", nn.MaxPool2d(2)),')
-        previous = channels
-    lines.append('("flatten", nn.Flatten()),')
-    if model.dropout > 0:
-        lines.append(f'("drop1", nn.Dropout({model.dropout})),')
-    lines.append(f'("fc1", nn.Linear({previous} * {height} * {width}, {model.hidden})),')
-    lines.append(f'("act_fc1", {act(model.hidden)}),')
-    if model.dropout > 0:
-        lines.append(f'("drop2", nn.Dropout({model.dropout})),')
-    lines.append(f'("fc2", nn.Linear({model.hidden}, {num_classes})),')
-    body = "\n".join("    " + line for line in lines)
-    return f"model = nn.Sequential(OrderedDict([\n{body}\n]))"
-
-
-def standalone_script(settings: TrainSettings, dataset: Dataset | None = None) -> str:
-    """A runnable PyTorch script that trains the same model the same way.
-
-    mnist / fashion / cifar10 come from torchvision (downloaded to ./data); "shapes" and
-    uploaded datasets use explorer.data, as does augmentation (the app's own augment_batch).
-    Pass the dataset for exact classes, sizes and normalisation; without it the named datasets'
-    standard values are used. N_TRAIN / N_TEST at the top size the shapes set.
-    """
-    s = settings
-    known = KNOWN_DATASETS.get(s.dataset)
-    if dataset is not None:
-        in_channels, image_size = dataset.channels, dataset.image_size
-        num_classes = dataset.num_classes
-        mean, std = normalisation(dataset)
-    elif known is not None:
-        in_channels, image_size = known["channels"], (known["size"], known["size"])
-        num_classes = known["classes"]
-        mean, std = known.get("mean", (0.5,) * in_channels), known.get("std", (0.25,) * in_channels)
-    else:
-        raise ValueError(f"Pass the dataset to write a script for {s.dataset!r}.")
-    source = s.dataset if s.dataset in KNOWN_DATASETS else "zip"
-    default_train = 2000 if source == "shapes-small" else 20000
-    source = "shapes" if source == "shapes-small" else source
-    if source == "shapes":
-        count_train = len(dataset.train_labels) if dataset is not None else default_train
-        count_test = len(dataset.test_labels) if dataset is not None else 4000
-    augment = s.augmentation.active
-    by_time = s.max_seconds is not None
-
-    imports = ["import time"]
-    if by_time and s.epochs is None:
-        imports.append("import itertools")
-    imports.append("from collections import OrderedDict")
-    imports.append("")
-    if source in ("mnist", "fashion", "cifar10"):
-        imports += ["import numpy as np", "import torch", "import torch.nn.functional as F",
-                    "import torchvision", "from torch import nn"]
-    else:
-        imports += ["import torch", "import torch.nn.functional as F", "from torch import nn"]
-    app_imports = []
-    if augment:
-        app_imports.append("Augmentation")
-        app_imports.append("augment_batch")
-    if source == "shapes":
-        app_imports.append("shapes_dataset")
-    elif source == "zip":
-        app_imports.append("dataset_from_zip")
-    if app_imports:
-        imports += ["", f"from explorer.data import {', '.join(sorted(app_imports))}"]
-
-    constants = [
-        f"SEED = {s.seed}",
-        f"EPOCHS = {s.epochs}",
-        f"MAX_SECONDS = {s.max_seconds}  # training-time budget; None = no budget",
-        f"BATCH_SIZE = {s.batch_size}",
-        f"LEARNING_RATE = {s.learning_rate!r}",
-        f"WEIGHT_DECAY = {s.weight_decay!r}",
-        f"THREADS = {s.threads}",
-    ]
-    if source in ("mnist", "fashion", "cifar10"):
-        constants += [
-            f"MEAN = {_numbers(mean)}  # per channel, of the train images in [0, 1]",
-            f"STD = {_numbers(std)}",
-        ]
-    if source == "shapes":
-        constants += [f"N_TRAIN = {count_train}", f"N_TEST = {count_test}"]
-    if source == "zip":
-        constants += ['ZIP_PATH = "my_dataset.zip"  # a zip of one folder of images per class']
-    if augment:
-        a = s.augmentation
-        constants.append(
-            f"AUGMENTATION = Augmentation(flip={a.flip}, shift={a.shift}, "
-            f"rotation={a.rotation}, colour_jitter={a.colour_jitter})"
-        )
-
-    if source in ("mnist", "fashion", "cifar10"):
-        name = KNOWN_DATASETS[source]["torchvision"]
-        data = f'''
-def as_tensors(split):
-    """A torchvision dataset -> (N, C, H, W) uint8 images and (N,) int64 labels."""
-    images = torch.as_tensor(np.asarray(split.data))  # (N, H, W) or (N, H, W, 3)
-    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
-    return images.contiguous(), torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)
-
-
-train_images, train_labels = as_tensors(torchvision.datasets.{name}("data", train=True, download=True))
-test_images, test_labels = as_tensors(torchvision.datasets.{name}("data", train=False, download=True))'''
-    elif source == "shapes":
-        data = '''data = shapes_dataset(N_TRAIN, N_TEST)  # the app's synthetic shapes, generated here
-train_images, train_labels = data.train_images, data.train_labels  # (N, 3, 32, 32) uint8, (N,)
-test_images, test_labels = data.test_images, data.test_labels
-MEAN, STD = data.mean, data.std  # per channel, of the train images in [0, 1]'''
-    else:
-        data = '''with open(ZIP_PATH, "rb") as file:
-    data = dataset_from_zip(file.read())
-train_images, train_labels = data.train_images, data.train_labels  # (N, C, H, W) uint8, (N,)
-test_images, test_labels = data.test_images, data.test_labels
-MEAN, STD = data.mean, data.std  # per channel, of the train images in [0, 1]'''
-
-    total = "EPOCHS * steps_per_epoch" if s.epochs is not None else f"{TIME_TICKS}"
-    optimiser = OPTIMISERS[s.optimiser].code.format(lr="LEARNING_RATE", wd="WEIGHT_DECAY")
-    scheduler = SCHEDULES[s.schedule].code.format(total="total_steps", lr="LEARNING_RATE")
-    prepare_aug = (
-        "    x = images.float() / 255  # (B, C, H, W) in [0, 1]\n"
-        + ("    if augment:\n        x = augment_batch(x, AUGMENTATION, generator=generator)\n"
-           if augment else "")
-        + "    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)"
-    )
-    prepare_signature = "def prepare(images, augment=False):" if augment else "def prepare(images):"
-    train_prepare = "prepare(train_images[index], augment=True)" if augment else (
-        "prepare(train_images[index])")
-    epochs_loop = "range(EPOCHS)" if s.epochs is not None else "itertools.count()"
-    if by_time:
-        schedule_step = f"""        # The schedule spans the epochs or the time budget, whichever ends first.
-        seconds = time.perf_counter() - start
-        progress = min(1.0, max({'step / total_steps, ' if s.epochs is not None else ''}seconds / MAX_SECONDS))
-        while scheduler.last_epoch < round(progress * total_steps):
-            scheduler.step()
-        if progress >= 1:
-            break
-    print(f"epoch {{epoch + 1}}: loss {{loss.item():.3f}}, test accuracy {{evaluate():.3f}}")
-    if progress >= 1:
-        break"""
-    else:
-        schedule_step = """        scheduler.step()  # per batch
-    print(f"epoch {epoch + 1}: loss {loss.item():.3f}, test accuracy {evaluate():.3f}")"""
-
-    body = f'''
-torch.set_num_threads(THREADS)
-torch.manual_seed(SEED)
-generator = torch.Generator().manual_seed(SEED)  # batch order{' and augmentation' if augment else ''}
-
-{data}
-
-{model_code(s.model, in_channels, num_classes, image_size)}
-model = model.to(memory_format=torch.channels_last)  # 20-40 % faster convolutions on CPU
-
-optimizer = {optimiser}
-steps_per_epoch = max(1, len(train_labels) // BATCH_SIZE)  # full batches only
-total_steps = {total}
-scheduler = {scheduler}
-mean = torch.tensor(MEAN).view(1, -1, 1, 1)
-std = torch.tensor(STD).clamp(min=1 / 255).view(1, -1, 1, 1)  # a constant channel: std 0
-
-
-{prepare_signature}
-    """uint8 images -> normalised float32 in channels_last."""
-{prepare_aug}
-
-
-def evaluate():
-    """Accuracy on the whole test split."""
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for first in range(0, len(test_labels), 256):
-            logits = model(prepare(test_images[first : first + 256]))
-            correct += (logits.argmax(1) == test_labels[first : first + 256]).sum().item()
-    model.train()
-    return correct / len(test_labels)
-
-
-start = time.perf_counter()
-step = 0
-for epoch in {epochs_loop}:
-    order = torch.randperm(len(train_labels), generator=generator)
-    for batch in range(steps_per_epoch):
-        index = order[batch * BATCH_SIZE : (batch + 1) * BATCH_SIZE]
-        loss = F.cross_entropy(model({train_prepare}), train_labels[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        step += 1
-{schedule_step}
-print(f"trained {{step}} steps in {{time.perf_counter() - start:.1f}} s")
-torch.save(model.state_dict(), "cnn.pt")  # load with torch.load("cnn.pt", weights_only=True)
-'''
-    summary = _summary(s)
-    header = f'"""Train a CNN on {s.dataset} as CNN Explorer did: {summary}."""'
-    return "\n".join([header, "", *imports, "", *constants, body.rstrip("\n"), ""])
-
-
-def _summary(s: TrainSettings) -> str:
-    m = s.model
-    parts = [f"{m.blocks} conv blocks", f"{m.kernel_size}x{m.kernel_size}", m.activation]
-    if m.batch_norm:
-        parts.append("batch norm")
-    if m.dropout:
-        parts.append(f"dropout {m.dropout:g}")
-    parts += [s.optimiser, f"lr {s.learning_rate:g}", f"{s.schedule} schedule"]
-    return ", ".join(parts)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from explorer.concurrency import RNG_LOCK
-from explorer.training import DEFAULT_THREADS
+from explorer.train_settings import DEFAULT_THREADS
 from explorer.transfer_backbones import Backbone, build_architecture
 
 # ---------------------------------------------------------------------------

@@ -94,10 +94,10 @@ def _simple_architecture(model: ModelSettings, in_channels: int, num_classes: in
 @functools.lru_cache(maxsize=1)
 def default_backbone() -> Backbone:
     """The app's default network (assets/default_net.pt), one per process."""
-    from explorer import app_networks, training
+    from explorer import app_networks, train_runs
 
     loaded = app_networks.default_network()
-    run = training.load_run(app_networks.DEFAULT_NET)  # its settings, to rebuild it
+    run = train_runs.load_run(app_networks.DEFAULT_NET)  # its settings, to rebuild it
     return Backbone(
         key="default", label=BACKBONES["default"].label, family="simple", model=loaded.model,
         architecture=_simple_architecture(run.settings.model, run.in_channels, len(run.classes),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from explorer.data import DatasetError
-from explorer.training import DEFAULT_THREADS
+from explorer.train_settings import DEFAULT_THREADS
 from explorer.transfer import STRATEGIES, STRATEGY_ALIASES, TransferSettings
 from explorer.transfer_backbones import BACKBONES, Backbone, load_backbone
 from explorer.transfer_export import save_adapted, summary

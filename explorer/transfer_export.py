@@ -14,7 +14,7 @@ from torch import nn
 
 from explorer.concurrency import RNG_LOCK
 from explorer.nets import ModelSettings
-from explorer.training import model_code
+from explorer.train_script import model_code
 from explorer.transfer import STRATEGIES, settings_to_dict
 from explorer.transfer_backbones import BACKBONES, build_architecture
 from explorer.transfer_job import TransferJob, TransferSnapshot

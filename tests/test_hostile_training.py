@@ -17,7 +17,7 @@ import streamlit.testing.v1.local_script_runner as local_script_runner
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, job_registry, training
+from explorer import data, job_registry, lr_range, training
 from explorer.job_registry import JobRegistry
 from explorer.ui import training_page
 from tests.helpers import run
@@ -539,15 +539,15 @@ def test_the_range_test_says_what_it_runs_and_flags_an_edge_suggestion(monkeypat
     def at_the_bottom(settings, dataset, **kwargs):
         steps.append(kwargs.get("steps"))
         rates = tuple(1e-4 * 10 ** (4 * i / 199) for i in range(200))
-        return training.RangeTestResult(
+        return lr_range.RangeTestResult(
             rates, tuple(2.0 - i / 1000 for i in range(200)), (2.0,) * 200, 1.2e-4, 1.0,
             note="Caution: the suggestion 0.00012 sits at the bottom of the range tested.")
 
     monkeypatch.setattr(training_page.st, "spinner", spinner)
-    monkeypatch.setattr(training, "lr_range_test", at_the_bottom)
+    monkeypatch.setattr(lr_range, "lr_range_test", at_the_bottom)
     tab = press(open_train(), "LR range test")
-    assert steps == [training.RANGE_TEST_STEPS]
-    assert any(f"Training {training.RANGE_TEST_STEPS} batches" in text for text in spinners)
+    assert steps == [lr_range.RANGE_TEST_STEPS]
+    assert any(f"Training {lr_range.RANGE_TEST_STEPS} batches" in text for text in spinners)
     assert any("sits at the bottom" in w.value for w in tab.warning)
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer import training
+from explorer import train_runs, training
 from explorer.ui import pretrained_page
 from tests.helpers import run
 
@@ -54,7 +54,7 @@ def top5(at: AppTest):
 
 def test_default_network_works_offline_and_knows_its_classes(app: AppTest) -> None:
     assert app.selectbox(key=K + "model").value == pretrained_page.DEFAULT
-    classes = training.load_run(pretrained_page.DEFAULT_NET).classes
+    classes = train_runs.load_run(pretrained_page.DEFAULT_NET).classes
     table = top5(app)
     assert len(table) == 5 and set(table["class"]) <= set(classes)
     assert table["probability"].is_monotonic_decreasing and table["probability"].sum() <= 1.0001
@@ -115,7 +115,7 @@ def test_grad_cam_for_another_class(app: AppTest) -> None:
 
 
 def test_uploaded_weights_fit_or_are_refused(app: AppTest, tmp_path) -> None:
-    run_file = training.load_run(pretrained_page.DEFAULT_NET)
+    run_file = train_runs.load_run(pretrained_page.DEFAULT_NET)
     good = io.BytesIO()
     torch.save({k: v * 0 for k, v in run_file.model.state_dict().items()}, good)
     uploader = next(u for u in app.file_uploader if u.key.startswith("pretrained.weights."))

@@ -15,7 +15,7 @@ from PIL import Image
 
 from explorer.data import Augmentation
 from explorer.train import build_parser, main, parse_augmentation, settings_from_args
-from explorer.training import load_run
+from explorer.train_runs import load_run
 from tests.test_training import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent

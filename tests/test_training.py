@@ -6,8 +6,6 @@ import dataclasses
 import io
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,23 +15,18 @@ import pytest
 import torch
 
 from explorer.data import Augmentation, Dataset
-from explorer.nets import ModelSettings, build_model
-from explorer.training import (
+from explorer.lr_range import lr_range_test
+from explorer.nets import ModelSettings
+from explorer.train_runs import load_run, metrics_csv, save_run
+from explorer.train_settings import (
     OPTIMISERS,
     SCHEDULES,
-    TrainingJob,
     TrainSettings,
-    eval_indices,
-    load_run,
-    lr_range_test,
-    metrics_csv,
-    save_run,
     schedule_curve,
     settings_from_dict,
     settings_to_dict,
-    standalone_script,
-    thread_budget,
 )
+from explorer.training import TrainingJob, eval_indices, thread_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL = ModelSettings(blocks=1, channels=4, hidden=16)
@@ -486,7 +479,7 @@ def test_lr_range_test(tiny):
 
 
 def test_the_range_test_runs_the_steps_it_announces(tiny):
-    from explorer.training import RANGE_TEST_STEPS
+    from explorer.lr_range import RANGE_TEST_STEPS
 
     result = lr_range_test(tiny_settings(optimiser="sgd"), tiny, end=1e-3)  # never blows up
     assert result.steps == RANGE_TEST_STEPS == len(result.losses) and not result.stopped_early
@@ -508,7 +501,7 @@ def test_a_range_test_on_a_constant_channel_works():
 
 def test_a_range_test_whose_loss_is_nan_from_the_start_says_so(tiny, monkeypatch):
     real = torch.nn.functional.cross_entropy
-    monkeypatch.setattr("explorer.training.F.cross_entropy",
+    monkeypatch.setattr("explorer.lr_range.F.cross_entropy",
                         lambda logits, y, **kw: real(logits, y, **kw) * math.nan)
     result = lr_range_test(tiny_settings(), tiny, steps=20)
     assert not result.ok and "very first batch" in result.note
@@ -520,7 +513,7 @@ def test_a_suggestion_at_the_edge_of_the_range_is_flagged(tiny, monkeypatch, dro
     suspect (the page said 0.00012 with no caution)."""
     # a loss of 2 that slowly falls, with one steep drop of 0.5 just before step `drop_at`
     losses = iter([2.0 - 0.001 * i - (0.5 if i >= drop_at else 0.0) for i in range(40)])
-    monkeypatch.setattr("explorer.training.F.cross_entropy",
+    monkeypatch.setattr("explorer.lr_range.F.cross_entropy",
                         lambda logits, y, **kw: logits.sum() * 0 + next(losses))
     result = lr_range_test(tiny_settings(optimiser="sgd"), tiny, steps=40, smoothing=0.0)
     assert result.ok and len(result.losses) == 40
@@ -576,53 +569,6 @@ def test_load_run_rejects_other_files(content, tmp_path):
         content = buffer.getvalue()
     with pytest.raises(ValueError):
         load_run(content)
-
-
-def test_script_compiles_for_every_dataset_and_option(tiny):
-    variants = [
-        TrainSettings(),
-        TrainSettings(dataset="mnist", schedule="cosine", epochs=None, max_seconds=60.0),
-        TrainSettings(dataset="cifar10", optimiser="momentum", schedule="step", max_seconds=9.0,
-                      augmentation=Augmentation(flip=True, shift=4)),
-        TrainSettings(dataset="fashion", optimiser="adamw", schedule="one-cycle",
-                      model=ModelSettings(blocks=3, activation="elu", batch_norm=True,
-                                          dropout=0.5, kernel_size=5)),
-    ]
-    for settings in variants:
-        compile(standalone_script(settings), "train.py", "exec")
-    compile(standalone_script(tiny_settings(), tiny), "train.py", "exec")
-    with pytest.raises(ValueError, match="Pass the dataset"):
-        standalone_script(tiny_settings())
-
-
-def test_script_model_matches_build_model():
-    settings = TrainSettings(dataset="cifar10", model=ModelSettings(
-        blocks=3, activation="prelu", batch_norm=True, dropout=0.3, kernel_size=5))
-    script = standalone_script(settings)
-    start = script.index("model = nn.Sequential")
-    code = script[start : script.index("]))", start) + 3]
-    namespace: dict = {}
-    exec("from collections import OrderedDict\nfrom torch import nn\n" + code, namespace)
-    expected = build_model(settings.model, in_channels=3, num_classes=10, image_size=32)
-    assert {k: v.shape for k, v in namespace["model"].state_dict().items()} == {
-        k: v.shape for k, v in expected.state_dict().items()
-    }
-
-
-def test_script_runs(tmp_path):
-    settings = TrainSettings(model=TINY_MODEL, epochs=1, batch_size=50, threads=1,
-                             augmentation=Augmentation(flip=True))
-    script = standalone_script(settings)
-    script = script.replace("N_TRAIN = 20000", "N_TRAIN = 200").replace("N_TEST = 4000",
-                                                                         "N_TEST = 50")
-    (tmp_path / "train.py").write_text(script)
-    result = subprocess.run(
-        [sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
-    assert "epoch 1: loss" in result.stdout and "trained 4 steps" in result.stdout
-    assert torch.load(tmp_path / "cnn.pt", weights_only=True)["conv1.weight"].shape == (4, 3, 3, 3)
 
 
 # -- device --------------------------------------------------------------------

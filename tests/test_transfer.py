@@ -19,7 +19,8 @@ from PIL import Image
 
 from explorer.data import shapes_dataset
 from explorer.nets import ModelSettings
-from explorer.training import TrainingJob, TrainSettings
+from explorer.train_settings import TrainSettings
+from explorer.training import TrainingJob
 from explorer.transfer import (
     STRATEGIES,
     TransferSettings,

@@ -339,9 +339,9 @@ def _alexnet_first_layer(modified: float | None) -> np.ndarray | None:
 @st.cache_resource(show_spinner=False)
 def _default_net_first_layer() -> np.ndarray:
     """The first conv weight (32, 3, 3, 3) of the app's network trained on the shapes."""
-    from explorer import training
+    from explorer import train_runs
 
-    model = training.load_run(DEFAULT_NET).model
+    model = train_runs.load_run(DEFAULT_NET).model
     return model.get_submodule("conv1").weight.detach().numpy().copy()
 
 

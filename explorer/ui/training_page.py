@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import ablation as ablation_plan
-from explorer import data, job_registry, nets, plots, training
+from explorer import data, job_registry, lr_range, nets, plots, train_settings, training
 from explorer.ui.state import kept, mirror, number_in, one_of, seed
 
 PAGE = "train"
@@ -205,17 +205,17 @@ def augmentation_panel() -> data.Augmentation:
 
 
 def training_panel(dataset_name: str, model: nets.ModelSettings,
-                   augmentation: data.Augmentation) -> training.TrainSettings:
+                   augmentation: data.Augmentation) -> train_settings.TrainSettings:
     """Sidebar: optimiser, learning rate, schedule, length, seed."""
-    optimisers = list(training.OPTIMISERS)
+    optimisers = list(train_settings.OPTIMISERS)
     optimiser = st.selectbox("Optimiser", optimisers,
-                             format_func=lambda o: training.OPTIMISERS[o].label,
+                             format_func=lambda o: train_settings.OPTIMISERS[o].label,
                              key=_seeded("optimiser", "adam", one_of(optimisers), "optimiser"))
     rate = st.select_slider("Learning rate", LEARNING_RATES, key=_seeded(
         "lr", 1e-3, one_of(LEARNING_RATES), "lr"), format_func=lambda v: f"{v:g}")
-    schedules = list(training.SCHEDULES)
+    schedules = list(train_settings.SCHEDULES)
     schedule = st.selectbox("Schedule", schedules,
-                            format_func=lambda s: training.SCHEDULES[s].label,
+                            format_func=lambda s: train_settings.SCHEDULES[s].label,
                             key=_seeded("schedule", "constant", one_of(schedules), "schedule"))
     decay = st.number_input("Weight decay", 0.0, 0.1, step=1e-4, format="%.4f", key=_seeded(
         "decay", 0.0, number_in(0.0, 0.1), "decay"))
@@ -227,7 +227,7 @@ def training_panel(dataset_name: str, model: nets.ModelSettings,
         "budget", 0, lambda v: number_in(0, 600, integer=True)(v) and v % 10 == 0, "budget"))
     seed_value = st.number_input("Seed", 0, 9999, key=_seeded(
         "seed", 0, number_in(0, 9999, integer=True), "seed"))
-    return training.TrainSettings(
+    return train_settings.TrainSettings(
         dataset=dataset_name, model=model, optimiser=optimiser, learning_rate=rate,
         weight_decay=float(decay), batch_size=batch, epochs=epochs,
         max_seconds=float(budget) if budget else None, schedule=schedule,
@@ -294,7 +294,7 @@ def _refuse(message: str) -> None:
     st.session_state[REFUSED_KEY] = message
 
 
-def _submit(settings: training.TrainSettings, dataset: data.Dataset) -> str | None:
+def _submit(settings: train_settings.TrainSettings, dataset: data.Dataset) -> str | None:
     """Queue a run for this tab; None (and a message for the page) when the tab is at its
     limit of unfinished runs or the settings do not fit the data."""
     try:
@@ -309,7 +309,7 @@ def _submit(settings: training.TrainSettings, dataset: data.Dataset) -> str | No
     return job_id
 
 
-def start(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
+def start(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """on_click: queue a run (it starts at once when a training slot is free)."""
     if settings is None or dataset is None:
         _refuse("Choose a dataset (and settings the model can take) before pressing Start.")
@@ -317,7 +317,7 @@ def start(settings: training.TrainSettings | None, dataset: data.Dataset | None)
     _submit(settings, dataset)
 
 
-def ablation(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
+def ablation(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """on_click: the lecture's four variants, one after another through the queue (on the
     built-in data in the regime where they matter: explorer.ablation)."""
     if settings is None or dataset is None:
@@ -376,7 +376,7 @@ def _share_link(job_id: str) -> str:
     return f"{page}?job={job_id}"
 
 
-def controls(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
+def controls(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """Start / Pause / Resume / Stop, the ablation queue and the learning-rate range test."""
     job = registry().get(current_job_id() or "")
     mine = job is not None and job.owner == owner()
@@ -416,15 +416,15 @@ def controls(settings: training.TrainSettings | None, dataset: data.Dataset | No
     range_result()
 
 
-def range_test(settings: training.TrainSettings | None, dataset: data.Dataset | None) -> None:
+def range_test(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """Run the learning-rate range test for these settings; its result stays in the session."""
     if settings is None or dataset is None:
         st.warning("Choose a dataset (and settings the model can take) first.")
         return
-    with st.spinner(f"Training {training.RANGE_TEST_STEPS} batches with a growing learning "
+    with st.spinner(f"Training {lr_range.RANGE_TEST_STEPS} batches with a growing learning "
                     "rate..."):
         try:
-            result = training.lr_range_test(settings, dataset, steps=training.RANGE_TEST_STEPS)
+            result = lr_range.lr_range_test(settings, dataset, steps=lr_range.RANGE_TEST_STEPS)
         except ValueError as error:
             st.error(f"The range test cannot run: {error}", icon=":material/error:")
             return

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import data, nets, plots, training
+from explorer import data, nets, plots, train_settings
 from explorer.ui.state import kept
 from explorer.ui.training_page import PAGE
 
 
-def schedule_and_activation(settings: training.TrainSettings | None,
+def schedule_and_activation(settings: train_settings.TrainSettings | None,
                             dataset: data.Dataset) -> None:
     """Before Start: the learning rate at every step of the planned run, and the activation
     function beside the other three (the lecture's "Learning-rate scheduling" and "Improvements
@@ -24,12 +24,12 @@ def schedule_and_activation(settings: training.TrainSettings | None,
         else:
             per_epoch = max(1, len(dataset.train_labels) // settings.batch_size)
             total = settings.epochs * per_epoch
-            rates = training.schedule_curve(settings.schedule, settings.learning_rate, total)
+            rates = train_settings.schedule_curve(settings.schedule, settings.learning_rate, total)
             st.plotly_chart(plots.line_figure(
-                {training.SCHEDULES[settings.schedule].label: (np.arange(total), np.array(rates))},
+                {train_settings.SCHEDULES[settings.schedule].label: (np.arange(total), np.array(rates))},
                 x_title=f"step ({settings.epochs} epochs x {per_epoch} steps)",
                 y_title="learning rate", height=260), width="stretch", key="schedule_preview")
-            st.caption(training.SCHEDULES[settings.schedule].explanation)
+            st.caption(train_settings.SCHEDULES[settings.schedule].explanation)
     with right:
         chosen = st.session_state.get(kept(f"{PAGE}.activation"), "relu")
         z = np.linspace(-3.0, 3.0, 121)

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from explorer import data, plots, training
+from explorer import data, plots, train_runs, train_script, training
 from explorer.ui.training_page import PAGE, owner, registry
 
 
@@ -69,15 +69,15 @@ def downloads(job: training.TrainingJob) -> None:
 
     def weights() -> bytes:
         buffer = io.BytesIO()
-        training.save_run(job, buffer)
+        train_runs.save_run(job, buffer)
         return buffer.getvalue()
 
     columns[0].download_button("Weights + settings (.pt)", weights, file_name="cnn_run.pt",
                                icon=":material/download:", on_click="ignore")
-    columns[1].download_button("Metrics (.csv)", lambda: training.metrics_csv(job.snapshot()),
+    columns[1].download_button("Metrics (.csv)", lambda: train_runs.metrics_csv(job.snapshot()),
                                file_name="metrics.csv", mime="text/csv",
                                icon=":material/download:", on_click="ignore")
     columns[2].download_button("Training script (.py)",
-                               lambda: training.standalone_script(snap.settings, job.dataset),
+                               lambda: train_script.standalone_script(snap.settings, job.dataset),
                                file_name="train_cnn.py", mime="text/x-python",
                                icon=":material/download:", on_click="ignore")
