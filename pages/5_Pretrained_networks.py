@@ -36,7 +36,7 @@ lazy_tabs({
     "Predictions": lambda: ui.predictions_panel(loaded, image, prediction, x, picked.source),
     "Activations": lambda: ui.activations_panel(loaded, image, x),
     "First-layer kernels": lambda: ui.kernels_panel(loaded),
-    "Grad-CAM": lambda: ui.gradcam_panel(loaded, x, prediction),
+    "Grad-CAM": lambda: ui.gradcam_panel(loaded, image, x, prediction),
     "Occlusion": lambda: channel_views.occlusion_panel(loaded, x, prediction),
     "What channels look for": lambda: channel_views.featurevis_panel(loaded),
     "Edges to objects": lambda: channel_views.hierarchy_panel(loaded, image, x),

@@ -7,6 +7,7 @@ import gc
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import pytest
 import torch
@@ -183,3 +184,24 @@ def test_freeze_collects_garbage_first_and_only_when_something_new_appeared():
     assert stats.frozen > 0 and stats.freezes >= 2
     assert not any(obj is kept for obj in gc.get_objects())  # moved out of the collector's way
     gc.unfreeze()  # leave the collector as other tests expect it
+
+
+def test_full_collections_after_script_runs_are_rate_limited(monkeypatch):
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml")
+                           .read_text())
+    assert config["runner"]["postScriptGC"] is False  # Streamlit's own, after every run, is off
+    memory.collect_if_due(interval_s=0)  # the clock starts now
+    assert memory.collect_if_due(interval_s=3600) is False
+    garbage = _Cycle()
+    ref = weakref.ref(garbage)
+    del garbage
+    gc_disabled = not gc.isenabled()
+    gc.disable()  # only collect_if_due may free the cycle
+    try:
+        assert memory.collect_if_due(interval_s=0) is True
+        assert ref() is None
+    finally:
+        if not gc_disabled:
+            gc.enable()

@@ -263,6 +263,33 @@ def test_occlusion_on_the_default_network_matches_its_own_forward_pass(default):
     assert abs(result.base_probability - float(probabilities[top])) < 1e-9
 
 
+def test_occlusion_work_is_bounded_by_the_networks_cost():
+    assert occlusion.position_limit(15_470_264_320) == 51  # VGG16 at 224: its 7 x 7 grid fits
+    assert occlusion.position_limit(1.8e9) == occlusion.MAX_POSITIONS  # ResNet-18
+    assert occlusion.position_limit(0) == occlusion.MAX_POSITIONS
+    assert occlusion.position_limit(1e15) == 1
+    with pytest.raises(ValueError, match="at most 12 for this network"):  # 4 x 4 = 16 > 12
+        occlusion.occlusion_map(CornerNet(), torch.zeros(1, 3, 32, 32), 1, patch=8, stride=8,
+                                max_positions=12)
+
+
+def test_occlusion_in_small_chunks_gives_the_same_map(default, monkeypatch):
+    """A slow network is occluded a few copies per forward pass (so other students' passes
+    get the server's heavy-work slot in between); the map does not depend on it."""
+    from explorer import activations
+
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    whole = occlusion.occlusion_map(default.model, x, 3, patch=8, stride=4)
+    sizes = []
+    real = activations.forward
+    monkeypatch.setattr(occlusion.activations, "forward",
+                        lambda model, batch: sizes.append(len(batch)) or real(model, batch))
+    monkeypatch.setattr(occlusion, "CHUNK_SECONDS", 0.0)  # as if one pass took longer than it
+    chunked = occlusion.occlusion_map(default.model, x, 3, patch=8, stride=4)
+    assert sizes == [1] * (1 + 49)  # the unoccluded pass, then one copy per pass
+    np.testing.assert_allclose(chunked.drop, whole.drop, atol=1e-6)
+
+
 def test_a_whole_layer_at_once_is_bounded_by_its_size(default):
     featurevis.check_batch(64, 64)  # the default network's conv2, whole, at 64 px: fine
     with pytest.raises(ValueError, match="at most 16 at this size"):

@@ -46,6 +46,22 @@ def test_captured_matches_a_direct_capture():
     assert shared_results.captured(net, x, image) is maps
 
 
+def test_grad_cam_and_the_layer_table_are_computed_once_per_server(monkeypatch):
+    net = loaded_net(3)
+    image = np.random.default_rng(2).random((32, 32, 3)).astype(np.float32)
+    x, prediction = shared_results.prediction(net, image)
+    layer = net.gradcam_layer
+    cam = shared_results.grad_cam(net, x, image, layer, 4)
+    direct = activations.grad_cam(net.model, x, layer, 4)
+    np.testing.assert_allclose(cam.heatmap, direct.heatmap, atol=1e-6)
+    assert cam.class_index == 4 and shared_results.grad_cam(net, x, image, layer, 4) is cam
+    assert shared_results.grad_cam(net, x, image, layer, 5).class_index == 5
+    rows = shared_results.layer_table(net)
+    assert rows == activations.layer_table(net.model, (1, *net.input_shape))
+    monkeypatch.setattr(activations, "layer_table", lambda *a: 1 / 0)  # never again
+    assert shared_results.layer_table(net) is rows
+
+
 def test_capture_budget_from_the_environment(monkeypatch):
     monkeypatch.setenv("EXPLORER_CAPTURE_CACHE_MB", "100")
     assert shared_results.capture_budget_bytes() == 100 * 2**20

@@ -9,12 +9,14 @@ import streamlit as st
 import torch
 
 from explorer import (
+    activations,
     dataset_examples,
     feature_maps,
     featurevis,
     job_registry,
     occlusion,
     plots,
+    shared_results,
     zoo,
 )
 from explorer.featurevis import LOGITS, VisSettings
@@ -241,11 +243,11 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
 
 @st.cache_data(max_entries=16, show_spinner="Sliding the grey patch over the picture...")
 def _occlusion(_model, model_id: int, x: np.ndarray, index: int, patch: int,
-               stride: int) -> occlusion.OcclusionMap:
+               stride: int, max_positions: int) -> occlusion.OcclusionMap:
     """Up to 256 forward passes: once per (network, picture, class, patch, stride), not on
     every rerun of the tab."""
     return occlusion.occlusion_map(_model, torch.from_numpy(x), index, patch=patch,
-                                   stride=stride)
+                                   stride=stride, max_positions=max_positions)
 
 
 def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None) -> None:
@@ -264,7 +266,10 @@ def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | Non
     stride = right.slider("Stride (pixels)", 1, max(height, width) // 2, patch,
                           key=f"{PAGE}.occlusion.stride")
     try:
-        result = _occlusion(loaded.model, id(loaded.model), x.numpy(), index, patch, stride)
+        limit = occlusion.position_limit(
+            activations.table_totals(shared_results.layer_table(loaded)).macs)
+        result = _occlusion(loaded.model, id(loaded.model), x.numpy(), index, patch, stride,
+                            limit)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return

@@ -359,7 +359,8 @@ def kernels_panel(loaded: zoo.LoadedModel) -> None:
              + ("" if loaded.pretrained else ", untrained: random noise"))
 
 
-def gradcam_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None) -> None:
+def gradcam_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
+                  prediction: zoo.Prediction | None) -> None:
     if loaded.gradcam_layer is None:
         st.info("No Grad-CAM layer is known for this network.")
         return
@@ -371,7 +372,7 @@ def gradcam_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None)
                          key=_seeded(f"class.{loaded.name}", top_index,
                                      _int_between(0, len(categories) - 1), "class"))
     try:
-        cam = activations.grad_cam(loaded.model, x, loaded.gradcam_layer, index)
+        cam = shared_results.grad_cam(loaded, x, image, loaded.gradcam_layer, index)
     except (ValueError, RuntimeError) as error:
         st.error(f"No Grad-CAM for '{categories[index]}': {error}", icon=":material/error:")
         return
@@ -386,7 +387,7 @@ def gradcam_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None)
 
 
 def architecture_panel(loaded: zoo.LoadedModel) -> None:
-    rows = activations.layer_table(loaded.model, (1, *loaded.input_shape))
+    rows = shared_results.layer_table(loaded)
     total = activations.table_totals(rows)
     table = pd.DataFrame([{"layer": r.name, "type": r.type, "output shape": str(r.output_shape),
                            "parameters": r.parameters, "multiply-adds": r.macs} for r in rows])
