@@ -93,6 +93,19 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
+    """uint8 or float [0, 1] image as JPEG: for photographs only (edges and pixel grids ring)."""
+    import io
+
+    from PIL import Image
+
+    if pixels.dtype != np.uint8:
+        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def stretch(values: np.ndarray) -> np.ndarray:
     """Min-max stretch to [0, 1] for showing an unsigned result as a grey image."""
     low, high = float(values.min()), float(values.max())

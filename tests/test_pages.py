@@ -151,3 +151,39 @@ def test_big_upload_is_downscaled_with_a_note(picker: AppTest) -> None:
     assert not picker.exception
     assert caption(picker) == "shape (768, 1024, 3)"
     assert any("Downscaled" in c.value for c in picker.caption)
+
+
+def test_every_picture_is_sent_as_png_never_recompressed_as_jpeg() -> None:
+    """st.image turns a PNG without alpha into a JPEG at quality 90 unless told otherwise
+    (output_format="auto"): kernels and pixel grids got JPEG ringing, and the server decoded
+    and re-encoded every picture of every rerun (~10 % of its CPU under a class's load)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    missing = []
+    for path in [*(root / "explorer" / "ui").glob("*.py"), *(root / "pages").glob("*.py"),
+                 root / "explorer" / "Home.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "image"):
+                formats = [k.value for k in node.keywords if k.arg == "output_format"]
+                chosen = formats and isinstance(formats[0], ast.Name)  # e.g. Home's photos
+                if not (chosen or (formats and isinstance(formats[0], ast.Constant)
+                                   and formats[0].value == "PNG")):
+                    missing.append(f"{path.name}:{node.lineno}")
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.key in ("convolution", "colour")],
+                         ids=lambda p: p.key)
+def test_the_pages_pictures_are_served_as_png(app: AppTest, page) -> None:
+    app.switch_page(page.script).run()
+    assert not app.exception, app.exception
+    urls = [image.url for element in app.get("image") for image in element.proto.imgs]
+    assert urls and all(url.endswith(".png") for url in urls), urls
+
+
+def test_home_sends_drawings_as_png_and_photos_as_jpeg(app: AppTest) -> None:
+    urls = {element.proto.imgs[0].url.rsplit(".", 1)[-1] for element in app.get("image")}
+    assert urls == {"png", "jpg"}, urls

@@ -408,3 +408,14 @@ def test_line_figure_one_trace_per_series() -> None:
                                x_title="epoch", y_title="accuracy", log_x=True)
     assert [t.name for t in figure.data] == ["train", "test"]
     assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.title.text == "accuracy"
+
+
+def test_jpeg_bytes_is_a_jpeg_of_the_picture():
+    import io
+
+    from PIL import Image
+
+    pixels = np.linspace(0, 1, 64 * 48 * 3, dtype=np.float32).reshape(48, 64, 3)
+    decoded = Image.open(io.BytesIO(plots.jpeg_bytes(pixels)))
+    assert decoded.format == "JPEG" and decoded.size == (64, 48)
+    assert np.abs(np.asarray(decoded) / 255.0 - pixels).max() < 0.05

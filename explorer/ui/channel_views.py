@@ -207,7 +207,7 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
                                                   scale=max(1, 48 // snap.images.shape[1]))),
                  width="stretch", caption=f"{snap.layer}: channels {snap.units[0]} to "
                  f"{snap.units[-1]}, left to right and top to bottom. Top examples are shown "
-                 f"for up to {MOSAIC_FROM} channels at a time.")
+                 f"for up to {MOSAIC_FROM} channels at a time.", output_format="PNG")
         return
     columns = st.columns(min(8, len(snap.units)))
     for i, unit in enumerate(snap.units):
@@ -215,7 +215,7 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
             tile = np.repeat(np.repeat(snap.images[i], scale, 0), scale, 1)
             st.image(plots.png_bytes(tile), width="stretch",
                      caption=f"{'class ' + loaded.categories[unit] if snap.layer == LOGITS else 'channel ' + str(unit)}: "
-                             f"{snap.values[i]:.2f}")
+                             f"{snap.values[i]:.2f}", output_format="PNG")
     if snap.done and snap.layer != LOGITS and snap.state == "finished":
         found, pictures, field, where = _examples(
             loaded.model, id(loaded.model), example_source(loaded), snap.layer, snap.units,
@@ -226,12 +226,14 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
                    f"cropped to {seen}.")
         for i, examples in enumerate(found):
             with columns[i % len(columns)]:
-                st.image(_patches(pictures, field, examples.top), width="stretch")
+                st.image(_patches(pictures, field, examples.top), width="stretch",
+                         output_format="PNG")
         with st.expander("Least-activating patches"):
             lows = st.columns(len(columns))
             for i, examples in enumerate(found):
                 lows[i % len(lows)].image(_patches(pictures, field, examples.bottom),
-                                          width="stretch", caption=f"channel {examples.channel}")
+                                          width="stretch", caption=f"channel {examples.channel}",
+                                          output_format="PNG")
     if len(snap.history) > 1:
         series = {f"{'class' if snap.layer == LOGITS else 'channel'} {u}":
                   (list(range(1, len(snap.history) + 1)), snap.history[:, i].tolist())
@@ -280,11 +282,11 @@ def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | Non
     a, b = st.columns(2)
     a.image(plots.png_bytes(shown if shown.shape[2] == 3 else shown[..., 0]), width="stretch",
             caption=f"What the network sees ({categories[index]}: "
-                    f"{result.base_probability:.1%})")
+                    f"{result.base_probability:.1%})", output_format="PNG")
     b.image(plots.png_bytes(plots.diverging_rgb(result.upsampled, limit)), width="stretch",
             caption=f"Drop in probability when hidden: red = evidence for "
                     f"'{categories[index]}', blue = hiding it helps, white = 0 "
-                    f"(scale +-{limit:.2f})")
+                    f"(scale +-{limit:.2f})", output_format="PNG")
     st.caption(f"{result.drop.size} positions of a {patch} x {patch} grey patch (the input's "
                "mean) every {stride} pixels. Occlusion asks the network directly, one forward "
                "pass per position; Grad-CAM reads gradients at one layer in one pass: slower "
@@ -343,7 +345,8 @@ def hierarchy_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
             activation = maps[layer][0].numpy()  # (C, h, w)
             tiles = np.stack([overlay(picture, activation[c]) for c in channels])
             st.image(plots.png_bytes(plots.image_grid(tiles, columns=2, pad=2)),
-                     width="stretch", caption="channels " + ", ".join(map(str, channels)))
+                     width="stretch", caption="channels " + ", ".join(map(str, channels)),
+                     output_format="PNG")
             job = jobs.get(layer)
             if job is not None and job.units == tuple(channels):
                 if job.done:
@@ -382,7 +385,8 @@ def _submit_hierarchy(loaded: zoo.LoadedModel, chosen: dict[str, list[int]]) -> 
 def _looks_for(snap) -> None:
     if snap.images is not None:
         st.image(plots.png_bytes(plots.image_grid(snap.images, columns=2, pad=2)),
-                 width="stretch", caption=f"what they look for ({snap.state}, step {snap.step})")
+                 width="stretch", caption=f"what they look for ({snap.state}, step {snap.step})",
+                 output_format="PNG")
     else:
         st.caption(f"what they look for: {snap.message}")
 

@@ -254,7 +254,7 @@ def feature_maps_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, relu: bo
     for start in range(0, len(tiles), per_row):
         for column, (label, png, text) in zip(st.columns(per_row), tiles[start:start + per_row],
                                               strict=False):
-            column.image(png, caption=f"{label}: {text}", width="stretch")
+            column.image(png, caption=f"{label}: {text}", width="stretch", output_format="PNG")
 
 
 def _pick_filter(bank: Bank, name: str) -> int:
@@ -278,7 +278,8 @@ def overlay_panel(image: np.ndarray, bank: Bank, maps: np.ndarray) -> None:
     top, left_edge = ((np.array(image.shape[:2]) - np.array(positive.shape)) // 2).tolist()
     under = image[top : top + positive.shape[0], left_edge : left_edge + positive.shape[1]]
     st.image(plots.png_bytes(under * (1 - weight) + heat * weight), width="stretch",
-             caption=f"{bank.labels[index]}: where the response is positive (bright = strong)")
+             caption=f"{bank.labels[index]}: where the response is positive (bright = strong)",
+             output_format="PNG")
 
 
 def contributions_panel(image: np.ndarray, bank: Bank, mode: str) -> None:
@@ -295,7 +296,7 @@ def contributions_panel(image: np.ndarray, bank: Bank, mode: str) -> None:
     names = ["Red part", "Green part", "Blue part", "Sum + bias (the feature map)"]
     for column, name, values in zip(st.columns(4), names, [*parts, total], strict=True):
         column.image(plots.png_bytes(plots.diverging_rgb(values, limit)), width="stretch",
-                     caption=f"{name}: blue < 0 < red, ±{limit:.3g}")
+                     caption=f"{name}: blue < 0 < red, ±{limit:.3g}", output_format="PNG")
 
 
 def weight_panel(bank: Bank) -> None:
@@ -306,7 +307,7 @@ def weight_panel(bank: Bank) -> None:
                 "Built as `W[m, n] = colour_weight[m, n] * kernel_m`.")
     images = first_layer.kernels_to_images(bank.weight)
     for column, label, picture in zip(st.columns(min(c_out, 8)), bank.labels, images, strict=False):
-        column.image(plots.png_bytes(picture), caption=label, width="stretch")
+        column.image(plots.png_bytes(picture), caption=label, width="stretch", output_format="PNG")
     index = _pick_filter(bank, "weight.filter")
     for column, name, values in zip(st.columns(3), ("R", "G", "B"), bank.weight[index],
                                     strict=True):
@@ -356,7 +357,8 @@ def learned_panel() -> None:
     st.image(_kernel_mosaic(weight, columns=16, scale=12), width=640,
              caption=f"CNN Explorer's default network (trained on the shapes, page 3): its "
                      f"{weight.shape[0]} first-layer filters of 3x3x3 (grey = 0). Like the "
-                     "hand-made ones, they mix colour weights with small spatial patterns.")
+                     "hand-made ones, they mix colour weights with small spatial patterns.",
+             output_format="PNG")
     try:
         alexnet = _alexnet_first_layer(_mtime(first_layer.alexnet_weights_path()))
     except ValueError as error:
@@ -368,7 +370,8 @@ def learned_panel() -> None:
                    "cannot be shown offline. They appear here once the file is cached.")
         return
     st.image(_kernel_mosaic(alexnet, columns=8, scale=4), width=520,
-             caption="AlexNet's 64 first-layer filters (11x11x3): edges, stripes and colour blobs")
+             caption="AlexNet's 64 first-layer filters (11x11x3): edges, stripes and colour blobs",
+             output_format="PNG")
 
 
 def bank_code(picked, bank: Bank, choice, mode: str, relu: bool) -> str:

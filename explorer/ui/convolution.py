@@ -66,7 +66,7 @@ def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] |
         scale = (-limit, limit)
     pixels, scale_text = plots.display_image(values, scale)
     st.image(plots.png_bytes(pixels), caption=f"{caption}: shape {values.shape}; {scale_text}",
-             width="stretch")
+             width="stretch", output_format="PNG")
 
 
 def ordinal(n: int) -> str:
@@ -305,7 +305,7 @@ def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
     with columns[3]:
         st.image(plots.png_bytes(plots.direction_rgb(gradient.direction, gradient.magnitude)),
                  caption="Direction atan2(Gy, Gx) as hue, brightness = magnitude",
-                 width="stretch")
+                 width="stretch", output_format="PNG")
     with st.expander("The same in PyTorch: nn.Conv2d(1, 2, 3) with Gx and Gy loaded",
                      icon=":material/memory:"):
         sobel_layer_section(image)

@@ -240,7 +240,7 @@ def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray,
     with left:
         st.image(plots.png_bytes(as_picture(x)), width="stretch",
                  caption=f"What the network sees: tensor {tuple(x.shape)}, shown with each "
-                         "channel stretched to black..white")
+                         "channel stretched to black..white", output_format="PNG")
         st.markdown(zoo.preprocess_steps(loaded))
     with right:
         if prediction is None:
@@ -307,7 +307,8 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
         grid = feature_maps.channel_grid(activation, picked, columns=8, scale=scale)
         scale_text = "each stretched to its own range: black = lowest, white = highest"
     st.image(plots.png_bytes(grid), width="stretch",
-             caption="Channels " + ", ".join(map(str, picked)) + f" ({scale_text})")
+             caption="Channels " + ", ".join(map(str, picked)) + f" ({scale_text})",
+             output_format="PNG")
     if channels > 1:
         channel = st.slider("One channel, large and over the image", 0, channels - 1,
                             key=_seeded(f"channel.{channels}", int(picked[0]),
@@ -318,9 +319,10 @@ def activations_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     values = feature_maps.finite_values(activation[0, channel].numpy()[None])[0]
     left.image(plots.png_bytes(plots.heat_rgb(values)), width="stretch",
                caption=f"Channel {channel}: {values.shape[0]}x{values.shape[1]}, "
-                       f"{values.min():.3g} (black) to {values.max():.3g} (yellow)")
+                       f"{values.min():.3g} (black) to {values.max():.3g} (yellow)",
+               output_format="PNG")
     right.image(plots.png_bytes(overlay(as_picture(x), values)), width="stretch",
-                caption="Over the network's input (bright = strong)")
+                caption="Over the network's input (bright = strong)", output_format="PNG")
 
 
 def overlay(picture: np.ndarray, values: np.ndarray, opacity: float = 0.6) -> np.ndarray:
@@ -356,7 +358,7 @@ def kernels_panel(loaded: zoo.LoadedModel) -> None:
     st.image(plots.png_bytes(plots.image_grid(tiles, columns=16, scale=scale)), width="stretch",
              caption=f"{loaded.first_conv}: {weight.shape[0]} kernels of "
                      f"{weight.shape[2]}x{weight.shape[3]}x{weight.shape[1]} (grey = 0)"
-             + ("" if loaded.pretrained else ", untrained: random noise"))
+             + ("" if loaded.pretrained else ", untrained: random noise"), output_format="PNG")
 
 
 def gradcam_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
@@ -379,7 +381,7 @@ def gradcam_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
     left, right = st.columns(2)
     left.image(plots.png_bytes(overlay(as_picture(x), cam.heatmap)), width="stretch",
                caption=f"Grad-CAM for '{categories[index]}' at {loaded.gradcam_layer} "
-                       f"(score {cam.score:.3g})")
+                       f"(score {cam.score:.3g})", output_format="PNG")
     right.markdown("Grad-CAM weighs each channel of the last convolutional block by how much "
                    "the class score grows with it (the mean gradient), sums them and keeps the "
                    "positive part: bright regions are where the network found evidence for the "

@@ -151,7 +151,7 @@ def data_overview(dataset: data.Dataset) -> None:
     grid = plots.image_grid(images.numpy(), columns=8 * 2, scale=2 if dataset.image_size[0] <= 32 else 1)
     left, right = st.columns([3, 2])
     left.image(plots.png_bytes(grid), caption="8 training images of each class, class by class: "
-               + ", ".join(dataset.classes), width="stretch")
+               + ", ".join(dataset.classes), width="stretch", output_format="PNG")
     counts = pd.DataFrame({"class": dataset.classes,
                            "train": list(dataset.class_counts("train").values()),
                            "test": list(dataset.class_counts("test").values())})
@@ -262,7 +262,7 @@ def augmentation_preview(dataset: data.Dataset, augmentation: data.Augmentation)
     grid = plots.image_grid(torch.cat([images, augmented]).numpy(), columns=16, scale=2)
     st.image(plots.png_bytes(grid), width="stretch",
              caption="Top: 16 training images. Bottom: the same images augmented (each draws "
-                     "its own random change).")
+                     "its own random change).", output_format="PNG")
     st.button("Draw again", key=f"{PAGE}.aug.again",
               on_click=lambda: st.session_state.update(
                   {f"{PAGE}.aug.draw": st.session_state.get(f"{PAGE}.aug.draw", 0) + 1}))
@@ -510,7 +510,8 @@ def show_run(snap: training.JobSnapshot, dataset: data.Dataset | None) -> None:
             tiles = first_layer.kernels_to_images(snap.kernels) if snap.kernels.shape[1] == 3 \
                 else (0.5 + 0.5 * snap.kernels / max(np.abs(snap.kernels).max(), 1e-12))
             st.image(plots.png_bytes(plots.image_grid(tiles, columns=8, scale=8)), width="stretch",
-                     caption="First-layer kernels at the last evaluation (grey = 0)")
+                     caption="First-layer kernels at the last evaluation (grey = 0)",
+                     output_format="PNG")
     with confusion_col:
         if snap.confusion is not None:
             st.plotly_chart(plots.confusion_figure(snap.confusion, snap.classes),
@@ -519,7 +520,8 @@ def show_run(snap: training.JobSnapshot, dataset: data.Dataset | None) -> None:
     if snap.misclassified and dataset is not None and dataset.name == snap.dataset:
         wrong = snap.misclassified[:16]
         images = dataset.test_images[[m.index for m in wrong]].numpy()
-        st.image(plots.png_bytes(plots.image_grid(images, columns=16, scale=3)), width="stretch")
+        st.image(plots.png_bytes(plots.image_grid(images, columns=16, scale=3)), width="stretch",
+                 output_format="PNG")
         st.caption("Mistakes, left to right: " + "; ".join(
             f"{snap.classes[m.true]} taken for {snap.classes[m.predicted]} "
             f"({m.confidence:.0%})" for m in wrong))

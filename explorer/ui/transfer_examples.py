@@ -86,7 +86,7 @@ def _class_panel(index: int, live: set[str]) -> tuple[str, list[np.ndarray]]:
     st.caption(f"**{len(kept)}** example{'s' if len(kept) != 1 else ''}")
     if kept:
         grid = plots.image_grid(np.stack(kept[:24]), columns=8, pad=2)
-        st.image(plots.png_bytes(grid), width="stretch")
+        st.image(plots.png_bytes(grid), width="stretch", output_format="PNG")
     return name, kept
 
 

@@ -175,7 +175,7 @@ def task_overview(task: TransferTask) -> None:
             tiles = data.train_images[shown[label]].numpy()
             if len(tiles):
                 st.image(plots.png_bytes(plots.image_grid(tiles, columns=4, scale=2)),
-                         width="stretch")
+                         width="stretch", output_format="PNG")
             st.caption(f"**{name}**: {train.get(name, 0)} train, {test.get(name, 0)} test")
 
 

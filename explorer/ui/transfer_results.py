@@ -269,7 +269,7 @@ def predictions_panel(runs: list[TransferJob]) -> None:
         picked = image_picker(PAGE, mode="RGB", default="astronaut")
         pixels, truth = picked.pixels, picked.label
     left, right = st.columns([1, 2])
-    left.image(plots.png_bytes(np.asarray(pixels)), width="stretch")
+    left.image(plots.png_bytes(np.asarray(pixels)), width="stretch", output_format="PNG")
     left.caption(truth)
     try:
         ranked = job.predict(pixels)
