@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from explorer.data import Augmentation
+from explorer.augmentation import Augmentation
 from explorer.nets import ModelSettings
 from explorer.train_settings import TrainSettings
 from explorer.training import JobSnapshot

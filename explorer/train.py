@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
-from explorer.data import Augmentation, Dataset, DatasetError, dataset_from_zip, load_dataset
+from explorer.augmentation import Augmentation
+from explorer.data import Dataset, DatasetError, load_dataset
+from explorer.dataset_zip import dataset_from_zip
 from explorer.nets import ACTIVATIONS, KERNEL_SIZES, PADDINGS, ModelSettings, count_parameters
 from explorer.train_runs import save_run
 from explorer.train_settings import DEFAULT_THREADS, OPTIMISERS, SCHEDULES, TrainSettings

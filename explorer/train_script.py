@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from explorer import data, synthetic
+from explorer import augmentation, data, dataset_zip, synthetic
+from explorer.augmentation import Augmentation
 from explorer.codegen_inputs import definitions
-from explorer.data import Augmentation, Dataset
+from explorer.data import Dataset
 from explorer.nets import ModelSettings, feature_sizes
 from explorer.train_settings import OPTIMISERS, SCHEDULES, TIME_TICKS, TrainSettings
 from explorer.training import normalisation
@@ -260,7 +261,7 @@ ZIP_DEFINITIONS = (
 AUGMENTATION_DEFINITIONS = ("Augmentation", "_grey", "augment_batch")
 
 # A zip's images decoded as the app decodes them (explorer.images.read_image, then
-# explorer.data._decode), less its limits on hostile files and its shrinking of big photos
+# explorer.dataset_zip._decode), less its limits on hostile files and its shrinking of big photos
 # before the resize (which can move a pixel of a large photo by a grey level).
 _ZIP_READER = '''
 
@@ -343,19 +344,19 @@ def shapes_code() -> str:
 
 
 def zip_code() -> str:
-    """Lines that read a zip of class folders into tensors as explorer.data.dataset_from_zip
+    """Lines that read a zip of class folders into tensors as explorer.dataset_zip.dataset_from_zip
     does (same layouts, same held-out test images)."""
     lines = ["# A zip of class folders, read as CNN Explorer reads it",
-             *definitions(data, ZIP_DEFINITIONS), "", "",
+             *definitions(dataset_zip, ZIP_DEFINITIONS), "", "",
              *definitions(data, ("channel_stats",)), _ZIP_READER, _STATISTICS]
     return "\n".join(lines)
 
 
-def augmentation_code(augmentation: Augmentation) -> str:
-    """The app's augmentation (explorer.data.augment_batch) and these settings of it."""
-    a = augmentation
+def augmentation_code(settings: Augmentation) -> str:
+    """The app's augmentation (explorer.augmentation.augment_batch) and these settings of it."""
+    a = settings
     lines = ["# Augmentation, as CNN Explorer does it: every image draws its own random changes",
-             *definitions(data, AUGMENTATION_DEFINITIONS), "", "",
+             *definitions(augmentation, AUGMENTATION_DEFINITIONS), "", "",
              f"AUGMENTATION = Augmentation(flip={a.flip}, shift={a.shift}, "
              f"rotation={a.rotation}, colour_jitter={a.colour_jitter})"]
     return "\n".join(lines)

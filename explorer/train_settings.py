@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from explorer.data import Augmentation
+from explorer.augmentation import Augmentation
 from explorer.nets import ModelSettings
 
 DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.augmentation import Augmentation, augment_batch
 from explorer.concurrency import RNG_LOCK
-from explorer.data import Augmentation, Dataset, augment_batch
+from explorer.data import Dataset
 from explorer.job_control import DONE_STATES, JobControl
 from explorer.nets import build_model, feature_sizes, first_conv
 from explorer.train_settings import (

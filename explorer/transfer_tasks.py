@@ -10,13 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.data import (
-    Dataset,
-    DatasetError,
-    channel_stats,
-    dataset_from_zip,
-    shapes_dataset,
-)
+from explorer.data import Dataset, DatasetError, channel_stats, shapes_dataset
+from explorer.dataset_zip import dataset_from_zip
 from explorer.synthetic import LETTER_CLASSES, SHAPE_CLASSES, render_letters
 
 TASK_SIZE = 32  # built-in tasks are 32 x 32 RGB, like Shapes

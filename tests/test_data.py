@@ -19,20 +19,18 @@ import torch
 from PIL import Image
 
 from explorer import data
+from explorer.augmentation import Augmentation, augment_batch
 from explorer.data import (
     DATASETS,
     SHAPE_CLASSES,
-    Augmentation,
     Dataset,
     DatasetError,
-    ZipLimits,
-    augment_batch,
     channel_stats,
     data_root,
-    dataset_from_zip,
     load_dataset,
     shapes_dataset,
 )
+from explorer.dataset_zip import ZipLimits, dataset_from_zip
 
 # ---------------------------------------------------------------- shapes
 
@@ -94,7 +92,7 @@ def test_shapes_other_size_and_bad_arguments() -> None:
 def _toy(n_per_class: tuple[int, ...] = (3, 1)) -> Dataset:
     labels = torch.tensor([i for i, n in enumerate(n_per_class) for _ in range(n)])
     images = torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
-    return data._make_dataset("toy", ("a", "b"), (images, labels), (images[:1], labels[:1]))
+    return data.make_dataset("toy", ("a", "b"), (images, labels), (images[:1], labels[:1]))
 
 
 def test_class_counts_and_preview() -> None:

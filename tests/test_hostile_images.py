@@ -16,7 +16,8 @@ from PIL import EpsImagePlugin, GifImagePlugin, Image, ImageFile, TiffImagePlugi
 from streamlit.testing.v1 import AppTest
 
 from explorer import data, images
-from explorer.data import DatasetError, ZipLimits, dataset_from_zip
+from explorer.data import DatasetError
+from explorer.dataset_zip import ZipLimits, dataset_from_zip
 from explorer.images import ImageError
 from tests.test_pages import caption, picker_script
 
@@ -474,7 +475,7 @@ def test_identical_images_get_a_usable_std_in_every_channel():
     # a single-channel dataset built by a loader gets the same floor
     flat = torch.full((4, 1, 2, 2), 7, dtype=torch.uint8)
     labels = torch.tensor([0, 1, 0, 1])
-    assert data._make_dataset("flat", ("a", "b"), (flat, labels), (flat, labels)).std == (1.0,)
+    assert data.make_dataset("flat", ("a", "b"), (flat, labels), (flat, labels)).std == (1.0,)
 
 
 # ---------------------------------------------------------------- 11. EXIF orientation

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.data import Augmentation
+from explorer.augmentation import Augmentation
 from explorer.train import build_parser, main, parse_augmentation, settings_from_args
 from explorer.train_runs import load_run
 from tests.test_training import HANG_SECONDS

@@ -12,8 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from explorer.augmentation import Augmentation, augment_batch
 from explorer.codegen_inputs import definitions
-from explorer.data import Augmentation, augment_batch, dataset_from_zip, shapes_dataset
+from explorer.data import shapes_dataset
+from explorer.dataset_zip import dataset_from_zip
 from explorer.nets import ModelSettings, build_model
 from explorer.train_script import (
     AUGMENTATION_DEFINITIONS,
@@ -37,10 +39,10 @@ def settings(**changes) -> TrainSettings:
 
 
 def test_the_copied_definitions_are_the_apps() -> None:
-    from explorer import data, synthetic
+    from explorer import augmentation, data, dataset_zip, synthetic
 
-    for module, names in ((synthetic, SHAPES_DEFINITIONS), (data, ZIP_DEFINITIONS),
-                          (data, AUGMENTATION_DEFINITIONS)):
+    for module, names in ((synthetic, SHAPES_DEFINITIONS), (dataset_zip, ZIP_DEFINITIONS),
+                          (augmentation, AUGMENTATION_DEFINITIONS)):
         code = "\n".join(definitions(module, names))
         assert all(f"def {n}(" in code or f"class {n}" in code or f"{n} = " in code
                    for n in names)

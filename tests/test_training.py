@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.data import Augmentation, Dataset
+from explorer.augmentation import Augmentation
+from explorer.data import Dataset
 from explorer.lr_range import lr_range_test
 from explorer.nets import ModelSettings
 from explorer.train_runs import load_run, metrics_csv, save_run

@@ -9,7 +9,17 @@ import pandas as pd
 import streamlit as st
 
 from explorer import ablation as ablation_plan
-from explorer import data, job_registry, lr_range, nets, plots, train_settings, training
+from explorer import (
+    data,
+    dataset_zip,
+    job_registry,
+    lr_range,
+    nets,
+    plots,
+    train_settings,
+    training,
+)
+from explorer.augmentation import Augmentation, augment_batch
 from explorer.ui.state import kept, mirror, number_in, one_of, seed
 
 PAGE = "train"
@@ -117,7 +127,7 @@ def load_zip() -> data.Dataset | None:
     if upload is not None and st.session_state.get(f"{PAGE}.zip.id") != upload.file_id:
         st.session_state[f"{PAGE}.zip.id"] = upload.file_id
         try:
-            cached = data.dataset_from_zip(upload.getvalue(), name=upload.name)
+            cached = dataset_zip.dataset_from_zip(upload.getvalue(), name=upload.name)
         except data.DatasetError as error:
             st.error(str(error), icon=":material/folder_off:")
             cached = None
@@ -191,7 +201,7 @@ def model_panel() -> nets.ModelSettings:
                               dropout=round(dropout, 2), hidden=hidden)
 
 
-def augmentation_panel() -> data.Augmentation:
+def augmentation_panel() -> Augmentation:
     flip = st.toggle("Flip left-right", key=_seeded("aug.flip", False, one_of((True, False)),
                                                     "flip"))
     shift = st.slider("Shift (pixels)", 0, 8, key=_seeded("aug.shift", 0,
@@ -200,12 +210,12 @@ def augmentation_panel() -> data.Augmentation:
         "aug.rotation", 0, number_in(0, 45, integer=True), "rotation"))
     jitter = st.slider("Colour jitter", 0.0, 0.5, step=0.05, key=_seeded(
         "aug.jitter", 0.0, number_in(0.0, 0.5), "jitter"))
-    return data.Augmentation(flip=flip, shift=shift, rotation=float(rotation),
+    return Augmentation(flip=flip, shift=shift, rotation=float(rotation),
                              colour_jitter=round(jitter, 2))
 
 
 def training_panel(dataset_name: str, model: nets.ModelSettings,
-                   augmentation: data.Augmentation) -> train_settings.TrainSettings:
+                   augmentation: Augmentation) -> train_settings.TrainSettings:
     """Sidebar: optimiser, learning rate, schedule, length, seed."""
     optimisers = list(train_settings.OPTIMISERS)
     optimiser = st.selectbox("Optimiser", optimisers,
@@ -250,7 +260,7 @@ def model_overview(model: nets.ModelSettings, dataset: data.Dataset) -> bool:
     return True
 
 
-def augmentation_preview(dataset: data.Dataset, augmentation: data.Augmentation) -> None:
+def augmentation_preview(dataset: data.Dataset, augmentation: Augmentation) -> None:
     if not augmentation.active:
         st.caption("No augmentation: every epoch sees the same images.")
         return
@@ -258,7 +268,7 @@ def augmentation_preview(dataset: data.Dataset, augmentation: data.Augmentation)
 
     images = dataset.train_images[:16].float() / 255.0
     generator = torch.Generator().manual_seed(int(st.session_state.get(f"{PAGE}.aug.draw", 0)))
-    augmented = data.augment_batch(images, augmentation, generator)
+    augmented = augment_batch(images, augmentation, generator)
     grid = plots.image_grid(torch.cat([images, augmented]).numpy(), columns=16, scale=2)
     st.image(plots.png_bytes(grid), width="stretch",
              caption="Top: 16 training images. Bottom: the same images augmented (each draws "
