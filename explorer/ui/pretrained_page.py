@@ -396,7 +396,9 @@ def architecture_panel(loaded: zoo.LoadedModel) -> None:
     st.markdown(f"{len(rows)} layers, **{total.parameters:,} parameters**, "
                 f"**{total.macs / 1e9:.3g} G multiply-adds** for one "
                 f"{loaded.input_shape[1]}x{loaded.input_shape[2]} image.")
-    st.dataframe(table, hide_index=True, width="stretch", height=420)
+    counts = st.column_config.NumberColumn(format="localized")  # 86,704,128, not 86704128
+    st.dataframe(table, hide_index=True, width="stretch", height=420,
+                 column_config={"parameters": counts, "multiply-adds": counts})
 
 
 def families_panel() -> None:
