@@ -268,8 +268,9 @@ _ZIP_READER = '''
 def decode(body, size):
     """Image file bytes -> (3, size, size) uint8, squashed to a square (aspect not kept)."""
     with Image.open(io.BytesIO(body)) as image:
-        upright = ImageOps.exif_transpose(image).convert("RGB")
-    pixels = torch.from_numpy(np.asarray(upright, dtype=np.float32) / 255)  # (H, W, 3)
+        rgba = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"), dtype=np.float32) / 255
+    alpha = rgba[..., 3:]  # transparent parts read as white paper
+    pixels = torch.from_numpy(rgba[..., :3] * alpha + (1 - alpha))  # (H, W, 3)
     resized = F.interpolate(pixels.permute(2, 0, 1)[None], size=(size, size), mode="bilinear",
                             antialias=True, align_corners=False)
     return (resized[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8)

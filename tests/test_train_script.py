@@ -105,6 +105,7 @@ def _layouts() -> dict[str, dict[str, bytes]]:
                for label in ("cats", "dogs", "owls") for i in range(6)}
     wrapped.update({"animals/cats/notes.txt": b"not an image", "__MACOSX/animals/._1.png": b"x",
                     "animals/dogs/grey.png": _png(rng, (20, 20), "L"),
+                    "animals/cats/see-through.png": _png(rng, (30, 30), "RGBA"),
                     "animals/owls/broken.png": b"\x89PNG\r\n\x1a\n broken"})
     split = {f"{part}/{label}/{i}.png": _png(rng, (24, 24))
              for part, count in (("train", 5), ("test", 2)) for label in ("a", "b")
