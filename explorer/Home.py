@@ -36,5 +36,5 @@ with st.sidebar:
 navigation.run()
 write_url()  # after the page ran: its settings, mirrored in the address bar
 memory.freeze_long_lived()  # modules and models that appeared in this run leave the GC's way
-memory.collect_if_due()  # instead of Streamlit's collection after every run (config.toml)
+memory.collect_soon()  # instead of Streamlit's collection after every run (config.toml)
 warmup.start()  # once per process, in the background: torch and the default network

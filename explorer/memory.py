@@ -9,8 +9,8 @@ collector's permanent generation with `gc.freeze()`: later collections skip them
 still find every cycle made afterwards, so memory stays bounded.
 
 The forced collection itself is rate-limited too: .streamlit/config.toml turns Streamlit's off
-(`postScriptGC = false`) and `collect_if_due()` runs one at most every COLLECT_INTERVAL_S seconds
-instead. Under a class's load (9 reruns/s) the per-run collections still cost about 17 ms each,
+(`postScriptGC = false`) and a daemon thread runs one at most every COLLECT_INTERVAL_S seconds
+instead, when a script ran since the last (`collect_soon()`). Under a class's load (9 reruns/s) the per-run collections still cost about 17 ms each,
 holding the GIL, ~15 % of a core (py-spy, benchmarks/class_load.py); Python's own generational
 collections go on as always, and reference cycles are freed within seconds.
 
@@ -39,11 +39,13 @@ class _FreezeState:
     pending_loads: int = 0
     freezes: int = 0
     seconds: float = 0.0  # total time spent collecting before freezes
+    runs_since_collect: int = 0  # script runs since the last full collection
+    collections: int = 0  # full collections by the collector thread
 
 
 _state = _FreezeState()
 COLLECT_INTERVAL_S = 2.0
-_last_collect = time.monotonic()
+_collector: threading.Thread | None = None
 
 
 def note_long_lived() -> None:
@@ -71,17 +73,34 @@ def freeze_long_lived() -> bool:
         return True
 
 
-def collect_if_due(interval_s: float | None = None) -> bool:
-    """A full collection if the last one is `interval_s` (default COLLECT_INTERVAL_S) seconds
-    old or older; call it after every script run. Returns True when it collected."""
-    global _last_collect
-    interval = COLLECT_INTERVAL_S if interval_s is None else interval_s
+def collect_soon() -> None:
+    """Ask for a full collection within COLLECT_INTERVAL_S seconds; call it after every script
+    run. One daemon thread collects at most that often, after the run's last message went out
+    (Streamlit's own collection also ran after it), so no student's rerun waits for it."""
+    global _collector
     with _LOCK:
-        now = time.monotonic()
-        if now - _last_collect < interval:
+        _state.runs_since_collect += 1
+        if _collector is None:
+            _collector = threading.Thread(target=_collect_forever, name="explorer-gc",
+                                          daemon=True)
+            _collector.start()
+
+
+def _collect_forever() -> None:
+    while True:
+        time.sleep(COLLECT_INTERVAL_S)
+        collect_if_needed()
+
+
+def collect_if_needed() -> bool:
+    """A full collection if a script ran since the last one; True when it collected."""
+    with _LOCK:
+        if _state.runs_since_collect == 0:
             return False
-        _last_collect = now
+        _state.runs_since_collect = 0
     gc.collect()
+    with _LOCK:
+        _state.collections += 1
     return True
 
 

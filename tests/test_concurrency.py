@@ -192,16 +192,22 @@ def test_full_collections_after_script_runs_are_rate_limited(monkeypatch):
     config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml")
                            .read_text())
     assert config["runner"]["postScriptGC"] is False  # Streamlit's own, after every run, is off
-    memory.collect_if_due(interval_s=0)  # the clock starts now
-    assert memory.collect_if_due(interval_s=3600) is False
+    memory.collect_if_needed()
+    assert memory.collect_if_needed() is False  # no script ran since
     garbage = _Cycle()
     ref = weakref.ref(garbage)
     del garbage
-    gc_disabled = not gc.isenabled()
-    gc.disable()  # only collect_if_due may free the cycle
+    was_enabled = gc.isenabled()
+    gc.disable()  # only the collector may free the cycle
     try:
-        assert memory.collect_if_due(interval_s=0) is True
+        monkeypatch.setattr(memory, "COLLECT_INTERVAL_S", 0.01)
+        memory.collect_soon()  # a script ran: the collector thread frees it within the interval
+        deadline = time.monotonic() + 60
+        while ref() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert ref() is None
+        assert any(thread.name == "explorer-gc" and thread.daemon
+                   for thread in threading.enumerate())
     finally:
-        if not gc_disabled:
+        if was_enabled:
             gc.enable()
