@@ -86,6 +86,11 @@ class BoundedCache(Generic[V]):
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
+    def values(self) -> list[V]:
+        """The cached values, least recently used first (a snapshot)."""
+        with self._lock:
+            return [value for value, _ in self._entries.values()]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

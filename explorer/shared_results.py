@@ -5,7 +5,7 @@ Students of one class mostly look at the same networks and built-in images, so a
 computed once and reused by all of them, inside bounded caches (see explorer.bounded_cache).
 Budgets: $EXPLORER_CAPTURE_CACHE_MB (default 768) for captured activations, 32 entries at most;
 predictions (the preprocessed input and the top-k) 256 entries and 64 MB at most; Grad-CAM maps
-64 entries, 64 MB; layer tables 16.
+64 entries, 64 MB; layer tables 16; occlusion maps being computed in the background 16.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer import activations, zoo
+from explorer import activations, occlusion, zoo
 from explorer.bounded_cache import BoundedCache
 
 MB = 2**20
@@ -36,6 +36,7 @@ PREDICTIONS: BoundedCache = BoundedCache(max_entries=256, max_bytes=64 * MB)
 CAPTURES: BoundedCache = BoundedCache(max_entries=32, max_bytes=capture_budget_bytes())
 GRAD_CAMS: BoundedCache = BoundedCache(max_entries=64, max_bytes=64 * MB)
 LAYER_TABLES: BoundedCache = BoundedCache(max_entries=16, max_bytes=16 * MB)
+OCCLUSIONS: BoundedCache = BoundedCache(max_entries=16, max_bytes=16 * MB)
 
 _TOKENS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
 _TOKENS_LOCK = threading.Lock()
@@ -94,4 +95,15 @@ def layer_table(loaded: zoo.LoadedModel) -> list[activations.LayerRow]:
     return LAYER_TABLES.get_or_compute(
         (model_token(loaded.model), shape),
         lambda: activations.layer_table(loaded.model, shape),
+    )
+
+
+def occlusion_run(loaded: zoo.LoadedModel, x: torch.Tensor, image: np.ndarray, class_index: int,
+                  patch: int, stride: int, max_positions: int) -> occlusion.OcclusionRun:
+    """The occlusion map of `image` for these settings, started in the background once per
+    server; sessions asking for the same map watch the same run fill in."""
+    return OCCLUSIONS.get_or_compute(
+        (*_key(loaded, image), int(class_index), int(patch), int(stride), int(max_positions)),
+        lambda: occlusion.OcclusionRun(loaded.model, x, class_index, patch=patch, stride=stride,
+                                       max_positions=max_positions).start(),
     )

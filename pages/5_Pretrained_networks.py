@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer import zoo
-from explorer.ui import channel_views
+from explorer.ui import channel_views, occlusion_view
 from explorer.ui import pretrained_page as ui
 from explorer.ui.image_picker import image_picker
 from explorer.ui.widgets import code_panel, lazy_tabs, page_header
@@ -37,7 +37,7 @@ lazy_tabs({
     "Activations": lambda: ui.activations_panel(loaded, image, x),
     "First-layer kernels": lambda: ui.kernels_panel(loaded),
     "Grad-CAM": lambda: ui.gradcam_panel(loaded, image, x, prediction),
-    "Occlusion": lambda: channel_views.occlusion_panel(loaded, x, prediction),
+    "Occlusion": lambda: occlusion_view.occlusion_panel(loaded, image, x, prediction),
     "What channels look for": lambda: channel_views.featurevis_panel(loaded),
     "Edges to objects": lambda: channel_views.hierarchy_panel(loaded, image, x),
     "Architecture": lambda: ui.architecture_panel(loaded),

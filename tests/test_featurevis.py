@@ -290,6 +290,38 @@ def test_occlusion_in_small_chunks_gives_the_same_map(default, monkeypatch):
     np.testing.assert_allclose(chunked.drop, whole.drop, atol=1e-6)
 
 
+def test_a_background_occlusion_run_fills_in_the_same_map(default):
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    whole = occlusion.occlusion_map(default.model, x, 2, patch=8, stride=8)
+    run = occlusion.OcclusionRun(default.model, x, 2, patch=8, stride=8)
+    assert run.current() is None and run.total == 16 and not run.waiting
+    run.step()  # the unoccluded pass
+    run.step()  # the first chunk of occluded copies
+    partial = run.current()
+    assert 0 < run.completed < 16 or run.finished
+    if not run.finished:
+        assert np.isnan(partial.drop).sum() == 16 - run.completed
+        assert np.isnan(partial.upsampled).any()
+    assert run.start().wait(timeout=600) and run.error is None
+    np.testing.assert_allclose(run.current().drop, whole.drop, atol=1e-6)
+    np.testing.assert_allclose(run.current().upsampled, whole.upsampled, atol=1e-6)
+    assert not np.isnan(run.current().upsampled).any()
+
+
+def test_a_failing_background_run_reports_instead_of_raising():
+    class Broken(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("out of memory")
+
+    run = occlusion.OcclusionRun(Broken(), torch.zeros(1, 3, 16, 16), 0, patch=8, stride=8)
+    assert run.start().wait(timeout=600)
+    assert run.finished and "out of memory" in run.error
+    with pytest.raises(ValueError, match="does not exist"):
+        occlusion.OcclusionRun(CornerNet(), torch.zeros(1, 3, 16, 16), 5, patch=8,
+                               stride=8).step()
+    assert occlusion.position_count(224, 224, 37, 37) == 49
+
+
 def test_a_whole_layer_at_once_is_bounded_by_its_size(default):
     featurevis.check_batch(64, 64)  # the default network's conv2, whole, at 64 px: fine
     with pytest.raises(ValueError, match="at most 16 at this size"):

@@ -247,6 +247,32 @@ def test_occlusion_puts_the_disk_evidence_on_the_disk(app: AppTest) -> None:
     assert "49 positions of a 8 x 8 grey patch" in " ".join(c.value for c in app.caption)
 
 
+def test_a_big_occlusion_map_fills_in_live_and_then_shows_whole(app: AppTest,
+                                                                 monkeypatch) -> None:
+    """Maps over INLINE_MULTIPLY_ADDS (VGG16's) run in the background: the tab shows progress
+    and the map so far, and the whole map once it is done."""
+    from explorer import shared_results
+    from explorer.ui import occlusion_view
+
+    monkeypatch.setattr(occlusion_view, "INLINE_MULTIPLY_ADDS", 0)  # as if the net were VGG16
+    use_pattern(app, "disk")
+    app.session_state["tab"] = "Occlusion"
+    app.session_state["pretrained.occlusion.patch"] = 4
+    app.session_state["pretrained.occlusion.stride"] = 2
+    run(app)
+    live = [r for r in shared_results.OCCLUSIONS.values() if r.patch == 4 and r.stride == 2]
+    assert live, "no background run was started"
+    if not live[0].finished:  # the first rerun caught it filling in
+        assert any("Hiding the patch at position" in p.proto.text for p in app.get("progress"))
+    assert live[0].wait(timeout=600) and live[0].error is None
+    run(app)
+    captions = [c for i in app.get("image") for c in i.captions]
+    assert any("red = evidence for 'disk'" in c and "not measured yet" not in c
+               for c in captions)
+    assert "225 positions of a 4 x 4 grey patch" in " ".join(c.value for c in app.caption)
+    assert not app.get("progress")
+
+
 def test_feature_visualisation_runs_live_and_shows_the_best_examples(app: AppTest) -> None:
     from explorer import job_registry
     from explorer.featurevis_job import VisJob

@@ -1,4 +1,4 @@
-"""Pretrained page tabs on what a unit responds to: feature visualisation (live) and occlusion."""
+"""Pretrained page tabs on what a unit responds to: feature visualisation (live), edges to objects."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import streamlit as st
 import torch
 
 from explorer import (
-    activations,
     dataset_examples,
     feature_maps,
     featurevis,
     job_registry,
-    occlusion,
     plots,
     shared_results,
     zoo,
@@ -243,57 +241,6 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
                         key=f"{PAGE}.featurevis.curve")
 
 
-@st.cache_data(max_entries=16, show_spinner="Sliding the grey patch over the picture...")
-def _occlusion(_model, model_id: int, x: np.ndarray, index: int, patch: int,
-               stride: int, max_positions: int) -> occlusion.OcclusionMap:
-    """Up to 256 forward passes: once per (network, picture, class, patch, stride), not on
-    every rerun of the tab."""
-    return occlusion.occlusion_map(_model, torch.from_numpy(x), index, patch=patch,
-                                   stride=stride, max_positions=max_positions)
-
-
-def occlusion_panel(loaded: zoo.LoadedModel, x, prediction: zoo.Prediction | None) -> None:
-    """Grey patches slid over the picture: where hiding it costs the class most."""
-    if x is None or prediction is None:
-        st.info("Nothing to occlude for this picture: the message above says why.")
-        return
-    categories = list(loaded.categories)
-    height, width = x.shape[-2:]
-    left, middle, right = st.columns(3)
-    index = left.selectbox("Class", range(len(categories)), format_func=lambda i: categories[i],
-                           index=int(prediction.top_indices[0]),
-                           key=f"{PAGE}.occlusion.class.{loaded.name}")
-    patch = middle.slider("Patch (pixels)", 2, max(height, width) // 2,
-                          max(2, min(height, width) // 6), key=f"{PAGE}.occlusion.patch")
-    stride = right.slider("Stride (pixels)", 1, max(height, width) // 2, patch,
-                          key=f"{PAGE}.occlusion.stride")
-    try:
-        limit = occlusion.position_limit(
-            activations.table_totals(shared_results.layer_table(loaded)).macs)
-        result = _occlusion(loaded.model, id(loaded.model), x.numpy(), index, patch, stride,
-                            limit)
-    except ValueError as error:
-        st.error(str(error), icon=":material/error:")
-        return
-    picture = np.asarray(feature_maps.finite_values(x[0].detach().numpy()))
-    low, high = picture.min(), picture.max()
-    shown = ((picture - low) / max(high - low, 1e-12)).transpose(1, 2, 0)
-    limit = plots.signed_limit(result.upsampled)
-    a, b = st.columns(2)
-    a.image(plots.png_bytes(shown if shown.shape[2] == 3 else shown[..., 0]), width="stretch",
-            caption=f"What the network sees ({categories[index]}: "
-                    f"{result.base_probability:.1%})", output_format="PNG")
-    b.image(plots.png_bytes(plots.diverging_rgb(result.upsampled, limit)), width="stretch",
-            caption=f"Drop in probability when hidden: red = evidence for "
-                    f"'{categories[index]}', blue = hiding it helps, white = 0 "
-                    f"(scale +-{limit:.2f})", output_format="PNG")
-    st.caption(f"{result.drop.size} positions of a {patch} x {patch} grey patch (the input's "
-               "mean) every {stride} pixels. Occlusion asks the network directly, one forward "
-               "pass per position; Grad-CAM reads gradients at one layer in one pass: slower "
-               "and coarser here, but it needs nothing inside the network.".replace(
-                   "{stride}", str(stride)))
-
-
 # ---------------------------------------------------------------- edges -> parts -> objects
 
 HIERARCHY_KEY = f"{PAGE}.hierarchy.jobs"
@@ -313,7 +260,6 @@ def hierarchy_layers(model) -> list[str]:
 def hierarchy_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     """For this picture: the strongest channels of an early, a middle and a late layer, where
     they fire, and (on request) what each of them looks for."""
-    from explorer import shared_results
     from explorer.ui.pretrained_page import as_picture, overlay
 
     if x is None:
