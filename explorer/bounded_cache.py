@@ -86,6 +86,13 @@ class BoundedCache(Generic[V]):
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
+    def discard(self, key: Hashable) -> None:
+        """Forget one entry (a later get_or_compute computes it afresh)."""
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._bytes -= entry[1]
+
     def values(self) -> list[V]:
         """The cached values, least recently used first (a snapshot)."""
         with self._lock:

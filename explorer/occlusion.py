@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +23,22 @@ CHUNK_SECONDS = 0.25  # ... and fewer when a pass is slow: each chunk takes the 
 
 
 BACKGROUND_RUNS = 2  # maps computed in background threads at once; more wait their turn
+MAX_PENDING = 8  # running and waiting together; beyond that a new map is refused
+ABANDON_AFTER_S = 5.0  # a map nobody has looked at for this long stops (a moved slider)
 _RUN_SLOTS = threading.BoundedSemaphore(BACKGROUND_RUNS)
+_pending = 0
+_PENDING_LOCK = threading.Lock()
+_SHUTDOWN = threading.Event()  # set at interpreter exit: background runs stop at their next chunk
+_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_background_runs() -> None:
+    """A daemon thread killed inside a torch operator at exit aborts the process ("terminate
+    called without an active exception"): let each run finish its chunk first."""
+    _SHUTDOWN.set()
+    for thread in list(_THREADS):
+        thread.join(timeout=10)
 
 
 def position_limit(multiply_adds: float) -> int:
@@ -107,9 +124,12 @@ class OcclusionRun:
         self._base: float | None = None
         self._batch = 1
         self.error: str | None = None
+        self.abandoned = False
+        self._seen = time.monotonic()
         self._lock = threading.Lock()  # one chunk at a time
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
+        self._has_slot = False
 
     @property
     def total(self) -> int:
@@ -151,7 +171,7 @@ class OcclusionRun:
             except ValueError:
                 self._finished.set()
                 raise
-            except Exception as error:  # noqa: BLE001 - a background run reports, never raises
+            except Exception as error:  # a background run reports, it never raises
                 self.error = f"{type(error).__name__}: {error}"
                 self._finished.set()
                 return False
@@ -160,25 +180,50 @@ class OcclusionRun:
             return not self.finished
 
     def start(self) -> OcclusionRun:
-        """Compute every chunk in a daemon thread (once); returns self."""
+        """Compute every chunk in a daemon thread (once); returns self. ValueError when
+        MAX_PENDING maps are already running or waiting: the server's work stays bounded."""
+        global _pending
         with self._lock:
             if self._thread is None:
+                with _PENDING_LOCK:
+                    if _pending >= MAX_PENDING:
+                        raise ValueError(f"The server is already computing {_pending} occlusion "
+                                         "maps; try again in a moment.")
+                    _pending += 1
                 self._thread = threading.Thread(target=self._run, name="occlusion", daemon=True)
+                _THREADS.add(self._thread)
                 self._thread.start()
         return self
 
+    def touch(self) -> None:
+        """Someone is looking at this map: keep computing it."""
+        self._seen = time.monotonic()
+
     def _run(self) -> None:
-        with _RUN_SLOTS:  # at most BACKGROUND_RUNS maps at once; the others wait here
-            try:
-                while self.step():
+        global _pending
+        try:
+            with _RUN_SLOTS:  # at most BACKGROUND_RUNS maps at once; the others wait here
+                self._has_slot = True
+                while not _SHUTDOWN.is_set() and not self._unwatched() and self.step():
                     pass
-            except ValueError as error:
-                self.error = str(error)
+        except ValueError as error:
+            self.error = str(error)
+        finally:
+            with _PENDING_LOCK:
+                _pending -= 1
+
+    def _unwatched(self) -> bool:
+        if time.monotonic() - self._seen <= ABANDON_AFTER_S:
+            return False
+        self.abandoned = True
+        self.error = "Stopped: nobody was looking at this map any more."
+        self._finished.set()
+        return True
 
     @property
     def waiting(self) -> bool:
-        """Started but not begun: other maps hold every background place."""
-        return self._thread is not None and self._base is None and not self.finished
+        """Started but waiting for a place: other maps hold every one."""
+        return self._thread is not None and not self._has_slot and not self.finished
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._finished.wait(timeout)

@@ -101,9 +101,17 @@ def layer_table(loaded: zoo.LoadedModel) -> list[activations.LayerRow]:
 def occlusion_run(loaded: zoo.LoadedModel, x: torch.Tensor, image: np.ndarray, class_index: int,
                   patch: int, stride: int, max_positions: int) -> occlusion.OcclusionRun:
     """The occlusion map of `image` for these settings, started in the background once per
-    server; sessions asking for the same map watch the same run fill in."""
-    return OCCLUSIONS.get_or_compute(
-        (*_key(loaded, image), int(class_index), int(patch), int(stride), int(max_positions)),
-        lambda: occlusion.OcclusionRun(loaded.model, x, class_index, patch=patch, stride=stride,
-                                       max_positions=max_positions).start(),
-    )
+    server; sessions asking for the same map watch the same run fill in. A run that was
+    abandoned (nobody looked) starts again."""
+    key = (*_key(loaded, image), int(class_index), int(patch), int(stride), int(max_positions))
+
+    def start() -> occlusion.OcclusionRun:
+        return occlusion.OcclusionRun(loaded.model, x, class_index, patch=patch, stride=stride,
+                                      max_positions=max_positions).start()
+
+    run = OCCLUSIONS.get_or_compute(key, start)
+    if run.abandoned:
+        OCCLUSIONS.discard(key)
+        run = OCCLUSIONS.get_or_compute(key, start)
+    run.touch()
+    return run

@@ -76,3 +76,14 @@ def test_a_failed_computation_is_not_cached_and_can_be_retried():
     with pytest.raises(ValueError):
         cache.get_or_compute("k", fail)
     assert cache.get_or_compute("k", lambda: 7) == 7
+
+
+def test_discard_forgets_one_entry_and_values_lists_the_rest():
+    cache = BoundedCache(max_entries=4, max_bytes=1 << 20)
+    for key in "abc":
+        cache.get_or_compute(key, lambda key=key: np.zeros(8) + ord(key))
+    cache.discard("b")
+    cache.discard("missing")
+    assert [int(v[0]) for v in cache.values()] == [ord("a"), ord("c")]
+    assert cache.stats()["bytes"] == 2 * 64
+    assert int(cache.get_or_compute("b", lambda: np.ones(8))[0]) == 1  # computed afresh

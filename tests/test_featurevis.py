@@ -290,7 +290,8 @@ def test_occlusion_in_small_chunks_gives_the_same_map(default, monkeypatch):
     np.testing.assert_allclose(chunked.drop, whole.drop, atol=1e-6)
 
 
-def test_a_background_occlusion_run_fills_in_the_same_map(default):
+def test_a_background_occlusion_run_fills_in_the_same_map(default, monkeypatch):
+    monkeypatch.setattr(occlusion, "ABANDON_AFTER_S", 3600.0)  # a slow machine: keep going
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     whole = occlusion.occlusion_map(default.model, x, 2, patch=8, stride=8)
     run = occlusion.OcclusionRun(default.model, x, 2, patch=8, stride=8)
@@ -308,7 +309,8 @@ def test_a_background_occlusion_run_fills_in_the_same_map(default):
     assert not np.isnan(run.current().upsampled).any()
 
 
-def test_a_failing_background_run_reports_instead_of_raising():
+def test_a_failing_background_run_reports_instead_of_raising(monkeypatch):
+    monkeypatch.setattr(occlusion, "ABANDON_AFTER_S", 3600.0)
     class Broken(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("out of memory")
@@ -320,6 +322,33 @@ def test_a_failing_background_run_reports_instead_of_raising():
         occlusion.OcclusionRun(CornerNet(), torch.zeros(1, 3, 16, 16), 5, patch=8,
                                stride=8).step()
     assert occlusion.position_count(224, 224, 37, 37) == 49
+
+
+def test_a_map_nobody_looks_at_stops_and_the_queue_is_bounded(default, monkeypatch):
+    """A student who moves the stride slider leaves the old map behind: it stops instead of
+    taking its ~10 s on VGG16, and no one can queue more than MAX_PENDING maps."""
+    monkeypatch.setattr(occlusion, "ABANDON_AFTER_S", -1.0)  # nobody has looked since it began
+    run = occlusion.OcclusionRun(default.model, torch.zeros(1, 3, 32, 32), 0, patch=4, stride=2)
+    assert run.start().wait(timeout=600)
+    assert run.abandoned and run.completed == 0 and "nobody" in run.error
+    monkeypatch.setattr(occlusion, "MAX_PENDING", 0)
+    with pytest.raises(ValueError, match="try again in a moment"):
+        occlusion.OcclusionRun(default.model, torch.zeros(1, 3, 32, 32), 0, patch=4,
+                               stride=2).start()
+
+
+def test_an_abandoned_shared_map_starts_again_when_asked_for(default, monkeypatch):
+    from explorer import shared_results
+
+    image = np.random.default_rng(5).random((32, 32, 3)).astype(np.float32)
+    x, _ = shared_results.prediction(default, image)
+    monkeypatch.setattr(occlusion, "ABANDON_AFTER_S", -1.0)
+    first = shared_results.occlusion_run(default, x, image, 1, 4, 2, 256)
+    assert first.wait(timeout=600) and first.abandoned
+    monkeypatch.setattr(occlusion, "ABANDON_AFTER_S", 3600.0)
+    second = shared_results.occlusion_run(default, x, image, 1, 4, 2, 256)
+    assert second is not first and second.wait(timeout=600) and second.error is None
+    assert shared_results.occlusion_run(default, x, image, 1, 4, 2, 256) is second  # shared
 
 
 def test_a_whole_layer_at_once_is_bounded_by_its_size(default):

@@ -255,13 +255,15 @@ def test_a_big_occlusion_map_fills_in_live_and_then_shows_whole(app: AppTest,
     from explorer.ui import occlusion_view
 
     monkeypatch.setattr(occlusion_view, "INLINE_MULTIPLY_ADDS", 0)  # as if the net were VGG16
+    monkeypatch.setattr(occlusion_view.occlusion, "ABANDON_AFTER_S", 3600.0)  # no fragment polls
+    shared_results.OCCLUSIONS.clear()  # only this test's map
     use_pattern(app, "disk")
     app.session_state["tab"] = "Occlusion"
     app.session_state["pretrained.occlusion.patch"] = 4
     app.session_state["pretrained.occlusion.stride"] = 2
     run(app)
-    live = [r for r in shared_results.OCCLUSIONS.values() if r.patch == 4 and r.stride == 2]
-    assert live, "no background run was started"
+    live = shared_results.OCCLUSIONS.values()
+    assert len(live) == 1 and (live[0].patch, live[0].stride) == (4, 2)
     if not live[0].finished:  # the first rerun caught it filling in
         assert any("Hiding the patch at position" in p.proto.text for p in app.get("progress"))
     assert live[0].wait(timeout=600) and live[0].error is None

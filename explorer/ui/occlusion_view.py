@@ -97,6 +97,7 @@ def _live(run: occlusion.OcclusionRun, view: _View) -> None:
     page redraws once it is complete."""
     if run.finished:
         st.rerun()
+    run.touch()  # still on screen: keep computing
     st.progress(run.completed / run.total,
                 text=f"Hiding the patch at position {run.completed} of {run.total}"
                      + (" (waiting: other maps are being computed)" if run.waiting else ""))
