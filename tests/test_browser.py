@@ -382,3 +382,22 @@ def test_drawing_on_the_pad_updates_the_prediction(page, server_url: str, screen
     assert top_after[0] == "disk" and top_after[1] > 0.9 and top_after != top_before
     assert_no_error(page)
     page.screenshot(path=screenshot_dir / "pretrained-draw.png")
+
+
+def test_a_big_networks_occlusion_map_fills_in_live(page, server_url: str,
+                                                    screenshot_dir: Path):
+    """ResNet-18's map (49 passes) runs in the background: the tab shows a progress bar while
+    the page polls, then the whole map, with no error and the page usable throughout."""
+    page.goto(f"{server_url}/pretrained?model=resnet18&tab=Occlusion")
+    wait_idle(page, "Pretrained networks")
+    progress = page.locator(f"{MAIN} [data-testid='stProgress']")
+    page.wait_for_function(  # the fragment polls until the map is whole, then the page redraws
+        f"""() => document.querySelectorAll('{MAIN} [data-testid="stProgress"]').length == 0
+            && document.querySelector('{MAIN}').innerText.includes("49 positions of a 37")""",
+        timeout=TIMEOUT_MS)
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    assert progress.count() == 0
+    text = page.locator(MAIN).inner_text()
+    assert "red = evidence for" in text and "not measured yet" not in text
+    assert_no_error(page)
+    page.screenshot(path=screenshot_dir / "occlusion-live-resnet18.png")

@@ -75,7 +75,7 @@ class _View:
                 output_format="PNG")
         b.image(plots.png_bytes(drops), width="stretch",
                 caption=f"Drop in probability when hidden: red = evidence for '{self.label}', "
-                        f"blue = hiding it helps, white = 0 (scale +-{limit:.2f})"
+                        f"blue = hiding it helps, white = 0 (scale ±{limit:.2g})"
                         + ("; grey = not measured yet" if total and measured < total else ""),
                 output_format="PNG")
         st.caption(f"{result.drop.size} positions of a {self.patch} x {self.patch} grey patch "
