@@ -16,7 +16,7 @@ UPLOAD_FILENAME = "your_image.png"
 LITERAL_MAX_SIDE = 9  # kernels up to 9x9 are written out number by number
 SOURCE_KINDS = ("builtin", "pattern", "upload")
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601, as explorer.images.to_grey and Pillow's "L"
-UPLOAD_MAX_SIDE = 1024  # explorer.images.DEFAULT_MAX_SIDE: the picker shrinks bigger uploads
+UPLOAD_MAX_SIDE = 1024  # explorer.image_files.DEFAULT_MAX_SIDE: the picker shrinks bigger uploads
 
 # Import lines in the order a generated script lists them (ruff/isort order: "import x", then
 # "from x import y"). Scripts never import explorer: they run with the libraries alone.
@@ -66,7 +66,7 @@ class ImageSource:
 
 def source_image(source: ImageSource) -> np.ndarray:
     """The 2-D float64 image the page filters for `source`, obtained the app's way."""
-    from explorer import images
+    from explorer import image_files, images
 
     if source.kind == "builtin":
         grey = images.builtin_image(source.name, mode="L")
@@ -74,7 +74,7 @@ def source_image(source: ImageSource) -> np.ndarray:
         grey = images.pattern(source.name, size=_pattern_size(source), mode="L")
     else:  # as explorer.ui.image_picker: decode to RGB, then to grey
         with open(source.name, "rb") as file:
-            rgb = images.load_image(file.read(), mode="RGB")
+            rgb = image_files.load_image(file.read(), mode="RGB")
         grey = images.as_mode(rgb, "L")
     return grey.astype(np.float64)
 

@@ -130,7 +130,7 @@ def _decode(data: bytes, size: int) -> torch.Tensor:
 
     Any shape is accepted (max_aspect=None): squashing to a square cannot explode.
     """
-    from explorer.images import read_image
+    from explorer.image_files import read_image
 
     decoded = read_image(data, mode="RGB", max_side=_decode_side(size), max_aspect=None)
     pixels = torch.from_numpy(decoded.pixels)  # (H, W, 3) float32 in [0, 1]
@@ -175,7 +175,7 @@ def dataset_from_zip(
     limits.max_image_pixels (that image is skipped) and limits.max_total_pixels (the zip is
     refused). Damaged members are skipped and counted.
     """
-    from explorer.images import ImageTooLarge, probe
+    from explorer.image_files import ImageTooLarge, probe
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

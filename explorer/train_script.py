@@ -260,7 +260,7 @@ ZIP_DEFINITIONS = (
 )
 AUGMENTATION_DEFINITIONS = ("Augmentation", "_grey", "augment_batch")
 
-# A zip's images decoded as the app decodes them (explorer.images.read_image, then
+# A zip's images decoded as the app decodes them (explorer.image_files.read_image, then
 # explorer.dataset_zip._decode), less its limits on hostile files and its shrinking of big photos
 # before the resize (which can move a pixel of a large photo by a grey level).
 _ZIP_READER = '''

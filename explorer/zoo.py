@@ -483,7 +483,7 @@ class Prediction:
 
 
 MAX_ASPECT = 2.0  # longer side / shorter side of what a network is given: the rest is cropped
-MAX_INPUT_PIXELS = 40_000_000  # the image decoder's limit (explorer.images.MAX_PIXELS) here too
+MAX_INPUT_PIXELS = 40_000_000  # the image decoder's limit (explorer.image_files.MAX_PIXELS) here too
 
 
 def _image_array(image: np.ndarray) -> np.ndarray:

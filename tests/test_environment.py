@@ -121,6 +121,7 @@ def test_environment_values(clean_env, monkeypatch, tmp_path):
     [
         "explorer.environment",
         "explorer.images",
+        "explorer.image_files",
         "explorer.gallery",
         "explorer.catalogue",
         "explorer.lecture",

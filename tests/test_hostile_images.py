@@ -15,10 +15,10 @@ import torch
 from PIL import EpsImagePlugin, GifImagePlugin, Image, ImageFile, TiffImagePlugin, features
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, images
+from explorer import data, image_files, images
 from explorer.data import DatasetError
 from explorer.dataset_zip import ZipLimits, dataset_from_zip
-from explorer.images import ImageError
+from explorer.image_files import ImageError
 from tests.test_pages import caption, picker_script
 
 ALLOWED_NAMES = "PNG, JPEG, GIF, BMP, TIFF or WebP"
@@ -61,7 +61,7 @@ def refused_decoders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     Image.init()
     asked: list[str] = []
     for fmt, (_factory, accept) in list(Image.OPEN.items()):
-        if fmt in images.ALLOWED_FORMATS:
+        if fmt in image_files.ALLOWED_FORMATS:
             continue
 
         def recording(fp, filename=None, *, _fmt=fmt):
@@ -118,7 +118,7 @@ def assert_sane(pixels: np.ndarray) -> None:
     assert pixels.dtype == np.float32
     assert pixels.ndim in (2, 3) and (pixels.ndim == 2 or pixels.shape[2] == 3)
     assert min(pixels.shape[:2]) >= 1
-    assert max(pixels.shape[:2]) <= images.MAX_ASPECT * (min(pixels.shape[:2]) + 1)
+    assert max(pixels.shape[:2]) <= image_files.MAX_ASPECT * (min(pixels.shape[:2]) + 1)
     assert np.isfinite(pixels).all()
     assert pixels.min() >= 0.0 and pixels.max() <= 1.0
 
@@ -126,7 +126,7 @@ def assert_sane(pixels: np.ndarray) -> None:
 def decodes_or_refuses(body: bytes) -> None:
     """A hostile file either decodes to a sane picture or is refused with an ImageError."""
     try:
-        decoded = images.read_image(body)
+        decoded = image_files.read_image(body)
     except ImageError as error:
         assert str(error)[0].isupper() and "Traceback" not in str(error)
     else:
@@ -215,12 +215,12 @@ def test_formats_outside_the_allow_list_are_refused_unread(case, no_programs, re
     make, name = REFUSED_FORMATS[case]
     body = make()
     with pytest.raises(ImageError) as caught:
-        images.read_image(body)
+        image_files.read_image(body)
     message = str(caught.value)
     assert ALLOWED_NAMES in message and "not an image we can read" in message
     assert name in message
     with pytest.raises(ImageError):
-        images.probe(body)
+        image_files.probe(body)
     assert refused_decoders == []  # no refused decoder even looked at the bytes
     assert no_programs == []
 
@@ -229,7 +229,7 @@ def test_an_eps_named_png_never_starts_ghostscript(no_programs, refused_decoders
     # what the issue saw: `gs ... -f /tmp/...` started for an upload called photo.png
     for body in (EPS, EPS_DOS):
         with pytest.raises(ImageError, match="PostScript"):
-            images.read_image(body)
+            image_files.read_image(body)
     assert no_programs == [] and refused_decoders == []
 
 
@@ -245,18 +245,18 @@ def test_refused_formats_inside_a_training_zip_are_skipped(no_programs, refused_
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"])
 def test_every_allowed_format_still_opens(fmt, no_programs, refused_decoders):
     body = encode(Image.fromarray(noise(12, 20)), fmt)
-    decoded = images.read_image(body)
+    decoded = image_files.read_image(body)
     assert decoded.pixels.shape == (12, 20, 3)
     assert_sane(decoded.pixels)
-    assert images.probe(body).format == fmt
+    assert image_files.probe(body).format == fmt
 
 
 def test_a_multi_picture_jpeg_opens_at_its_first_picture(no_programs, refused_decoders):
     second = Image.new("RGB", (8, 6), "blue")
     body = encode(Image.new("RGB", (8, 6), "red"), "MPO", save_all=True, append_images=[second])
-    decoded = images.read_image(body)
+    decoded = image_files.read_image(body)
     np.testing.assert_allclose(decoded.pixels[0, 0], [1, 0, 0], atol=0.02)
-    assert images.probe(body).format == "MPO"
+    assert image_files.probe(body).format == "MPO"
 
 
 # ---------------------------------------------------------------- 3. thin strips
@@ -267,7 +267,7 @@ def test_a_multi_picture_jpeg_opens_at_its_first_picture(no_programs, refused_de
 def test_strips_beyond_the_aspect_limit_are_refused_before_decoding(width, height, pixel_decodes):
     body = encode(Image.new("RGB", (width, height)), "PNG")
     with pytest.raises(ImageError) as caught:
-        images.read_image(body)
+        image_files.read_image(body)
     message = str(caught.value)
     assert f"{width} x {height}" in message and "times the other" in message
     assert "20 to 1" in message
@@ -277,11 +277,11 @@ def test_strips_beyond_the_aspect_limit_are_refused_before_decoding(width, heigh
 @pytest.mark.parametrize(("width", "height"), [(1, 20), (20, 1), (1, 1), (50, 1000),
                                                 (4000, 200)])
 def test_shapes_within_the_limit_open_and_stay_within_it(width, height):
-    decoded = images.read_image(encode(Image.new("RGB", (width, height), "red"), "PNG"))
+    decoded = image_files.read_image(encode(Image.new("RGB", (width, height), "red"), "PNG"))
     assert_sane(decoded.pixels)
     # what a network's "short side to 256" resize would make of it stays small (+1: rounding)
     short, long = sorted(decoded.pixels.shape[:2])
-    assert long <= images.MAX_ASPECT * (short + 1)
+    assert long <= image_files.MAX_ASPECT * (short + 1)
 
 
 def test_a_strip_in_a_training_zip_is_just_squashed():
@@ -340,10 +340,10 @@ def test_many_small_members_that_compress_too_well_are_a_bomb_together(pixel_dec
 
 def test_a_big_jpeg_is_counted_at_the_size_its_decoder_makes():
     body = encode(Image.fromarray(noise(2400, 3200)), "JPEG", quality=70)
-    header = images.probe(body, max_side=64)
+    header = image_files.probe(body, max_side=64)
     assert header.size == (3200, 2400)
     assert header.decode_pixels <= 3200 * 2400 // 64  # decoded at 1/8 scale
-    decoded = images.read_image(body)
+    decoded = image_files.read_image(body)
     assert decoded.pixels.shape == (768, 1024, 3) and decoded.original_size == (3200, 2400)
 
 
@@ -365,18 +365,18 @@ def test_float_tiffs_with_non_finite_pixels_are_refused(bad, size):
     values = np.linspace(0, 1, size[0] * size[1], dtype=np.float32).reshape(size)
     values[size[0] // 2, size[1] // 3] = bad
     with pytest.raises(ImageError, match=r"not numbers \(NaN\) or are infinite"):
-        images.read_image(float_tiff(values))
+        image_files.read_image(float_tiff(values))
 
 
 def test_float_tiffs_of_every_sign_and_size_are_finite():
     for values in ([[-3e38, 3e38], [0, 1]], [[1e-45, 0], [0, 0]], [[7, 7], [7, 7]],
                    [[-1, -2], [-3, -4]]):
-        decoded = images.read_image(float_tiff(np.array(values)))
+        decoded = image_files.read_image(float_tiff(np.array(values)))
         assert_sane(decoded.pixels)
     big = np.array([[-3e38, 3e38], [3e38, -3e38]], np.float32)
-    assert_sane(images.read_image(float_tiff(np.tile(big, (600, 600)))).pixels)
+    assert_sane(image_files.read_image(float_tiff(np.tile(big, (600, 600)))).pixels)
     extremes = np.array([[-(2**31), 2**31 - 1], [0, 65535]], np.int32)
-    assert_sane(images.read_image(encode(Image.fromarray(extremes, "I"), "TIFF")).pixels)
+    assert_sane(image_files.read_image(encode(Image.fromarray(extremes, "I"), "TIFF")).pixels)
 
 
 def test_a_float_tiff_with_inf_in_a_zip_is_skipped_by_name():
@@ -515,7 +515,7 @@ def _upright(orientation: int) -> np.ndarray:
 def test_orientations_2_to_8_turn_the_picture_upright(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
-    decoded = images.read_image(_jpeg_with_exif(exif))
+    decoded = image_files.read_image(_jpeg_with_exif(exif))
     np.testing.assert_allclose(decoded.pixels, _upright(orientation), atol=0.02)
     assert any("Rotated upright" in note for note in decoded.notes)
 
@@ -535,7 +535,7 @@ BAD_ORIENTATIONS = {
 
 @pytest.mark.parametrize("case", list(BAD_ORIENTATIONS))
 def test_other_orientation_values_leave_the_picture_as_stored(case):
-    decoded = images.read_image(_jpeg_with_exif(_exif(*BAD_ORIENTATIONS[case])))
+    decoded = image_files.read_image(_jpeg_with_exif(_exif(*BAD_ORIENTATIONS[case])))
     np.testing.assert_allclose(decoded.pixels, _corners() / 255, atol=0.1)
     assert not any("Rotated" in note for note in decoded.notes)
     if case != "0":  # 0 means "unknown" in EXIF: nothing to say
@@ -546,17 +546,17 @@ def test_other_orientation_values_leave_the_picture_as_stored(case):
 def test_a_malformed_exif_block_costs_only_the_orientation():
     for exif in (b"Exif\0\0" + bytes(range(256)) * 4, b"Exif\0\0MM\0*\xff\xff\xff\xff",
                  b"Exif\0\0II*\0" + struct.pack("<IH", 8, 60000)):
-        decoded = images.read_image(_jpeg_with_exif(exif))
+        decoded = image_files.read_image(_jpeg_with_exif(exif))
         np.testing.assert_allclose(decoded.pixels, _corners() / 255, atol=0.1)
 
 
 def test_orientation_in_a_png_exif_chunk():
     exif = Image.Exif()
     exif[0x0112] = 6
-    decoded = images.read_image(encode(Image.fromarray(_corners()), "PNG", exif=exif))
+    decoded = image_files.read_image(encode(Image.fromarray(_corners()), "PNG", exif=exif))
     assert decoded.pixels.shape == (48, 32, 3)
     exif[0x0112] = 9999
-    decoded = images.read_image(encode(Image.fromarray(_corners()), "PNG", exif=exif))
+    decoded = image_files.read_image(encode(Image.fromarray(_corners()), "PNG", exif=exif))
     assert decoded.pixels.shape == (32, 48, 3)
 
 
@@ -586,7 +586,7 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> lis
 def test_a_gif_with_a_million_frames_is_not_walked(monkeypatch):
     body = _gif(1_000_000)
     seeks = _count_calls(monkeypatch, GifImagePlugin.GifImageFile, "_seek")
-    decoded = images.read_image(body)
+    decoded = image_files.read_image(body)
     assert decoded.pixels.shape == (1, 1, 3)
     assert any("first" in note for note in decoded.notes)
     assert len(seeks) <= 4  # open, is_animated and back: not one per frame
@@ -612,7 +612,7 @@ def test_a_tiff_with_thousands_of_pages_is_not_walked(monkeypatch):
     body = _tiff_pages(20_000)
     assert len(body) > 256 * 1024
     seeks = _count_calls(monkeypatch, TiffImagePlugin.TiffImageFile, "_seek")
-    decoded = images.read_image(body)
+    decoded = image_files.read_image(body)
     assert decoded.pixels.shape == (1, 1, 3)
     assert any("first" in note and "pages" in note for note in decoded.notes)
     assert len(seeks) <= 4
@@ -624,7 +624,7 @@ def test_small_animations_say_how_many_frames_and_use_the_first():
         params = {"lossless": True} if fmt == "WEBP" else {}
         body = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100,
                       **params)
-        decoded = images.read_image(body)
+        decoded = image_files.read_image(body)
         assert decoded.pixels.shape == (4, 6, 3), fmt
         np.testing.assert_allclose(decoded.pixels[2, 3], [1, 0, 0], atol=0.02, err_msg=fmt)
         assert any("first of its 3" in note for note in decoded.notes), (fmt, decoded.notes)
@@ -634,7 +634,7 @@ def test_gifs_without_frames_or_pixels_are_refused_or_sane():
     for body in (_gif(0), _gif(0, 0, 0), _gif(1, 0, 0), _gif(1, 65535, 65535)[:40]):
         decodes_or_refuses(body)
     with pytest.raises(ImageError):
-        images.read_image(_gif(0))
+        image_files.read_image(_gif(0))
 
 
 # ---------------------------------------------------------------- structures Pillow walks slowly
@@ -705,9 +705,9 @@ def test_structures_pillow_would_walk_slowly_are_refused_unread(case, monkeypatc
     original = Image.open
     monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(1) or original(*a, **k))
     with pytest.raises(ImageError, match="built in an unusual way"):
-        images.read_image(body)
+        image_files.read_image(body)
     with pytest.raises(ImageError, match="built in an unusual way"):
-        images.probe(body)
+        image_files.probe(body)
     assert opened == []  # refused by a scan of the bytes, before Pillow parsed anything
 
 
@@ -720,15 +720,15 @@ def test_files_with_many_ordinary_parts_still_open():
     idats = b"".join(_png_chunk(b"IDAT", packed[i:i + 8]) for i in range(0, len(packed), 8))
     head = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100, 100, 8, 2, 0,
                                                                            0, 0))
-    assert images.read_image(head + idats + _png_chunk(b"IEND", b"")).pixels.shape == (100, 100, 3)
+    assert image_files.read_image(head + idats + _png_chunk(b"IEND", b"")).pixels.shape == (100, 100, 3)
     photo = Image.fromarray(noise(60, 80))
-    assert images.read_image(encode(photo, "JPEG", progressive=True)).pixels.shape == (60, 80, 3)
+    assert image_files.read_image(encode(photo, "JPEG", progressive=True)).pixels.shape == (60, 80, 3)
     exif = Image.Exif()
     exif[0x010E] = "x" * 60_000  # a 60 KB description in APP1
-    assert images.read_image(encode(photo, "JPEG", exif=exif)).pixels.shape == (60, 80, 3)
+    assert image_files.read_image(encode(photo, "JPEG", exif=exif)).pixels.shape == (60, 80, 3)
     stray = _jpeg()[:2] + b"\xff\xfe\0\x02" + bytes(2_000_000) + _jpeg()[2:]  # Pillow skips fast
-    assert images.read_image(stray).pixels.shape == (8, 8, 3)
-    strips = images.read_image(_tiff_strips(64, width=4, height=64), mode="L").pixels
+    assert image_files.read_image(stray).pixels.shape == (8, 8, 3)
+    strips = image_files.read_image(_tiff_strips(64, width=4, height=64), mode="L").pixels
     assert strips.shape == (64, 4)
 
 
@@ -768,11 +768,11 @@ def test_images_without_pixels_are_refused():
                  _png_chunks(0, 0, (b"IDAT", zlib.compress(b""))),
                  _png_chunks(0, 7, (b"IDAT", zlib.compress(b"")))):
         with pytest.raises(ImageError):
-            images.read_image(body)
+            image_files.read_image(body)
 
 
 def test_one_pixel_and_odd_bmps():
-    decoded = images.read_image(encode(Image.new("RGB", (1, 1), "red"), "PNG"))
+    decoded = image_files.read_image(encode(Image.new("RGB", (1, 1), "red"), "PNG"))
     assert decoded.pixels.shape == (1, 1, 3)
     for body in (_bmp(4, -4), _bmp(4, 4, bits=8, colours=256), _bmp(4, 4, bits=8, colours=100000),
                  _bmp(4, 4, bits=1, colours=2), _bmp(2**20, 2**20), _bmp(4, 4, bits=7)):
@@ -816,7 +816,7 @@ def test_files_with_flipped_bytes_are_refused_or_sane(fmt, no_programs):
             mutant[at] = int(rng.integers(0, 256))
         decodes_or_refuses(bytes(mutant))
         with contextlib.suppress(ImageError):
-            images.probe(bytes(mutant))
+            image_files.probe(bytes(mutant))
 
 
 # ---------------------------------------------------------------- zips: names and nesting
@@ -918,13 +918,13 @@ def test_picker_names_a_float_tiff_with_inf_and_keeps_the_last_picture(picker):
 
 def test_picker_decodes_a_refused_file_once(picker, monkeypatch):
     calls: list[int] = []
-    original = images.read_image
+    original = image_files.read_image
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(images, "read_image", counting)
+    monkeypatch.setattr(image_files, "read_image", counting)
     _upload(picker, "strip.png", encode(Image.new("RGB", (1, 5000)), "PNG"))
     picker.run()
     picker.run()

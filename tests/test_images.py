@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import images, lecture
-from explorer.images import ImageError
+from explorer import image_files, images, lecture
+from explorer.image_files import ImageError
 
 # ---------------------------------------------------------------- helpers
 
@@ -298,7 +298,7 @@ def test_encode_png_round_trip(mode):
     data = images.encode_png(pixels)
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert Image.open(io.BytesIO(data)).mode == mode
-    decoded = images.load_image(data, mode=mode)
+    decoded = image_files.load_image(data, mode=mode)
     assert decoded.shape == pixels.shape
     np.testing.assert_allclose(decoded, pixels, atol=1 / 255)
 
@@ -308,7 +308,7 @@ def test_encode_png_round_trip(mode):
 
 def test_rgb_png_exact_values():
     pixels = rgb_noise(17, 23)
-    result = images.read_image(encode(Image.fromarray(pixels), "PNG"))
+    result = image_files.read_image(encode(Image.fromarray(pixels), "PNG"))
     assert result.source_mode == "RGB"
     assert result.original_size == (23, 17)
     assert result.notes == ()
@@ -318,7 +318,7 @@ def test_rgb_png_exact_values():
 
 @pytest.mark.parametrize("mode", images.MODES)
 def test_output_modes(mode):
-    pixels = images.load_image(encode(Image.fromarray(rgb_noise(12, 9)), "PNG"), mode=mode)
+    pixels = image_files.load_image(encode(Image.fromarray(rgb_noise(12, 9)), "PNG"), mode=mode)
     assert_float_image(pixels, mode)
     assert pixels.shape[:2] == (12, 9)
 
@@ -326,10 +326,10 @@ def test_output_modes(mode):
 def test_greyscale_png():
     grey = np.arange(0, 256, dtype=np.uint8).reshape(16, 16)
     data = encode(Image.fromarray(grey), "PNG")
-    as_grey = images.read_image(data, mode="L")
+    as_grey = image_files.read_image(data, mode="L")
     assert as_grey.source_mode == "L"
     np.testing.assert_array_equal(as_grey.pixels, grey.astype(np.float32) / 255)
-    as_rgb = images.load_image(data, mode="RGB")
+    as_rgb = image_files.load_image(data, mode="RGB")
     assert as_rgb.shape == (16, 16, 3)
     for channel in range(3):
         np.testing.assert_array_equal(as_rgb[..., channel], as_grey.pixels)
@@ -349,7 +349,7 @@ def _sixteen_bit(values: np.ndarray, fmt: str, mode: str) -> bytes:
 )
 def test_sixteen_bit_ramp_scales_to_unit_range(fmt, mode):
     ramp = np.linspace(0, 65535, 32 * 64).round().astype(np.uint16).reshape(32, 64)  # 2:1
-    result = images.read_image(_sixteen_bit(ramp, fmt, mode), mode="L")
+    result = image_files.read_image(_sixteen_bit(ramp, fmt, mode), mode="L")
     assert_float_image(result.pixels, "L")
     np.testing.assert_allclose(result.pixels, ramp / 65535.0, atol=1e-6)
     assert result.pixels.max() == pytest.approx(1.0)
@@ -362,7 +362,7 @@ def test_sixteen_bit_keeps_absolute_scale():
     # a dark 16-bit picture stays dark: values are divided by 65535, not stretched to the max
     values = np.full((8, 8), 1000, np.uint16)
     values[0, 0] = 2000
-    pixels = images.load_image(_sixteen_bit(values, "PNG", "I;16"), mode="RGB")
+    pixels = image_files.load_image(_sixteen_bit(values, "PNG", "I;16"), mode="RGB")
     assert pixels.shape == (8, 8, 3)
     np.testing.assert_allclose(pixels[1, 1], 1000 / 65535, atol=1e-6)
     np.testing.assert_allclose(pixels[0, 0], 2000 / 65535, atol=1e-6)
@@ -377,20 +377,20 @@ def _palette_image() -> Image.Image:
 
 @pytest.mark.parametrize("fmt", ["PNG", "GIF"])
 def test_palette_colours_preserved(fmt):
-    result = images.read_image(encode(_palette_image(), fmt))
+    result = image_files.read_image(encode(_palette_image(), fmt))
     assert result.source_mode == "P"
     np.testing.assert_array_equal(result.pixels[0], [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "GIF"])
 def test_palette_transparent_index_becomes_white(fmt):
-    pixels = images.load_image(encode(_palette_image(), fmt, transparency=1))
+    pixels = image_files.load_image(encode(_palette_image(), fmt, transparency=1))
     np.testing.assert_array_equal(pixels[0], [[1, 0, 0], [1, 1, 1], [0, 0, 1], [1, 1, 0]])
 
 
 def test_palette_png_partial_alpha():
     # tRNS with one alpha per palette entry: opaque, transparent, half
-    pixels = images.load_image(encode(_palette_image(), "PNG", transparency=bytes([255, 0, 128])))
+    pixels = image_files.load_image(encode(_palette_image(), "PNG", transparency=bytes([255, 0, 128])))
     half = 1 - 128 / 255
     np.testing.assert_allclose(
         pixels[0], [[1, 0, 0], [1, 1, 1], [half, half, 1], [1, 1, 0]], atol=1e-6
@@ -401,7 +401,7 @@ def test_rgba_composited_on_white():
     rgba = np.array(
         [[[255, 0, 0, 255], [0, 0, 255, 0], [255, 0, 0, 128], [0, 0, 0, 0]]], dtype=np.uint8
     )
-    result = images.read_image(encode(Image.fromarray(rgba), "PNG"))
+    result = image_files.read_image(encode(Image.fromarray(rgba), "PNG"))
     assert result.source_mode == "RGBA"
     half = 1 - 128 / 255
     expected = [[1, 0, 0], [1, 1, 1], [1, half, half], [1, 1, 1]]
@@ -414,7 +414,7 @@ def test_la_composited_on_white(mode):
     grey = np.array([[100, 100, 0]], np.uint8)
     alpha = np.array([[255, 0, 128]], np.uint8)
     la = Image.merge("LA", [Image.fromarray(grey), Image.fromarray(alpha)])
-    result = images.read_image(encode(la, "PNG"), mode=mode)
+    result = image_files.read_image(encode(la, "PNG"), mode=mode)
     assert result.source_mode == "LA"
     assert_float_image(result.pixels, mode)
     expected = np.array([100 / 255, 1.0, 1 - 128 / 255], np.float32)
@@ -436,7 +436,7 @@ def test_la_composited_on_white(mode):
 )
 def test_cmyk_jpeg_converted_to_rgb(cmyk, rgb):
     data = encode(Image.new("CMYK", (16, 16), cmyk), "JPEG", quality=95)
-    result = images.read_image(data)
+    result = image_files.read_image(data)
     assert result.source_mode == "CMYK"
     assert_float_image(result.pixels, "RGB")
     np.testing.assert_allclose(result.pixels[8, 8], rgb, atol=0.03)
@@ -445,7 +445,7 @@ def test_cmyk_jpeg_converted_to_rgb(cmyk, rgb):
 def test_animated_gif_uses_first_frame():
     frames = [Image.new("RGB", (6, 4), colour) for colour in ("red", "lime", "blue")]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
-    result = images.read_image(data)
+    result = image_files.read_image(data)
     assert result.pixels.shape == (4, 6, 3)
     assert (result.pixels == np.array([1, 0, 0], np.float32)).all()
     assert len(result.notes) == 1
@@ -465,7 +465,7 @@ def _jpeg_with_orientation(pixels: np.ndarray, orientation: int | None) -> bytes
 @pytest.mark.parametrize(("orientation", "turns"), [(3, 2), (6, -1), (8, 1)])
 def test_exif_orientation_applied(orientation, turns):
     stored = corners_image()  # 32 x 48
-    result = images.read_image(_jpeg_with_orientation(stored, orientation))
+    result = image_files.read_image(_jpeg_with_orientation(stored, orientation))
     upright = np.rot90(stored, turns).astype(np.float32) / 255
     assert result.pixels.shape == upright.shape
     assert result.original_size == (48, 32)  # as stored in the file
@@ -476,7 +476,7 @@ def test_exif_orientation_applied(orientation, turns):
 @pytest.mark.parametrize("orientation", [None, 1])
 def test_exif_upright_left_alone(orientation):
     stored = corners_image()
-    result = images.read_image(_jpeg_with_orientation(stored, orientation))
+    result = image_files.read_image(_jpeg_with_orientation(stored, orientation))
     assert result.notes == ()
     np.testing.assert_allclose(result.pixels, stored / 255, atol=0.1)
 
@@ -484,7 +484,7 @@ def test_exif_upright_left_alone(orientation):
 def test_bilevel_image():
     bits = np.array([[0, 255, 0], [255, 255, 0]], np.uint8)
     data = encode(Image.fromarray(bits).convert("1"), "PNG")
-    result = images.read_image(data, mode="L")
+    result = image_files.read_image(data, mode="L")
     assert result.source_mode == "1"
     assert_float_image(result.pixels, "L")
     np.testing.assert_array_equal(result.pixels, bits / 255)
@@ -493,7 +493,7 @@ def test_bilevel_image():
 def test_large_image_downscaled():
     width, height = 1500, 600
     data = encode(Image.fromarray(rgb_noise(height, width)), "PNG")
-    result = images.read_image(data, max_side=300)
+    result = image_files.read_image(data, max_side=300)
     assert result.pixels.shape == (120, 300, 3)
     assert result.original_size == (width, height)
     assert_float_image(result.pixels, "RGB")
@@ -501,14 +501,14 @@ def test_large_image_downscaled():
     assert "Downscaled" in result.notes[0]
     assert "300" in result.notes[0]
     # the default limit keeps the aspect ratio too
-    default = images.load_image(data, mode="L")
-    assert max(default.shape) == images.DEFAULT_MAX_SIDE
+    default = image_files.load_image(data, mode="L")
+    assert max(default.shape) == image_files.DEFAULT_MAX_SIDE
     assert default.shape[1] / default.shape[0] == pytest.approx(width / height, rel=0.01)
 
 
 def test_image_at_max_side_not_downscaled():
     data = encode(Image.fromarray(rgb_noise(100, 300)), "PNG")
-    result = images.read_image(data, max_side=300)
+    result = image_files.read_image(data, max_side=300)
     assert result.pixels.shape == (100, 300, 3)
     assert result.notes == ()
 
@@ -516,7 +516,7 @@ def test_image_at_max_side_not_downscaled():
 @pytest.mark.parametrize("mode", ["rgb", "RGBA", ""])
 def test_read_image_bad_mode(mode):
     with pytest.raises(ValueError, match="mode"):
-        images.read_image(encode(Image.new("RGB", (2, 2)), "PNG"), mode=mode)
+        image_files.read_image(encode(Image.new("RGB", (2, 2)), "PNG"), mode=mode)
 
 
 # ---------------------------------------------------------------- uploads: bad files
@@ -554,7 +554,7 @@ def test_bad_upload_raises_image_error(case):
     filters = list(warnings.filters)
     start = time.perf_counter()
     with pytest.raises(ImageError) as caught:
-        images.read_image(data)
+        image_files.read_image(data)
     assert time.perf_counter() - start < 1.0
     assert isinstance(caught.value, ValueError)
     message = str(caught.value)
@@ -563,13 +563,13 @@ def test_bad_upload_raises_image_error(case):
     assert "Traceback" not in message
     assert warnings.filters == filters  # nothing escalated globally
     with pytest.raises(ImageError):
-        images.load_image(data)
+        image_files.load_image(data)
 
 
 def test_megapixel_limit_checked_before_decoding(monkeypatch):
-    monkeypatch.setattr(images, "MAX_PIXELS", 20 * 20 - 1)
+    monkeypatch.setattr(image_files, "MAX_PIXELS", 20 * 20 - 1)
     data = encode(Image.fromarray(rgb_noise(20, 20)), "PNG")
     with pytest.raises(ImageError, match="20 x 20"):
-        images.read_image(data)
-    monkeypatch.setattr(images, "MAX_PIXELS", 20 * 20)
-    assert images.load_image(data).shape == (20, 20, 3)
+        image_files.read_image(data)
+    monkeypatch.setattr(image_files, "MAX_PIXELS", 20 * 20)
+    assert image_files.load_image(data).shape == (20, 20, 3)

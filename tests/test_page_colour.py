@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import codegen, colour, first_layer, images, kernels
+from explorer import codegen, colour, first_layer, image_files, images, kernels
 from explorer.codegen import ImageSource
 from explorer.ui import colour_filters
 from tests.helpers import captions, heatmaps, run
@@ -408,7 +408,7 @@ def test_colour_code_with_an_upload(tmp_path) -> None:
     pixels = rng.integers(0, 256, (20, 24, 4), dtype=np.uint8)  # RGBA: alpha on white
     path = tmp_path / "picture.png"
     Image.fromarray(pixels, "RGBA").save(path)
-    decoded = images.read_image(path.read_bytes(), mode="RGB")
+    decoded = image_files.read_image(path.read_bytes(), mode="RGB")
     image = images.as_mode(decoded.pixels, "RGB")
     box = kernels.make_kernel("box", size=3)
     weights = np.array([[0.2, 0.3, -0.5]])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from explorer import codegen, images
+from explorer import codegen, image_files, images
 from explorer.ui.state import kept, one_of, seed
 
 SOURCES = {
@@ -128,8 +128,8 @@ def _decoded(page: str, source: str, file, mode: str, default: str) -> PickedIma
         refused = store.get("refused")
         if refused is None or refused[0] != file.file_id:
             try:
-                decoded = images.read_image(file.getvalue(), mode="RGB")
-            except images.ImageError as error:
+                decoded = image_files.read_image(file.getvalue(), mode="RGB")
+            except image_files.ImageError as error:
                 refused = store["refused"] = (file.file_id, str(error))
             else:
                 refused = None

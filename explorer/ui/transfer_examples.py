@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import images, plots
+from explorer import image_files, plots
 from explorer.transfer_tasks import MAX_CLASSES, MIN_CLASSES
 from explorer.ui.image_picker import UPLOAD_TYPES
 
@@ -21,7 +21,7 @@ def _thumbnail(data: bytes) -> np.ndarray:
     (a ValueError with a sentence) for anything that is not an allowed picture."""
     from explorer.transfer_tasks import example_image
 
-    pixels = images.read_image(data, mode="RGB", max_side=DECODE_SIDE, max_aspect=None).pixels
+    pixels = image_files.read_image(data, mode="RGB", max_side=DECODE_SIDE, max_aspect=None).pixels
     return example_image(pixels, KEPT_SIDE, "The picture").permute(1, 2, 0).numpy()
 
 
