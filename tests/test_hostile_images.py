@@ -15,7 +15,7 @@ import torch
 from PIL import EpsImagePlugin, GifImagePlugin, Image, ImageFile, TiffImagePlugin, features
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, image_files, images
+from explorer import data, image_files
 from explorer.data import DatasetError
 from explorer.dataset_zip import ZipLimits, dataset_from_zip
 from explorer.image_files import ImageError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -241,15 +242,31 @@ def _map_image(values: np.ndarray, relu: bool, scale: tuple[float, float] | None
     return plots.diverging_rgb(values, limit), f"blue < 0 < red, ±{limit:.3g}"
 
 
+def _digest(array: np.ndarray) -> str:
+    """Shape, type and SHA-1 of every byte (Streamlit's own hash samples big arrays)."""
+    array = np.ascontiguousarray(array)
+    return f"{array.shape}{array.dtype}" + hashlib.sha1(array.tobytes()).hexdigest()
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _tiles(key: tuple[str, str], labels: tuple[str, ...], relu: bool, shared: bool,
+           _image: np.ndarray, _maps: np.ndarray) -> list[tuple[str, bytes, str]]:
+    """(label, PNG, scale text) for the input and each map, encoded once per server for each
+    (picture, maps, scale): a class on one picture and bank shares them (~60 ms a rerun)."""
+    scale = plots.joint_scale(*_maps) if shared else None
+    tiles = [("Input", plots.png_bytes(_image), f"{_image.shape[0]}x{_image.shape[1]}x3")]
+    for label, values in zip(labels, _maps, strict=True):
+        pixels, text = _map_image(values, relu, scale)
+        tiles.append((label, plots.png_bytes(pixels), text))
+    return tiles
+
+
 def feature_maps_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, relu: bool) -> None:
     """The image and one feature map ("heat map") per filter."""
     shared = st.toggle("One colour scale for all maps", key=seed(
         kept(f"{PAGE}.shared_scale"), False, valid=boolean(), url="shared"))
-    scale = plots.joint_scale(*maps) if shared else None
-    tiles = [("Input", plots.png_bytes(image), f"{image.shape[0]}x{image.shape[1]}x3")]
-    for label, values in zip(bank.labels, maps, strict=True):
-        pixels, text = _map_image(values, relu, scale)
-        tiles.append((label, plots.png_bytes(pixels), text))
+    tiles = _tiles((_digest(image), _digest(maps)), tuple(bank.labels), relu, shared,
+                   image, maps)
     per_row = 5 if len(tiles) <= 5 else PER_ROW  # the lecture's four maps beside the image
     for start in range(0, len(tiles), per_row):
         for column, (label, png, text) in zip(st.columns(per_row), tiles[start:start + per_row],
