@@ -10,7 +10,15 @@ from urllib.parse import urlparse
 import pytest
 
 from explorer.lecture_demos import DEMOS
-from tests.test_browser import APP_IDLE, MAIN, TIMEOUT_MS, assert_no_error, page, wait_idle  # noqa: F401
+from tests.test_browser import (  # noqa: F401
+    ALL_IMAGES_LOADED,
+    APP_IDLE,
+    MAIN,
+    TIMEOUT_MS,
+    assert_no_error,
+    page,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -86,14 +94,27 @@ def test_an_address_deeper_than_a_page_opens_the_page(page, server_url: str) -> 
     assert_no_error(page)
 
 
-def click_cell(tab, chart_index: int, row: int, col: int, shape: tuple[int, int]) -> None:
-    """Click the centre of cell (row, col) of the chart's rows x cols grid (its plot area)."""
+def click_cell(tab, chart_index: int, row: int, col: int, shape: tuple[int, int],
+               expected: str, attempts: int = 4) -> None:
+    """Click the centre of cell (row, col) of the chart's rows x cols grid (its plot area)
+    until `expected` shows. The chart must first stop moving (pictures above it still loading
+    shift it down), and a click that selected nothing leaves the app idle without `expected`:
+    then click again. (One such missed click hung a full run for the whole browser timeout.)"""
     area = tab.locator(f'{MAIN} [data-testid="stPlotlyChart"] .nsewdrag').nth(chart_index)
-    box = area.bounding_box()
-    tab.mouse.click(box["x"] + (col + 0.5) * box["width"] / shape[1],
-                    box["y"] + (row + 0.5) * box["height"] / shape[0])
-    tab.wait_for_timeout(300)
-    tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    shown = tab.locator(MAIN, has_text=expected).first
+    for _ in range(attempts):
+        tab.wait_for_function(ALL_IMAGES_LOADED, timeout=TIMEOUT_MS)
+        box, previous = area.bounding_box(), None
+        while box != previous:  # wait on progress: until two looks 200 ms apart agree
+            tab.wait_for_timeout(200)
+            previous, box = box, area.bounding_box()
+        tab.mouse.click(box["x"] + (col + 0.5) * box["width"] / shape[1],
+                        box["y"] + (row + 0.5) * box["height"] / shape[0])
+        tab.wait_for_timeout(300)
+        tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+        if shown.count():
+            return
+    shown.wait_for(timeout=TIMEOUT_MS)
 
 
 def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F811
@@ -107,8 +128,7 @@ def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F8
         "'Output (click a cell)'))", arg=charts, timeout=TIMEOUT_MS)
     titles = page.locator(charts).evaluate_all("charts => charts.map(c => c.textContent)")
     output = next(i for i, t in enumerate(titles) if "Output (click a cell)" in t)
-    click_cell(page, output, 2, 2, (3, 3))
-    page.locator(MAIN, has_text="Output[2, 2]").first.wait_for(timeout=TIMEOUT_MS)
+    click_cell(page, output, 2, 2, (3, 3), "Output[2, 2]")
     assert "= 14" in page.locator(MAIN).inner_text().replace("*", "")
     assert_no_error(page)
 
@@ -116,7 +136,6 @@ def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F8
 def test_clicking_a_unit_shows_its_receptive_field(page, server_url: str) -> None:  # noqa: F811
     page.goto(f"{server_url}/layers?tab=Receptive+field")
     wait_idle(page, "CNN layers")
-    click_cell(page, 0, 2, 3, (22, 22))  # five 3x3 convolutions: a 22x22 output
-    page.locator(MAIN, has_text="Unit (2, 3) sees input rows 2-12, columns 3-13").first.wait_for(
-        timeout=TIMEOUT_MS)
+    click_cell(page, 0, 2, 3, (22, 22),  # five 3x3 convolutions: a 22x22 output
+               "Unit (2, 3) sees input rows 2-12, columns 3-13")
     assert_no_error(page)
