@@ -8,6 +8,7 @@ same missing key at the same moment compute it once (the second waits for the fi
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -33,6 +34,13 @@ def nbytes(value: Any) -> int:
     if isinstance(value, (bytes, bytearray)):
         return len(value)
     return 0
+
+
+def array_digest(array: np.ndarray) -> str:
+    """A cache key for an array: shape, type and SHA-1 of every byte (Streamlit's own hash, and
+    any sampled hash, would miss a one-pixel change)."""
+    array = np.ascontiguousarray(array)
+    return f"{array.shape}{array.dtype}" + hashlib.sha1(array.tobytes()).hexdigest()
 
 
 class BoundedCache(Generic[V]):

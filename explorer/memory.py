@@ -8,11 +8,12 @@ the server's CPU under a class's load). Almost all of those objects live as long
 collector's permanent generation with `gc.freeze()`: later collections skip them (0.1-5 ms) and
 still find every cycle made afterwards, so memory stays bounded.
 
-The forced collection itself is rate-limited too: .streamlit/config.toml turns Streamlit's off
-(`postScriptGC = false`) and a daemon thread runs one at most every COLLECT_INTERVAL_S seconds
-instead, when a script ran since the last (`collect_soon()`). Under a class's load (9 reruns/s) the per-run collections still cost about 17 ms each,
-holding the GIL, ~15 % of a core (py-spy, benchmarks/class_load.py); Python's own generational
-collections go on as always, and reference cycles are freed within seconds.
+The forced collection itself is rate-limited too. Even with the freezes, one after every run
+cost about 17 ms holding the GIL, 9 times a second under a class's load (~15 % of a core: py-spy,
+benchmarks/class_load.py). So .streamlit/config.toml turns Streamlit's off (`postScriptGC =
+false`) and a daemon thread runs one at most every COLLECT_INTERVAL_S seconds instead, when a
+script ran since the last (`collect_soon()`). Python's own generational collections go on as
+always, and reference cycles are freed within seconds.
 
 We freeze only after something long-lived appeared (a new module imported, a model loaded) and
 collect first, so no garbage is frozen. Objects of live sessions frozen at that moment are freed
@@ -40,7 +41,6 @@ class _FreezeState:
     freezes: int = 0
     seconds: float = 0.0  # total time spent collecting before freezes
     runs_since_collect: int = 0  # script runs since the last full collection
-    collections: int = 0  # full collections by the collector thread
 
 
 _state = _FreezeState()
@@ -99,8 +99,6 @@ def collect_if_needed() -> bool:
             return False
         _state.runs_since_collect = 0
     gc.collect()
-    with _LOCK:
-        _state.collections += 1
     return True
 
 

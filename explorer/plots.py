@@ -82,19 +82,15 @@ def direction_rgb(direction: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
 
 def png_bytes(pixels: np.ndarray) -> bytes:
     """uint8 or float [0, 1] image as PNG, fast compression: st.image's default is ~5x slower."""
-    import io
-
-    from PIL import Image
-
-    if pixels.dtype != np.uint8:
-        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return _encoded(pixels, format="PNG", compress_level=1)
 
 
 def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
     """uint8 or float [0, 1] image as JPEG: for photographs only (edges and pixel grids ring)."""
+    return _encoded(pixels, format="JPEG", quality=quality)
+
+
+def _encoded(pixels: np.ndarray, **options) -> bytes:
     import io
 
     from PIL import Image
@@ -102,7 +98,7 @@ def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
     if pixels.dtype != np.uint8:
         pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    Image.fromarray(pixels).save(buffer, **options)
     return buffer.getvalue()
 
 

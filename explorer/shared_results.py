@@ -10,7 +10,6 @@ predictions (the preprocessed input and the top-k) 256 entries and 64 MB at most
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import uuid
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from explorer import activations, occlusion, zoo
-from explorer.bounded_cache import BoundedCache
+from explorer.bounded_cache import BoundedCache, array_digest
 
 MB = 2**20
 
@@ -48,14 +47,8 @@ def model_token(model: nn.Module) -> str:
         return _TOKENS.setdefault(model, uuid.uuid4().hex)
 
 
-def image_digest(image: np.ndarray) -> str:
-    """SHA-1 of every byte (a sampled hash would miss a one-pixel change) plus shape and type."""
-    image = np.ascontiguousarray(image)
-    return f"{image.shape}{image.dtype}" + hashlib.sha1(image.tobytes()).hexdigest()
-
-
 def _key(loaded: zoo.LoadedModel, image: np.ndarray) -> tuple[str, str]:
-    return model_token(loaded.model), image_digest(image)
+    return model_token(loaded.model), array_digest(image)
 
 
 def prediction(loaded: zoo.LoadedModel, image: np.ndarray,

@@ -14,6 +14,7 @@ from torch import nn
 from explorer.nets import build_model
 from explorer.train_settings import TrainSettings, settings_from_dict, settings_to_dict
 from explorer.training import JobSnapshot, TrainingJob, normalisation
+from explorer.weights_files import load_saved
 
 CSV_COLUMNS = (
     "step", "epoch", "seconds", "learning_rate", "loss",
@@ -85,12 +86,7 @@ class SavedRun:
 def load_run(source: str | Path | bytes | IO[bytes]) -> SavedRun:
     """Read a file written by save_run (never runs code: weights_only=True); ValueError with a
     readable message when it is not one or does not fit its own architecture."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"Not a PyTorch weights file this app can read safely ({exc}).") from exc
+    payload = load_saved(source)
     if not isinstance(payload, dict) or "state_dict" not in payload or "settings" not in payload:
         raise ValueError("This file is not a run saved by CNN Explorer (no settings inside).")
     try:

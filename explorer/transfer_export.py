@@ -19,6 +19,7 @@ from explorer.transfer import STRATEGIES, settings_to_dict
 from explorer.transfer_backbones import BACKBONES, build_architecture
 from explorer.transfer_job import TransferJob, TransferSnapshot
 from explorer.transfer_tasks import HOLD_OUT_FRACTION, HOLD_OUT_MIN
+from explorer.weights_files import load_saved
 
 FORMAT = "cnn-explorer-transfer/1"
 # A file may only ask for the backbones this page offers (never an arbitrary get_model call).
@@ -145,12 +146,7 @@ class AdaptedFile:
 def load_adapted(source: str | Path | bytes | IO[bytes]) -> AdaptedFile:
     """Read a file written by save_adapted (weights_only=True: it never runs code); ValueError
     with a readable message when it is not one or does not fit its own architecture."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"Not a PyTorch weights file this app can read safely ({exc}).") from exc
+    payload = load_saved(source)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError("This file is not a network adapted by CNN Explorer's Transfer page.")
     try:

@@ -90,6 +90,17 @@ def _count(file: BinaryIO, needle: bytes, stop: int) -> int:
     return count
 
 
+def load_saved(source: str | Path | bytes | BinaryIO) -> object:
+    """What a file this app saved holds (a run, an adapted network), loaded on the CPU with
+    weights_only=True (it never runs code); ValueError with a readable message otherwise."""
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"Not a PyTorch weights file this app can read safely ({exc}).") from exc
+
+
 def _safe_load(file: BinaryIO, what: str, map_location: str) -> object:
     """torch.load(weights_only=True) of an open file, every failure a WeightsError."""
     file.seek(0)

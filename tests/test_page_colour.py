@@ -501,18 +501,19 @@ def test_feature_map_tiles_are_encoded_once_per_picture_and_maps() -> None:
     512 x 512 pictures was ~60 ms of every rerun); a one-pixel change is a new picture."""
     import numpy as np
 
+    from explorer.bounded_cache import array_digest
     from explorer.ui import colour_filters
 
     image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
     maps = np.random.default_rng(1).standard_normal((2, 64, 64)).astype(np.float32)
-    key = (colour_filters._digest(image), colour_filters._digest(maps))
+    key = (array_digest(image), array_digest(maps))
     first = colour_filters._tiles(key, ("a", "b"), False, False, image, maps)
-    again = colour_filters._tiles((colour_filters._digest(image.copy()),
-                                   colour_filters._digest(maps.copy())),
+    again = colour_filters._tiles((array_digest(image.copy()),
+                                   array_digest(maps.copy())),
                                   ("a", "b"), False, False, image, maps)
     assert again is first and [t[0] for t in first] == ["Input", "a", "b"]
     changed = maps.copy()
     changed[1, 10, 10] += 1.0
-    assert colour_filters._digest(changed) != key[1]
+    assert array_digest(changed) != key[1]
     shared = colour_filters._tiles(key, ("a", "b"), False, True, image, maps)
     assert shared is not first and shared[1][2] == shared[2][2]  # one scale for both maps

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from explorer.train_script import (
 )
 from explorer.train_settings import TrainSettings
 from tests.test_codegen import run_fresh
+from tests.test_data import _zip
 
 TINY_MODEL = ModelSettings(blocks=1, channels=4, hidden=16)
 # After the script has trained, keep what it built, to compare with the app's.
@@ -88,14 +88,6 @@ def _png(rng: np.random.Generator, size: tuple[int, int], mode: str = "RGB") -> 
     pixels = rng.integers(0, 256, (size[1], size[0], channels), np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, body in entries.items():
-            archive.writestr(name, body)
     return buffer.getvalue()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import zipfile
@@ -14,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import codegen, colour, first_layer, kernels, plots
+from explorer.bounded_cache import array_digest
 from explorer.ui.state import boolean, kept, link_applied, number_in, one_of, seed, text_matching
 
 PAGE = "colour"
@@ -242,12 +242,6 @@ def _map_image(values: np.ndarray, relu: bool, scale: tuple[float, float] | None
     return plots.diverging_rgb(values, limit), f"blue < 0 < red, ±{limit:.3g}"
 
 
-def _digest(array: np.ndarray) -> str:
-    """Shape, type and SHA-1 of every byte (Streamlit's own hash samples big arrays)."""
-    array = np.ascontiguousarray(array)
-    return f"{array.shape}{array.dtype}" + hashlib.sha1(array.tobytes()).hexdigest()
-
-
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _tiles(key: tuple[str, str], labels: tuple[str, ...], relu: bool, shared: bool,
            _image: np.ndarray, _maps: np.ndarray) -> list[tuple[str, bytes, str]]:
@@ -265,7 +259,7 @@ def feature_maps_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, relu: bo
     """The image and one feature map ("heat map") per filter."""
     shared = st.toggle("One colour scale for all maps", key=seed(
         kept(f"{PAGE}.shared_scale"), False, valid=boolean(), url="shared"))
-    tiles = _tiles((_digest(image), _digest(maps)), tuple(bank.labels), relu, shared,
+    tiles = _tiles((array_digest(image), array_digest(maps)), tuple(bank.labels), relu, shared,
                    image, maps)
     per_row = 5 if len(tiles) <= 5 else PER_ROW  # the lecture's four maps beside the image
     for start in range(0, len(tiles), per_row):

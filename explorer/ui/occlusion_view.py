@@ -63,8 +63,7 @@ class _View:
     def __init__(self, label: str, picture: np.ndarray, patch: int, stride: int) -> None:
         self.label, self.picture, self.patch, self.stride = label, picture, patch, stride
 
-    def draw(self, result: occlusion.OcclusionMap, total: int | None = None) -> None:
-        measured = int(np.isfinite(result.drop).sum())
+    def draw(self, result: occlusion.OcclusionMap) -> None:
         values = np.nan_to_num(result.upsampled)
         limit = plots.signed_limit(values)
         drops = plots.diverging_rgb(values, limit)
@@ -76,7 +75,7 @@ class _View:
         b.image(plots.png_bytes(drops), width="stretch",
                 caption=f"Drop in probability when hidden: red = evidence for '{self.label}', "
                         f"blue = hiding it helps, white = 0 (scale ±{limit:.2g})"
-                        + ("; grey = not measured yet" if total and measured < total else ""),
+                        + ("; grey = not measured yet" if np.isnan(result.drop).any() else ""),
                 output_format="PNG")
         st.caption(f"{result.drop.size} positions of a {self.patch} x {self.patch} grey patch "
                    f"(the input's mean) every {self.stride} pixels. Occlusion asks the network "
@@ -103,7 +102,7 @@ def _live(run: occlusion.OcclusionRun, view: _View) -> None:
                      + (" (waiting: other maps are being computed)" if run.waiting else ""))
     current = run.current()
     if current is not None:
-        view.draw(current, total=run.total)
+        view.draw(current)
 
 
 def _picture(x: torch.Tensor) -> np.ndarray:
