@@ -24,6 +24,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  # the import contracts in pyproject.toml (docs/architecture.md)
 
 # Refresh the README's screenshots (taken by the browser tests).
 screenshots: $(VENV)/.installed-test

@@ -2,7 +2,7 @@
 
 `python benchmarks/ablation.py [--seeds 0 1 2] [--threads 2]`
 
-Trains the Train page's "Lecture ablation" (explorer.ablation: plain, + batch norm, + dropout,
+Trains the Train page's "Lecture ablation" (explorer.training.ablation: plain, + batch norm, + dropout,
 + augmentation on 2,000 Shapes images, 30 epochs, SGD + momentum 0.02) once per seed with the
 app's own TrainingJob, and prints each run's test accuracy (all 4,000 test images), the mean
 per variant against the lecture's CIFAR-10 numbers (67 -> 72.5 -> 79.5 -> 79 %), whether the
@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explorer import ablation, data  # noqa: E402
-from explorer.training import TrainingJob, TrainSettings  # noqa: E402
+from explorer.training import ablation, data  # noqa: E402
+from explorer.training.job import TrainingJob, TrainSettings  # noqa: E402
 
 
 def run_variant(settings: TrainSettings, dataset: data.Dataset) -> tuple[float, float]:

@@ -19,9 +19,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
-from explorer import activations as A  # noqa: E402
-from explorer import feature_maps  # noqa: E402
-from explorer.zoo import load_model  # noqa: E402
+from explorer.networks import activations as A  # noqa: E402
+from explorer.networks import feature_maps  # noqa: E402
+from explorer.networks.zoo import load_model  # noqa: E402
 
 MODELS = ("alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v3_small")
 TARGET_MODEL = "vgg16"

@@ -20,7 +20,7 @@ from scipy import signal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
-from explorer.conv import choose_engine, filter2d  # noqa: E402
+from explorer.convolution.conv import choose_engine, filter2d  # noqa: E402
 
 SIZES = (3, 5, 9, 15, 31)
 MAX_MS = 5.0  # target: filter2d at most 5 ms for every K
@@ -127,7 +127,9 @@ def page_rerun_section(repeats: int) -> bool:
     from PIL import Image
     from streamlit.testing.v1 import AppTest
 
-    from explorer import images, kernels, plots
+    from explorer.convolution import kernels
+    from explorer.images import pictures as images
+    from explorer.images import plots
 
     # Setting at.session_state from this thread logs "missing ScriptRunContext" (harmless in
     # bare mode). A filter, because AppTest resets Streamlit's log levels on every run.

@@ -16,8 +16,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from explorer.augmentation import Augmentation, augment_batch  # noqa: E402
-from explorer.data import Dataset, shapes_dataset  # noqa: E402
+from explorer.training.augmentation import Augmentation, augment_batch  # noqa: E402
+from explorer.training.data import Dataset, shapes_dataset  # noqa: E402
 
 THREADS = 2  # the course machines: 2 CPU cores
 BATCH = 128

@@ -22,8 +22,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
-from explorer import activations, app_networks, zoo  # noqa: E402
-from explorer.featurevis import VisSettings, visualise  # noqa: E402
+from explorer.featurevis.optimise import VisSettings, visualise  # noqa: E402
+from explorer.networks import activations, zoo  # noqa: E402
+from explorer.training import app_networks  # noqa: E402
 
 
 def bare_seconds(model, layer: str, count: int, size: int, steps: int, mean, std) -> float:

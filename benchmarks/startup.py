@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import CHROMIUM_ARGS, chromium_path, free_port, wait_healthy  # noqa: E402
 
 MODULES = [
-    "explorer.catalogue", "explorer.lecture", "explorer.environment", "explorer.images",
-    "explorer.gallery", "explorer.conv", "explorer.kernels",
+    "explorer.catalogue", "explorer.lecture.reference", "explorer.environment", "explorer.images.pictures",
+    "explorer.images.gallery", "explorer.convolution.conv", "explorer.convolution.kernels",
 ]
 BASELINES = ["streamlit", "torch"]
 HELLO = 'import streamlit as st\nst.title("Hello")\n'

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
-from explorer.data import Dataset, shapes_dataset  # noqa: E402
-from explorer.nets import build_model  # noqa: E402
-from explorer.train_settings import OPTIMISERS, TrainSettings  # noqa: E402
-from explorer.training import TrainingJob  # noqa: E402
+from explorer.training.data import Dataset, shapes_dataset  # noqa: E402
+from explorer.training.job import TrainingJob  # noqa: E402
+from explorer.training.nets import build_model  # noqa: E402
+from explorer.training.settings import OPTIMISERS, TrainSettings  # noqa: E402
 
 MIN_RATIO = 0.9  # target: the job trains at >= 0.9x the bare loop's img/s
 TARGET_ACCURACY = 0.90

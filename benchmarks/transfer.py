@@ -30,11 +30,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
-from explorer.transfer import TransferSettings, adapt  # noqa: E402
-from explorer.transfer_backbones import default_backbone, load_backbone  # noqa: E402
-from explorer.transfer_features import FeatureCache, cached_features  # noqa: E402
-from explorer.transfer_job import TransferJob  # noqa: E402
-from explorer.transfer_tasks import builtin_task  # noqa: E402
+from explorer.transfer.adapt import TransferSettings, adapt  # noqa: E402
+from explorer.transfer.backbones import default_backbone, load_backbone  # noqa: E402
+from explorer.transfer.features import FeatureCache, cached_features  # noqa: E402
+from explorer.transfer.job import TransferJob  # noqa: E402
+from explorer.transfer.tasks import builtin_task  # noqa: E402
 
 MARGIN = 0.10  # frozen must beat scratch by this much
 HEAD_SECONDS = 5.0

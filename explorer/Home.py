@@ -11,8 +11,9 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from explorer import memory, warmup  # noqa: E402
+from explorer import warmup  # noqa: E402
 from explorer.catalogue import PAGES  # noqa: E402
+from explorer.jobs import memory  # noqa: E402
 from explorer.ui.heartbeat import keep_jobs_alive  # noqa: E402
 from explorer.ui.home import render_home  # noqa: E402
 from explorer.ui.presenter import presenter_toggle  # noqa: E402

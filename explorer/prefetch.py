@@ -16,7 +16,8 @@ from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
 from torchvision.datasets.utils import check_integrity
 from torchvision.models import WeightsEnum, get_model_weights
 
-from explorer import data, zoo
+from explorer.networks import zoo
+from explorer.training import data
 
 DATASETS = tuple(key for key, spec in data.DATASETS.items() if spec.needs_download)
 COMMAND = "python -m explorer.prefetch"

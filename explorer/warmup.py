@@ -27,21 +27,11 @@ def warm() -> float:
     import torch  # noqa: F401
     import torchvision  # noqa: F401
 
-    from explorer import (  # noqa: F401
-        app_networks,
-        codegen,
-        colour,
-        conv,
-        data,
-        images,
-        kernels,
-        memory,
-        nets,
-        plots,
-        shared_results,
-        training,
-        zoo,
-    )
+    from explorer.convolution import conv, kernels
+    from explorer.images import pictures as images
+    from explorer.jobs import memory
+    from explorer.networks import shared_results
+    from explorer.training import app_networks
 
     network = app_networks.default_network()
     image = images.builtin_image("chelsea", mode="RGB")  # the Pretrained page's default picture

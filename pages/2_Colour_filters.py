@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import colour
+from explorer.colour import filters as colour
 from explorer.ui import colour_filters as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor

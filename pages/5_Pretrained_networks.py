@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import zoo
+from explorer.networks import zoo
 from explorer.ui import channel_views, occlusion_view
 from explorer.ui import pretrained_page as ui
 from explorer.ui.image_picker import image_picker

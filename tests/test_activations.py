@@ -1,4 +1,4 @@
-"""Tests for explorer.activations: layer names, capture, layer table, statistics, Grad-CAM."""
+"""Tests for explorer.networks.activations: layer names, capture, layer table, statistics, Grad-CAM."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from explorer import activations as A
-from explorer import feature_maps
-from explorer.zoo import MODELS, load_model
+from explorer.networks import activations as A
+from explorer.networks import feature_maps
+from explorer.networks.zoo import MODELS, load_model
 
 SIZE = 64  # small inputs keep the whole file fast; every registry model accepts 64 x 64
 HOOK_DICTS = (

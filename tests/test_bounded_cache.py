@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.bounded_cache import BoundedCache, nbytes
+from explorer.jobs.bounded_cache import BoundedCache, nbytes
 
 
 def test_nbytes_counts_arrays_and_tensors_inside_containers():

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from explorer.lecture_demos import DEMOS
+from explorer.lecture.demos import DEMOS
 from tests.test_browser import (  # noqa: F401
     ALL_IMAGES_LOADED,
     APP_IDLE,

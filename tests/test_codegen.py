@@ -13,8 +13,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from explorer import codegen, conv, images, kernels
-from explorer.codegen import ImageSource
+from explorer.codegen import scripts as codegen
+from explorer.codegen.scripts import ImageSource
+from explorer.convolution import conv, kernels
+from explorer.images import pictures as images
 
 OPS = list(conv.OPS)
 MODES = list(conv.MODES)

@@ -1,4 +1,4 @@
-"""Tests for explorer.colour: colour presets, filter banks, applying them like nn.Conv2d."""
+"""Tests for explorer.colour.filters: colour presets, filter banks, applying them like nn.Conv2d."""
 
 import subprocess
 import sys
@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from scipy import signal
 
-from explorer import colour, lecture
-from explorer.colour import (
+from explorer.colour import filters as colour
+from explorer.colour.filters import (
     COLOUR_PRESETS,
     FILTER_TEMPLATES,
     LECTURE_BANK,
@@ -28,7 +28,8 @@ from explorer.colour import (
     prove_with_conv2d,
     weights_for_colour,
 )
-from explorer.kernels import make_kernel
+from explorer.convolution.kernels import make_kernel
+from explorer.lecture import reference as lecture
 
 ZERO_SUM_PRESETS = [name for name in COLOUR_PRESETS if name != "brightness"]
 PURE = {
@@ -175,7 +176,7 @@ def test_lecture_filters_on_flat_colours(name):
 
 
 def test_lecture_filters_find_colour_chart_patches():
-    from explorer.images import pattern
+    from explorer.images.pictures import pattern
 
     chart = pattern("colour chart", size=90, mode="RGB")  # 3x3 patches of 30 pixels
     weight, _ = build_bank(LECTURE_BANK)
@@ -430,7 +431,7 @@ def test_prove_with_conv2d(k_h, k_w, mode, relu):
 
 
 def test_prove_lecture_bank_on_astronaut():
-    from explorer.images import builtin_image
+    from explorer.images.pictures import builtin_image
 
     image = builtin_image("astronaut")[::4, ::4]  # 128x128x3
     proof = prove_with_conv2d(image, *build_bank(LECTURE_BANK))
@@ -525,7 +526,7 @@ def test_bad_banks_raise():
 
 
 def test_import_does_not_load_torch():
-    code = "import sys, explorer.colour, explorer.first_layer; assert 'torch' not in sys.modules"
+    code = "import sys, explorer.colour.filters, explorer.networks.first_layer; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(colour.__file__).parents[1])
 
 

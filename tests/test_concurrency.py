@@ -13,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from explorer import activations, concurrency, memory, zoo
-from explorer.nets import ModelSettings, build_model
+from explorer.jobs import concurrency, memory
+from explorer.networks import activations, zoo
+from explorer.training.nets import ModelSettings, build_model
 
 
 def small_cnn() -> nn.Module:

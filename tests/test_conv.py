@@ -1,4 +1,4 @@
-"""Tests for explorer.conv: agreement with SciPy and PyTorch, shapes, pooling, step-through."""
+"""Tests for explorer.convolution.conv: agreement with SciPy and PyTorch, shapes, pooling, step-through."""
 
 import subprocess
 import sys
@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from scipy import signal
 
-from explorer import conv
-from explorer.kernels import make_kernel
+from explorer.convolution import conv
+from explorer.convolution.kernels import make_kernel
 
 ENGINES = ["scipy", "fft", "torch"]
 # max|a - b| <= TOL * max(1, max|reference|). fft and torch compute in float32; measured worst
@@ -404,7 +404,7 @@ def test_boundary_registry_torch_modes():
 
 def test_importing_does_not_load_torch_or_streamlit():
     code = (
-        "import sys, explorer.conv, explorer.kernels;"
+        "import sys, explorer.convolution.conv, explorer.convolution.kernels;"
         "assert 'torch' not in sys.modules and 'streamlit' not in sys.modules"
     )
     repo_root = Path(conv.__file__).resolve().parents[1]

@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import data
-from explorer.augmentation import Augmentation, augment_batch
-from explorer.data import (
+from explorer.training import data
+from explorer.training.augmentation import Augmentation, augment_batch
+from explorer.training.data import (
     DATASETS,
     SHAPE_CLASSES,
     Dataset,
@@ -30,7 +30,7 @@ from explorer.data import (
     load_dataset,
     shapes_dataset,
 )
-from explorer.dataset_zip import ZipLimits, dataset_from_zip
+from explorer.training.dataset_zip import ZipLimits, dataset_from_zip
 
 # ---------------------------------------------------------------- shapes
 

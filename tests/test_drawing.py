@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import drawing
+from explorer.images import drawing
 from tests.helpers import run
 
 DISK = [{"size": 64, "colour": "#ffffff", "points": [[128, 128]]}]

@@ -120,11 +120,11 @@ def test_environment_values(clean_env, monkeypatch, tmp_path):
     "module",
     [
         "explorer.environment",
-        "explorer.images",
-        "explorer.image_files",
-        "explorer.gallery",
+        "explorer.images.pictures",
+        "explorer.images.files",
+        "explorer.images.gallery",
         "explorer.catalogue",
-        "explorer.lecture",
+        "explorer.lecture.reference",
     ],
 )
 def test_module_does_not_import_torch(module):

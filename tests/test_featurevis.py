@@ -13,10 +13,18 @@ import pytest
 import torch
 from torch import nn
 
-from explorer import app_networks, featurevis, occlusion
-from explorer.featurevis import LOGITS, ImageParameters, VisSettings, random_transform, visualise
-from explorer.featurevis_cli import example_images, parse_channels
-from explorer.featurevis_job import VisJob
+from explorer.featurevis import optimise as featurevis
+from explorer.featurevis.inputs import example_images, parse_channels
+from explorer.featurevis.job import VisJob
+from explorer.featurevis.optimise import (
+    LOGITS,
+    ImageParameters,
+    VisSettings,
+    random_transform,
+    visualise,
+)
+from explorer.networks import occlusion
+from explorer.training import app_networks
 from tests.conftest import ROOT
 from tests.test_training import HANG_SECONDS
 
@@ -251,7 +259,7 @@ def test_occlusion_positions_reach_the_edges_and_work_is_bounded(default):
 
 
 def test_occlusion_on_the_default_network_matches_its_own_forward_pass(default):
-    from explorer import activations
+    from explorer.networks import activations
 
     examples, _ = example_images("default", 32)
     x = ((examples[:1] - torch.tensor(default.transforms.mean).view(1, 3, 1, 1))
@@ -276,7 +284,7 @@ def test_occlusion_work_is_bounded_by_the_networks_cost():
 def test_occlusion_in_small_chunks_gives_the_same_map(default, monkeypatch):
     """A slow network is occluded a few copies per forward pass (so other students' passes
     get the server's heavy-work slot in between); the map does not depend on it."""
-    from explorer import activations
+    from explorer.networks import activations
 
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     whole = occlusion.occlusion_map(default.model, x, 3, patch=8, stride=4)
@@ -338,7 +346,7 @@ def test_a_map_nobody_looks_at_stops_and_the_queue_is_bounded(default, monkeypat
 
 
 def test_an_abandoned_shared_map_starts_again_when_asked_for(default, monkeypatch):
-    from explorer import shared_results
+    from explorer.networks import shared_results
 
     image = np.random.default_rng(5).random((32, 32, 3)).astype(np.float32)
     x, _ = shared_results.prediction(default, image)

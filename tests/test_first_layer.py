@@ -1,4 +1,4 @@
-"""Tests for explorer.first_layer: kernels as images, and loading AlexNet's first layer safely."""
+"""Tests for explorer.networks.first_layer: kernels as images, and loading AlexNet's first layer safely."""
 
 import builtins
 import pickle
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.first_layer import (
+from explorer.networks.first_layer import (
     ALEXNET_FILENAME,
     ALEXNET_KEY,
     ALEXNET_SHAPE,
@@ -143,7 +143,7 @@ def test_zero_kernel_is_grey():
 
 
 def test_colour_bank_as_images():
-    from explorer.colour import LECTURE_BANK, build_bank
+    from explorer.colour.filters import LECTURE_BANK, build_bank
 
     weight, _ = build_bank(LECTURE_BANK)
     images = kernels_to_images(weight)

@@ -1,4 +1,4 @@
-"""Unit tests for explorer.gallery: the Home page card pictures and their match with the catalogue."""
+"""Unit tests for explorer.images.gallery: the Home page card pictures and their match with the catalogue."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from scipy import ndimage, stats
 from skimage.transform import resize
 
-from explorer import gallery, images
 from explorer.catalogue import PAGES
+from explorer.images import gallery
+from explorer.images import pictures as images
 
 
 @functools.cache

@@ -15,10 +15,11 @@ import torch
 from PIL import EpsImagePlugin, GifImagePlugin, Image, ImageFile, TiffImagePlugin, features
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, image_files
-from explorer.data import DatasetError
-from explorer.dataset_zip import ZipLimits, dataset_from_zip
-from explorer.image_files import ImageError
+from explorer.images import files as image_files
+from explorer.images.files import ImageError
+from explorer.training import data
+from explorer.training.data import DatasetError
+from explorer.training.dataset_zip import ZipLimits, dataset_from_zip
 from tests.test_pages import caption, picker_script
 
 ALLOWED_NAMES = "PNG, JPEG, GIF, BMP, TIFF or WebP"

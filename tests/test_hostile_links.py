@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import colour, kernels
+from explorer.colour import filters as colour
+from explorer.convolution import kernels
 from tests.helpers import heatmaps
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,10 @@ import streamlit.testing.v1.local_script_runner as local_script_runner
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import data, job_registry, lr_range, training
-from explorer.job_registry import JobRegistry
+from explorer.jobs import registry as job_registry
+from explorer.jobs.registry import JobRegistry
+from explorer.training import data, lr_range
+from explorer.training import job as training
 from explorer.ui import training_page
 from tests.helpers import run
 from tests.test_page_train import PAGE, SMALL, K, button, small_shapes  # noqa: F401 (autouse fixture)

@@ -1,4 +1,4 @@
-"""Hostile weights files, pictures and links against the Pretrained page and explorer.zoo.
+"""Hostile weights files, pictures and links against the Pretrained page and explorer.networks.zoo.
 
 Every hostile input is made here (nothing is downloaded): zip bombs, forged old-format files,
 pickles that call os.system, tensors of the wrong kind, NaN weights, thin strips, NaN pictures.
@@ -26,7 +26,8 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 from torchvision.models import get_model_weights
 
-from explorer import activations, app_networks, feature_maps, first_layer, zoo
+from explorer.networks import activations, feature_maps, first_layer, zoo
+from explorer.training import app_networks
 from explorer.ui import image_picker, pretrained_page
 from tests.helpers import run
 
@@ -250,7 +251,7 @@ def no_real_load(monkeypatch):
 
 
 # ---------------------------------------------------------------------------
-# Unit tests: explorer.zoo.read_weights and the cache loader
+# Unit tests: explorer.networks.zoo.read_weights and the cache loader
 # ---------------------------------------------------------------------------
 
 

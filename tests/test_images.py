@@ -1,4 +1,4 @@
-"""Unit tests for explorer.images: built-in photos, synthetic patterns, conversions and uploads."""
+"""Unit tests for explorer.images.pictures: built-in photos, synthetic patterns, conversions and uploads."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import image_files, images, lecture
-from explorer.image_files import ImageError
+from explorer.images import files as image_files
+from explorer.images import pictures as images
+from explorer.images.files import ImageError
+from explorer.lecture import reference as lecture
 
 # ---------------------------------------------------------------- helpers
 

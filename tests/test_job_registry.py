@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from explorer import job_registry
-from explorer.data import Dataset
-from explorer.job_registry import JobRegistry, QueueFull
+from explorer.jobs import registry as job_registry
+from explorer.jobs.registry import JobRegistry, QueueFull
+from explorer.training.data import Dataset
+from explorer.training.job import submit_training
 from tests.test_training import (
     HANG_SECONDS,
     finish,
@@ -36,8 +37,8 @@ def no_threads_left_behind():
 
 def test_queue_runs_jobs_one_after_another(tiny):
     registry = JobRegistry(max_running=1)
-    first_id = registry.submit(tiny_settings(epochs=1000), tiny, owner="a")
-    second_id = registry.submit(tiny_settings(epochs=1), tiny, owner="b")
+    first_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
+    second_id = submit_training(registry, tiny_settings(epochs=1), tiny, owner="b")
     first, second = registry.get(first_id), registry.get(second_id)
     assert second.snapshot().state == "queued" and second.snapshot().queue_position == 1
     assert registry.queued() == [second] and registry.running() == [first]
@@ -53,15 +54,15 @@ def test_queue_runs_jobs_one_after_another(tiny):
 
 def test_threads_per_job_follow_the_cap(tiny):
     registry = JobRegistry(max_running=2, cores=2)
-    job = registry.get(registry.submit(tiny_settings(threads=2, epochs=1), tiny))
+    job = registry.get(submit_training(registry, tiny_settings(threads=2, epochs=1), tiny))
     assert job.threads == 1
     assert registry.stop_all()
 
 
 def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
     registry = JobRegistry(max_running=1)
-    running = registry.get(registry.submit(tiny_settings(epochs=1000), tiny))
-    waiting = [registry.get(registry.submit(tiny_settings(), tiny)) for _ in range(2)]
+    running = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny))
+    waiting = [registry.get(submit_training(registry, tiny_settings(), tiny)) for _ in range(2)]
     assert [job.snapshot().queue_position for job in waiting] == [1, 2]
     waiting[0].stop()
     assert waiting[0].snapshot().state == "stopped"
@@ -74,8 +75,8 @@ def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
 
 def test_reap_stops_jobs_of_silent_owners(tiny):
     registry = JobRegistry(max_running=2)
-    gone = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="gone"))
-    here = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="here"))
+    gone = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="gone"))
+    here = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="here"))
     registry.heartbeat("here")
     registry._heartbeats["gone"] -= 1000  # its tab fell silent long ago (no sleeping here)
     assert registry.reap(grace_seconds=100) == [gone.job_id]
@@ -90,7 +91,7 @@ def test_forget_keeps_the_registry_small(tiny):
     registry = JobRegistry(max_running=1, keep_per_owner=2)
     ids = []
     for _ in range(4):
-        ids.append(registry.submit(tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
+        ids.append(submit_training(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
         finish(registry.get(ids[-1]))
     assert [job.job_id for job in registry.jobs_of("o")] == ids[-2:]
     registry.forget(ids[-1])
@@ -101,7 +102,7 @@ def test_finished_runs_are_bounded_over_all_tabs(tiny):
     registry = JobRegistry(max_running=1, keep_total=3)
     ids = []
     for owner in "abcde":
-        ids.append(registry.submit(tiny_settings(epochs=1, eval_every=100), tiny, owner=owner))
+        ids.append(submit_training(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner=owner))
         finish(registry.get(ids[-1]))
     assert [job.job_id for job in registry.jobs()] == ids[-3:]
     assert set(registry._heartbeats) <= {"c", "d", "e"}
@@ -111,7 +112,7 @@ def test_finished_runs_are_bounded_over_all_tabs(tiny):
 def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tiny):
     """Nobody polls, nobody submits: the reaper thread alone stops the orphaned run."""
     registry = JobRegistry(max_running=1, grace_seconds=0.2)
-    job = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="closed tab"))
+    job = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="closed tab"))
     finish(job)  # 1000 epochs: the reaper ends it long before (else state is "finished")
     assert job.snapshot().state == "stopped"
     wait_for(lambda: not any(t.name == "job-reaper" for t in threading.enumerate()))
@@ -120,7 +121,7 @@ def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tin
 
 def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
     registry = JobRegistry(max_running=1, grace_seconds=1.0)
-    job = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="open tab"))
+    job = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="open tab"))
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:  # three grace periods, beating as the page does
         registry.heartbeat("open tab")
@@ -132,15 +133,15 @@ def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
 def test_one_tab_cannot_fill_the_queue(tiny):
     registry = JobRegistry(max_running=1, max_per_owner=4)
     for _ in range(4):  # the ablation: four runs
-        registry.submit(tiny_settings(epochs=1000), tiny, owner="tab")
+        submit_training(registry, tiny_settings(epochs=1000), tiny, owner="tab")
     assert registry.free_places("tab") == 0
     with pytest.raises(QueueFull, match="already has 4 runs"):
-        registry.submit(tiny_settings(epochs=1000), tiny, owner="tab")
+        submit_training(registry, tiny_settings(epochs=1000), tiny, owner="tab")
     assert len(registry.jobs_of("tab")) == 4
-    registry.submit(tiny_settings(epochs=1000), tiny, owner="another tab")  # others still may
+    submit_training(registry, tiny_settings(epochs=1000), tiny, owner="another tab")  # others still may
     registry.jobs_of("tab")[0].stop()
     wait_for(lambda: registry.free_places("tab") == 1)  # a queued job stops at once
-    registry.submit(tiny_settings(epochs=1000), tiny, owner="tab")  # a place was freed
+    submit_training(registry, tiny_settings(epochs=1000), tiny, owner="tab")  # a place was freed
     assert registry.stop_all()
 
 
@@ -193,7 +194,7 @@ def test_tokens_and_browser_keys():
 
 def test_only_the_owner_controls_a_run(tiny):
     registry = JobRegistry(max_running=1)
-    job_id = registry.submit(tiny_settings(epochs=1000), tiny, owner=A, browser="browser a")
+    job_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner=A, browser="browser a")
     assert registry.owned(job_id, A) is registry.get(job_id)
     for other in (B, None, "", A.upper(), A + " "):
         assert registry.owned(job_id, other) is None
@@ -205,23 +206,23 @@ def test_only_the_owner_controls_a_run(tiny):
 
 def test_a_token_is_claimed_back_only_from_its_own_browser(tiny):
     registry = JobRegistry(max_running=1)
-    registry.submit(tiny_settings(epochs=1), tiny, owner=A, browser="browser a")
+    submit_training(registry, tiny_settings(epochs=1), tiny, owner=A, browser="browser a")
     assert registry.claim(A, "browser a")  # the same tab reloaded
     assert not registry.claim(A, "browser b")  # its address pasted into another browser
     assert not registry.claim(A, None)
     assert not registry.claim(B, "browser a")  # a token with no runs here: nothing to find
     assert not registry.claim("not a token", "browser a")
-    registry.submit(tiny_settings(epochs=1), tiny, owner=B)  # no browser key (no cookie)
+    submit_training(registry, tiny_settings(epochs=1), tiny, owner=B)  # no browser key (no cookie)
     assert registry.claim(B, None) and not registry.claim(B, "browser a")
     assert registry.stop_all()
 
 
 def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
     registry = JobRegistry(max_running=1)
-    mine = registry.submit(tiny_settings(epochs=1), tiny, owner=A)
-    theirs = registry.submit(tiny_settings(epochs=1), tiny, owner=B)
-    stopped = registry.submit(tiny_settings(epochs=1000), tiny, owner=A)
-    failed = registry.submit(tiny_settings(epochs=1), tiny, owner=A)  # marked failed below
+    mine = submit_training(registry, tiny_settings(epochs=1), tiny, owner=A)
+    theirs = submit_training(registry, tiny_settings(epochs=1), tiny, owner=B)
+    stopped = submit_training(registry, tiny_settings(epochs=1000), tiny, owner=A)
+    failed = submit_training(registry, tiny_settings(epochs=1), tiny, owner=A)  # marked failed below
     finish(registry.get(mine), registry.get(theirs))
     wait_for(lambda: registry.get(stopped).snapshot().step > 0,
              progress=lambda: progress_of(*registry.jobs()))
@@ -253,18 +254,18 @@ def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
 def test_watching_a_run_keeps_nothing_alive(tiny):
     """A viewer's page beats for its own (empty) token: no entry, no effect on the owner's."""
     registry = JobRegistry(max_running=1)
-    registry.submit(tiny_settings(epochs=1000), tiny, owner=A)
+    submit_training(registry, tiny_settings(epochs=1000), tiny, owner=A)
     registry.heartbeat(B)
     assert B not in registry._heartbeats
     assert registry.stop_all()
 
 
 def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
-    from explorer.training import TrainingJob
-    from explorer.transfer import TransferSettings
-    from explorer.transfer_backbones import default_backbone
-    from explorer.transfer_job import TransferJob
-    from explorer.transfer_tasks import builtin_task
+    from explorer.training.job import TrainingJob
+    from explorer.transfer.adapt import TransferSettings
+    from explorer.transfer.backbones import default_backbone
+    from explorer.transfer.job import TransferJob
+    from explorer.transfer.tasks import builtin_task
 
     registry = JobRegistry(max_running=1, cores=2, max_per_owner=2)
     backbone, task = default_backbone(), builtin_task("letters", train_per_class=10,
@@ -274,7 +275,7 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
         return TransferJob(TransferSettings(epochs=2), backbone, task, owner="a",
                            threads=threads, on_done=on_done)
 
-    training = registry.get(registry.submit(tiny_settings(epochs=1000), tiny, owner="a"))
+    training = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a"))
     adapted = registry.get(registry.submit_job(transfer, threads=4, owner="a"))
     assert isinstance(adapted, TransferJob) and adapted.threads == 2  # cores // max_running
     assert adapted.state == "queued" and adapted.snapshot().queue_position == 1

@@ -1,12 +1,12 @@
-"""Tests for explorer.kernels: the kernel registry, its parameters and the kernel helpers."""
+"""Tests for explorer.convolution.kernels: the kernel registry, its parameters and the kernel helpers."""
 
 import re
 
 import numpy as np
 import pytest
 
-from explorer import kernels
-from explorer.kernels import KERNELS, flip, make_kernel, normalise, validate_kernel
+from explorer.convolution import kernels
+from explorer.convolution.kernels import KERNELS, flip, make_kernel, normalise, validate_kernel
 
 SUM_ONE = {"identity", "box", "gaussian", "motion_blur", "sharpen", "emboss"}
 SUM_ZERO = {

@@ -1,4 +1,4 @@
-"""explorer.backprop, dense_conv, comparisons, receptive-field stacks and activation curves,
+"""explorer.convolution.backprop, dense_conv, comparisons, receptive-field stacks and activation curves,
 checked against torch / scipy and the lecture's numbers."""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from scipy import signal
 
-from explorer import backprop, comparisons, dense_conv, images, kernels, lecture, nets
-from explorer import receptive_field as rf
+from explorer.convolution import backprop, comparisons, dense_conv, kernels
+from explorer.convolution import receptive_field as rf
+from explorer.images import pictures as images
+from explorer.lecture import reference as lecture
+from explorer.training import nets
 
 # ---------------------------------------------------------------- S17 backprop
 

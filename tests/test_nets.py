@@ -1,4 +1,4 @@
-"""Tests for explorer.nets: the configurable CNN, its layer names and its layer table."""
+"""Tests for explorer.training.nets: the configurable CNN, its layer names and its layer table."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from explorer import nets
-from explorer.nets import (
+from explorer.training import nets
+from explorer.training.nets import (
     ACTIVATIONS,
     ModelSettings,
     build_model,
@@ -144,7 +144,7 @@ def test_layer_table_accepts_batch_shape_and_rejects_others():
 def test_the_default_networks_code_runs_without_the_app(tmp_path) -> None:
     """The Pretrained page's code for the app's own network: the layers written out, the
     weights loaded with weights_only, the same top 3 as the app (no import of explorer)."""
-    from explorer import app_networks
+    from explorer.training import app_networks
     from tests.test_codegen import run_fresh
 
     loaded = app_networks.default_network()

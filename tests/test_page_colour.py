@@ -11,8 +11,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import codegen, colour, first_layer, image_files, images, kernels
-from explorer.codegen import ImageSource
+from explorer.codegen import scripts as codegen
+from explorer.codegen.scripts import ImageSource
+from explorer.colour import filters as colour
+from explorer.convolution import kernels
+from explorer.images import files as image_files
+from explorer.images import pictures as images
+from explorer.networks import first_layer
 from explorer.ui import colour_filters
 from tests.helpers import captions, heatmaps, run
 
@@ -501,7 +506,7 @@ def test_feature_map_tiles_are_encoded_once_per_picture_and_maps() -> None:
     512 x 512 pictures was ~60 ms of every rerun); a one-pixel change is a new picture."""
     import numpy as np
 
-    from explorer.bounded_cache import array_digest
+    from explorer.jobs.bounded_cache import array_digest
     from explorer.ui import colour_filters
 
     image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)

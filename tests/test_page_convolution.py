@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import comparisons, conv, kernels
+from explorer.convolution import comparisons, conv, kernels
 from tests.helpers import captions, heatmaps, run
 
 PAGE = "../pages/1_Convolution.py"

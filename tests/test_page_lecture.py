@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import lecture
 from explorer.catalogue import PAGES_BY_KEY
-from explorer.lecture_demos import DEMOS, DEMOS_BY_KEY, SECTIONS
+from explorer.lecture import reference as lecture
+from explorer.lecture.demos import DEMOS, DEMOS_BY_KEY, SECTIONS
 from tests.helpers import captions, heatmaps
 
 HOME = "../explorer/Home.py"

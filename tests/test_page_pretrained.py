@@ -9,7 +9,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer import train_runs, training
+from explorer.training import job as training
+from explorer.training import runs as train_runs
+from explorer.training.job import submit_training
 from explorer.ui import pretrained_page
 from tests.helpers import run
 
@@ -83,7 +85,7 @@ def test_every_tab_of_the_default_network(app: AppTest, tab: str) -> None:
 
 
 def test_switching_layer_and_channel_reuses_the_capture(app: AppTest) -> None:
-    from explorer import shared_results
+    from explorer.networks import shared_results
 
     app.session_state["tab"] = "Activations"
     run(app)
@@ -170,7 +172,7 @@ def test_shared_colour_scale_for_the_channel_grid(app: AppTest) -> None:
 
 
 def test_downloading_weights_offline_says_why(app: AppTest, monkeypatch) -> None:
-    from explorer import zoo
+    from explorer.networks import zoo
 
     def offline(*args, **kwargs):
         raise zoo.DownloadError("no connection (test)")
@@ -186,7 +188,7 @@ def test_downloading_weights_offline_says_why(app: AppTest, monkeypatch) -> None
 
 def test_the_model_list_shows_this_tabs_runs_only() -> None:
     """A finished run is offered in its own tab's list, not in another student's."""
-    from explorer import job_registry
+    from explorer.jobs import registry as job_registry
     from explorer.ui.heartbeat import OWNER_KEY
     from tests.test_training import quadrant_dataset, tiny_settings
 
@@ -200,7 +202,7 @@ def test_the_model_list_shows_this_tabs_runs_only() -> None:
     mine, token = tab_with_owner()
     other, _ = tab_with_owner()
     registry = job_registry.get_registry()
-    job_id = registry.submit(tiny_settings(epochs=1), quadrant_dataset(), owner=token)
+    job_id = submit_training(registry, tiny_settings(epochs=1), quadrant_dataset(), owner=token)
     assert registry.get(job_id).join(60)
     try:
         for at, listed in ((mine, True), (other, False)):
@@ -214,7 +216,7 @@ def test_the_model_list_shows_this_tabs_runs_only() -> None:
 
 def test_a_finished_run_opens_as_a_network() -> None:
     """A run of this tab is browsable on the page (its normalisation as trained)."""
-    from explorer import job_registry
+    from explorer.jobs import registry as job_registry
     from explorer.ui.heartbeat import OWNER_KEY
     from tests.test_training import quadrant_dataset, tiny_settings
 
@@ -223,7 +225,7 @@ def test_a_finished_run_opens_as_a_network() -> None:
     at.session_state[OWNER_KEY] = token
     at.run()
     registry = job_registry.get_registry()
-    job_id = registry.submit(tiny_settings(epochs=1), quadrant_dataset(), owner=token)
+    job_id = submit_training(registry, tiny_settings(epochs=1), quadrant_dataset(), owner=token)
     assert registry.get(job_id).join(60)
     try:
         at.switch_page(PAGE).run()
@@ -251,7 +253,7 @@ def test_a_big_occlusion_map_fills_in_live_and_then_shows_whole(app: AppTest,
                                                                  monkeypatch) -> None:
     """Maps over INLINE_MULTIPLY_ADDS (VGG16's) run in the background: the tab shows progress
     and the map so far, and the whole map once it is done."""
-    from explorer import shared_results
+    from explorer.networks import shared_results
     from explorer.ui import occlusion_view
 
     monkeypatch.setattr(occlusion_view, "INLINE_MULTIPLY_ADDS", 0)  # as if the net were VGG16
@@ -276,8 +278,8 @@ def test_a_big_occlusion_map_fills_in_live_and_then_shows_whole(app: AppTest,
 
 
 def test_feature_visualisation_runs_live_and_shows_the_best_examples(app: AppTest) -> None:
-    from explorer import job_registry
-    from explorer.featurevis_job import VisJob
+    from explorer.featurevis.job import VisJob
+    from explorer.jobs import registry as job_registry
     from tests.test_training import wait_for
 
     app.session_state["tab"] = "What channels look for"
@@ -316,8 +318,8 @@ def test_bad_channels_get_a_message(app: AppTest, channels: str, message: str) -
 
 
 def test_edges_to_objects_visualises_the_strongest_channels_of_each_layer(app: AppTest) -> None:
-    from explorer import job_registry
-    from explorer.featurevis_job import VisJob
+    from explorer.featurevis.job import VisJob
+    from explorer.jobs import registry as job_registry
     from tests.test_training import wait_for
 
     use_pattern(app, "disk")
@@ -338,7 +340,7 @@ def test_edges_to_objects_visualises_the_strongest_channels_of_each_layer(app: A
 
 
 def test_a_whole_layer_is_one_mosaic(app: AppTest) -> None:
-    from explorer import job_registry
+    from explorer.jobs import registry as job_registry
     from tests.test_training import wait_for
 
     app.session_state["tab"] = "What channels look for"
@@ -358,13 +360,14 @@ def test_a_whole_layer_is_one_mosaic(app: AppTest) -> None:
 
 
 def test_a_train_page_run_finds_its_top_examples_in_its_own_test_set() -> None:
-    from explorer import app_networks, job_registry
+    from explorer.jobs import registry as job_registry
+    from explorer.training import app_networks
     from explorer.ui import channel_views
     from tests.test_training import finish, quadrant_dataset, tiny_settings
 
     data = quadrant_dataset()
     registry = job_registry.get_registry()
-    job = registry.get(registry.submit(tiny_settings(epochs=1), data))
+    job = registry.get(submit_training(registry, tiny_settings(epochs=1), data))
     finish(job)
     mean, std = training.normalisation(data)
     loaded = app_networks.own_model("Run", job, data.classes, mean, std, "a test run")

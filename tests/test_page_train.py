@@ -9,7 +9,9 @@ import zipfile
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import ablation, data, job_registry, training
+from explorer.jobs import registry as job_registry
+from explorer.training import ablation, data
+from explorer.training import job as training
 from explorer.ui import training_page
 from tests.helpers import run
 from tests.test_training import HANG_SECONDS, progress_of

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import job_registry
-from explorer.transfer import STRATEGIES
-from explorer.transfer_job import TransferJob
-from explorer.transfer_tasks import LETTER_CLASSES
+from explorer.jobs import registry as job_registry
+from explorer.transfer.adapt import STRATEGIES
+from explorer.transfer.job import TransferJob
+from explorer.transfer.tasks import LETTER_CLASSES
 from tests.helpers import run
 from tests.test_training import HANG_SECONDS
 from tests.test_training import wait_for as wait_until

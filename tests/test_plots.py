@@ -1,11 +1,11 @@
-"""Unit tests of explorer.plots: colour scales, RGB colour maps, display helpers and heatmaps."""
+"""Unit tests of explorer.images.plots: colour scales, RGB colour maps, display helpers and heatmaps."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from explorer import plots
+from explorer.images import plots
 
 WHITE = (0xF7, 0xF7, 0xF7)  # DIVERGING's centre
 DARK_BLUE = (0x05, 0x30, 0x61)  # DIVERGING at 0.0

@@ -28,7 +28,8 @@ import torch
 import torchvision.datasets.cifar
 from torchvision.datasets import CIFAR10, MNIST
 
-from explorer import prefetch, zoo
+from explorer import prefetch
+from explorer.networks import zoo
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = "[Errno -3] Temporary failure in name resolution"

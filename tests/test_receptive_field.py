@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torchvision.models import get_model
 
-from explorer.dataset_examples import channel_examples, example_crops, field_or_none
-from explorer.receptive_field import crop, receptive_field
+from explorer.convolution.receptive_field import crop, receptive_field
+from explorer.featurevis.dataset_examples import channel_examples, example_crops, field_or_none
 
 
 def positive(model: nn.Module) -> nn.Module:

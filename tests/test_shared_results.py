@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explorer import activations, shared_results, zoo
-from explorer.nets import ModelSettings, build_model
+from explorer.networks import activations, shared_results, zoo
+from explorer.training.nets import ModelSettings, build_model
 
 
 def loaded_net(seed: int) -> zoo.LoadedModel:

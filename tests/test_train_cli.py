@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.augmentation import Augmentation
-from explorer.train import build_parser, main, parse_augmentation, settings_from_args
-from explorer.train_runs import load_run
+from explorer.training.__main__ import build_parser, main, parse_augmentation, settings_from_args
+from explorer.training.augmentation import Augmentation
+from explorer.training.runs import load_run
 from tests.test_training import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent

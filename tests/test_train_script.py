@@ -11,18 +11,18 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.augmentation import Augmentation, augment_batch
-from explorer.codegen_inputs import definitions
-from explorer.data import shapes_dataset
-from explorer.dataset_zip import dataset_from_zip
-from explorer.nets import ModelSettings, build_model
-from explorer.train_script import (
+from explorer.codegen.inputs import definitions
+from explorer.training.augmentation import Augmentation, augment_batch
+from explorer.training.data import shapes_dataset
+from explorer.training.dataset_zip import dataset_from_zip
+from explorer.training.nets import ModelSettings, build_model
+from explorer.training.script import (
     AUGMENTATION_DEFINITIONS,
     SHAPES_DEFINITIONS,
     ZIP_DEFINITIONS,
     standalone_script,
 )
-from explorer.train_settings import TrainSettings
+from explorer.training.settings import TrainSettings
 from tests.test_codegen import run_fresh
 from tests.test_data import _zip
 
@@ -39,7 +39,8 @@ def settings(**changes) -> TrainSettings:
 
 
 def test_the_copied_definitions_are_the_apps() -> None:
-    from explorer import augmentation, data, dataset_zip, synthetic
+    from explorer.images import synthetic
+    from explorer.training import augmentation, data, dataset_zip
 
     for module, names in ((synthetic, SHAPES_DEFINITIONS), (dataset_zip, ZIP_DEFINITIONS),
                           (augmentation, AUGMENTATION_DEFINITIONS)):

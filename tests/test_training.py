@@ -1,4 +1,4 @@
-"""Tests for explorer.training: schedules, the background job, the registry and the exports."""
+"""Tests for explorer.training.job: schedules, the background job, the registry and the exports."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.augmentation import Augmentation
-from explorer.data import Dataset
-from explorer.lr_range import lr_range_test
-from explorer.nets import ModelSettings
-from explorer.train_runs import load_run, metrics_csv, save_run
-from explorer.train_settings import (
+from explorer.training.augmentation import Augmentation
+from explorer.training.data import Dataset
+from explorer.training.job import TrainingJob, eval_indices, thread_budget
+from explorer.training.lr_range import lr_range_test
+from explorer.training.nets import ModelSettings
+from explorer.training.runs import load_run, metrics_csv, save_run
+from explorer.training.settings import (
     OPTIMISERS,
     SCHEDULES,
     TrainSettings,
@@ -27,7 +28,6 @@ from explorer.train_settings import (
     settings_from_dict,
     settings_to_dict,
 )
-from explorer.training import TrainingJob, eval_indices, thread_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL = ModelSettings(blocks=1, channels=4, hidden=16)
@@ -310,7 +310,7 @@ def test_non_finite_data_fails_naming_the_data_not_the_learning_rate(mean):
 def test_a_nan_loss_at_the_first_step_blames_the_data_not_the_learning_rate(tiny, monkeypatch):
     """Finite inputs, NaN loss before any update: no learning rate can have caused it."""
     real = torch.nn.functional.cross_entropy
-    monkeypatch.setattr("explorer.training.F.cross_entropy",
+    monkeypatch.setattr("explorer.training.job.F.cross_entropy",
                         lambda logits, y, **kw: real(logits, y, **kw) * math.nan)
     job = TrainingJob(tiny_settings(learning_rate=1e-4), tiny)
     job.start()
@@ -321,7 +321,7 @@ def test_a_nan_loss_at_the_first_step_blames_the_data_not_the_learning_rate(tiny
 
 
 def test_normalisation_floors_only_the_constant_channels(tiny):
-    from explorer.training import STD_FLOOR, normalisation
+    from explorer.training.job import STD_FLOOR, normalisation
 
     assert normalisation(tiny) == ((0.5,) * 3, (0.3,) * 3)
     mean, std = normalisation(constant_channel_dataset())
@@ -350,7 +350,7 @@ def test_a_saved_run_of_a_constant_channel_keeps_a_usable_std(tmp_path):
     (20000, 64, None),
 ])
 def test_batch_warning(count, batch, expected):
-    from explorer.training import batch_warning
+    from explorer.training.job import batch_warning
 
     note = batch_warning(count, batch)
     if expected is None:
@@ -423,7 +423,7 @@ def test_errors_in_the_worker_are_reported(tiny, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("augmentation exploded")
 
-    monkeypatch.setattr("explorer.training.augment_batch", broken)
+    monkeypatch.setattr("explorer.training.job.augment_batch", broken)
     job = TrainingJob(tiny_settings(augmentation=Augmentation(flip=True)), tiny)
     job.start()
     finish(job)
@@ -446,7 +446,7 @@ def test_snapshot_is_a_copy(tiny):
 
 
 def test_curve_is_bounded(tiny, monkeypatch):
-    monkeypatch.setattr("explorer.training.CURVE_POINTS", 10)
+    monkeypatch.setattr("explorer.training.job.CURVE_POINTS", 10)
     job = TrainingJob(tiny_settings(epochs=5), tiny)  # 40 steps
     job.start()
     finish(job)
@@ -480,7 +480,7 @@ def test_lr_range_test(tiny):
 
 
 def test_the_range_test_runs_the_steps_it_announces(tiny):
-    from explorer.lr_range import RANGE_TEST_STEPS
+    from explorer.training.lr_range import RANGE_TEST_STEPS
 
     result = lr_range_test(tiny_settings(optimiser="sgd"), tiny, end=1e-3)  # never blows up
     assert result.steps == RANGE_TEST_STEPS == len(result.losses) and not result.stopped_early
@@ -502,7 +502,7 @@ def test_a_range_test_on_a_constant_channel_works():
 
 def test_a_range_test_whose_loss_is_nan_from_the_start_says_so(tiny, monkeypatch):
     real = torch.nn.functional.cross_entropy
-    monkeypatch.setattr("explorer.lr_range.F.cross_entropy",
+    monkeypatch.setattr("explorer.training.lr_range.F.cross_entropy",
                         lambda logits, y, **kw: real(logits, y, **kw) * math.nan)
     result = lr_range_test(tiny_settings(), tiny, steps=20)
     assert not result.ok and "very first batch" in result.note
@@ -514,7 +514,7 @@ def test_a_suggestion_at_the_edge_of_the_range_is_flagged(tiny, monkeypatch, dro
     suspect (the page said 0.00012 with no caution)."""
     # a loss of 2 that slowly falls, with one steep drop of 0.5 just before step `drop_at`
     losses = iter([2.0 - 0.001 * i - (0.5 if i >= drop_at else 0.0) for i in range(40)])
-    monkeypatch.setattr("explorer.lr_range.F.cross_entropy",
+    monkeypatch.setattr("explorer.training.lr_range.F.cross_entropy",
                         lambda logits, y, **kw: logits.sum() * 0 + next(losses))
     result = lr_range_test(tiny_settings(optimiser="sgd"), tiny, steps=40, smoothing=0.0)
     assert result.ok and len(result.losses) == 40
@@ -580,7 +580,7 @@ def test_load_run_rejects_other_files(content, tmp_path):
     ("auto", True, "cuda"), ("cuda:1", True, "cuda:1"), ("cuda:x", True, "cuda"),
 ])
 def test_train_device(monkeypatch, wanted, cuda, expected):
-    from explorer.training import train_device
+    from explorer.training.job import train_device
 
     monkeypatch.setenv("EXPLORER_TRAIN_DEVICE", wanted)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)

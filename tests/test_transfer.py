@@ -1,4 +1,4 @@
-"""Tests for explorer.transfer, transfer_job, transfer_export and the CLI."""
+"""Tests for explorer.transfer.adapt, transfer_job, transfer_export and the CLI."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image
 
-from explorer.data import shapes_dataset
-from explorer.nets import ModelSettings
-from explorer.train_settings import TrainSettings
-from explorer.training import TrainingJob
-from explorer.transfer import (
+from explorer.training.data import shapes_dataset
+from explorer.training.job import TrainingJob
+from explorer.training.nets import ModelSettings
+from explorer.training.settings import TrainSettings
+from explorer.transfer.__main__ import main, parse_strategies
+from explorer.transfer.adapt import (
     STRATEGIES,
     TransferSettings,
     adapt,
@@ -30,7 +31,7 @@ from explorer.transfer import (
     layer_plan,
     parameter_counts,
 )
-from explorer.transfer_backbones import (
+from explorer.transfer.backbones import (
     BACKBONES,
     Backbone,
     backbone_from_job,
@@ -38,9 +39,8 @@ from explorer.transfer_backbones import (
     default_backbone,
     load_backbone,
 )
-from explorer.transfer_cli import main, parse_strategies
-from explorer.transfer_compare import Comparison, compare
-from explorer.transfer_export import (
+from explorer.transfer.compare import Comparison, compare
+from explorer.transfer.export import (
     as_loaded_model,
     comparison_csv,
     load_adapted,
@@ -48,9 +48,9 @@ from explorer.transfer_export import (
     save_adapted,
     standalone_script,
 )
-from explorer.transfer_features import FeatureCache, head_inputs
-from explorer.transfer_job import TransferJob
-from explorer.transfer_tasks import builtin_task, task_from_examples
+from explorer.transfer.features import FeatureCache, head_inputs
+from explorer.transfer.job import TransferJob
+from explorer.transfer.tasks import builtin_task, task_from_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 10  # letters

@@ -1,4 +1,4 @@
-"""Tests for explorer.transfer_tasks: built-in letters, per-class subsets, zips, examples."""
+"""Tests for explorer.transfer.tasks: built-in letters, per-class subsets, zips, examples."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.data import DatasetError
-from explorer.transfer_tasks import (
+from explorer.training.data import DatasetError
+from explorer.transfer.tasks import (
     HOLD_OUT_MIN,
     LETTER_CLASSES,
     TASKS,

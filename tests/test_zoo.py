@@ -1,4 +1,4 @@
-"""Tests for explorer.zoo: registry, offline weight loading, uploads, predictions, families."""
+"""Tests for explorer.networks.zoo: registry, offline weight loading, uploads, predictions, families."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from torchvision.models import get_model_weights
 
-from explorer import activations as A
-from explorer import families, feature_maps, zoo
 from explorer.environment import weights_dir
+from explorer.networks import activations as A
+from explorer.networks import families, feature_maps, zoo
 
 FAMILIES = {
     "AlexNet", "VGG", "Inception", "ResNet", "DenseNet", "SqueezeNet", "MobileNet", "EfficientNet"

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import ablation
+from explorer.training import ablation
 from explorer.ui.state import bound_expander_link
 from explorer.ui.training_page import ABLATION_KEY, POLL_SECONDS, registry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import plots
+from explorer.images import plots
 
 TARGETS = 1  # the trace index of plots.with_cell_targets' markers (the heatmap is trace 0)
 

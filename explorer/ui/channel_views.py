@@ -8,18 +8,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import (
-    dataset_examples,
-    feature_maps,
-    featurevis,
-    job_registry,
-    plots,
-    shared_results,
-    zoo,
-)
-from explorer.featurevis import LOGITS, VisSettings
-from explorer.featurevis_cli import example_images, parse_channels
-from explorer.featurevis_job import VisJob
+from explorer.featurevis import dataset_examples
+from explorer.featurevis import optimise as featurevis
+from explorer.featurevis.inputs import example_images, parse_channels
+from explorer.featurevis.job import VisJob
+from explorer.featurevis.optimise import LOGITS, VisSettings
+from explorer.images import plots
+from explorer.jobs import registry as job_registry
+from explorer.networks import feature_maps, shared_results, zoo
 from explorer.ui.state import Check, seed
 from explorer.ui.training_page import browser, owner, registry, session_owner
 
@@ -46,8 +42,8 @@ EXAMPLES_FROM_A_RUN = 1000  # test pictures of a Train-page run searched for top
 def example_source(loaded: zoo.LoadedModel) -> str:
     """Where a network's top examples come from: "run:<id>" (a Train-page run: its own test
     set), "default" (a Shapes network: Shapes' test set) or "photos" (the built-in photos)."""
-    from explorer.data import SHAPE_CLASSES
-    from explorer.training import TrainingJob
+    from explorer.training.data import SHAPE_CLASSES
+    from explorer.training.job import TrainingJob
 
     for job in registry().jobs():
         if isinstance(job, TrainingJob) and job.model is loaded.model:

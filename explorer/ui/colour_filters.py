@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import codegen, colour, first_layer, kernels, plots
-from explorer.bounded_cache import array_digest
+from explorer.codegen import scripts as codegen
+from explorer.colour import filters as colour
+from explorer.convolution import kernels
+from explorer.images import plots
+from explorer.jobs.bounded_cache import array_digest
+from explorer.networks import first_layer
 from explorer.ui.state import boolean, kept, link_applied, number_in, one_of, seed, text_matching
 
 PAGE = "colour"
@@ -351,7 +355,7 @@ def _alexnet_first_layer(modified: float | None) -> np.ndarray | None:
 @st.cache_resource(show_spinner=False)
 def _default_net_first_layer() -> np.ndarray:
     """The first conv weight (32, 3, 3, 3) of the app's network trained on the shapes."""
-    from explorer import train_runs
+    from explorer.training import runs as train_runs
 
     model = train_runs.load_run(DEFAULT_NET).model
     return model.get_submodule("conv1").weight.detach().numpy().copy()

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import codegen, comparisons, conv, kernels, plots
+from explorer.codegen import scripts as codegen
+from explorer.convolution import comparisons, conv, kernels
+from explorer.images import plots
 from explorer.ui.cell_picker import clickable_heatmap
 from explorer.ui.kernel_editor import KernelChoice, replace_grid
 from explorer.ui.state import kept, number_in, one_of, seed

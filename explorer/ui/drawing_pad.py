@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import drawing
+from explorer.images import drawing
 
 HTML = """<div class="draw-pad"><canvas width="256" height="256"></canvas>
 <div class="tools"><button data-act="undo">Undo</button><button data-act="clear">Clear</button>

@@ -12,7 +12,7 @@ BEAT_SECONDS = 20  # well inside the registry's grace period (120 s)
 
 def _registry():
     """The job registry if the Train page has been used in this process, without importing torch."""
-    registry_module = sys.modules.get("explorer.job_registry")
+    registry_module = sys.modules.get("explorer.jobs.registry")
     return None if registry_module is None else registry_module.get_registry()
 
 

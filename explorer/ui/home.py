@@ -20,7 +20,7 @@ def card_picture(key: str) -> tuple[bytes, str]:
     """The card's picture and its format, encoded once per process (not on every rerun): PNG
     for drawings, JPEG where that is much smaller (the photos: 30-40 KB instead of 80-230 KB,
     for each of a class's 50 first visits)."""
-    from explorer import gallery, plots  # scipy + skimage: imported after the title is on screen
+    from explorer.images import gallery, plots
 
     pixels = np.clip(gallery.CARD_PICTURES[key](), 0.0, 1.0)
     png, jpeg = plots.png_bytes(pixels), plots.jpeg_bytes(pixels)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from explorer import codegen, image_files, images
+from explorer.codegen import scripts as codegen
+from explorer.images import files as image_files
+from explorer.images import pictures as images
 from explorer.ui.state import kept, one_of, seed
 
 SOURCES = {
@@ -95,7 +97,7 @@ def image_picker(
 
 def _drawn(page: str, mode: str) -> PickedImage:
     """The drawing pad's picture, 128 x 128 (every page then treats it like an upload)."""
-    from explorer import drawing
+    from explorer.images import drawing
     from explorer.ui.drawing_pad import drawing_pad
 
     strokes = drawing_pad(f"{page}.pad")

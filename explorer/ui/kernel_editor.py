@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import kernels
+from explorer.convolution import kernels
 from explorer.ui.kernel_paint import paint_grid
 from explorer.ui.state import boolean, kept, link_applied, number_in, one_of, seed
 

@@ -17,7 +17,7 @@ CSS = """
 .kernel-paint .hint { font-size: 0.8rem; color: #5b6472; margin-top: 0.3rem; }
 """
 
-# Diverging colours as in explorer.plots.DIVERGING: blue < 0 < red, white at 0.
+# Diverging colours as in explorer.images.plots.DIVERGING: blue < 0 < red, white at 0.
 JS = """
 function colour(value, limit) {
   const t = Math.max(-1, Math.min(1, value / limit));

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import backprop, dense_conv, plots
-from explorer import receptive_field as rf
+from explorer.convolution import backprop, dense_conv
+from explorer.convolution import receptive_field as rf
+from explorer.images import plots
 from explorer.ui.cell_picker import clickable_heatmap
 from explorer.ui.state import kept, number_in, one_of, seed
 
@@ -132,7 +133,7 @@ def receptive_field_panel() -> None:
 def networks_table() -> pd.DataFrame:
     """Receptive fields of the last layers of the app's default network and three ImageNet
     networks, from their architectures (no weights needed)."""
-    from explorer import app_networks
+    from explorer.training import app_networks
 
     rows = []
     default = app_networks.default_network().model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.catalogue import PAGES_BY_KEY
-from explorer.lecture_demos import DEMOS, SECTIONS, Demo
+from explorer.lecture.demos import DEMOS, SECTIONS, Demo
 from explorer.ui.presenter import presenting
 
 INTRO = """

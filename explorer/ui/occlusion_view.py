@@ -6,7 +6,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import activations, feature_maps, occlusion, plots, shared_results, zoo
+from explorer.images import plots
+from explorer.networks import activations, feature_maps, occlusion, shared_results, zoo
 
 PAGE = "pretrained"
 INLINE_MULTIPLY_ADDS = 5e10  # maps up to this much work (~0.6 s here) are computed in the rerun;

@@ -6,18 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import (
-    activations,
-    app_networks,
-    feature_maps,
-    first_layer,
-    job_registry,
-    nets,
-    plots,
-    shared_results,
-    training,
-    zoo,
-)
+from explorer.images import plots
+from explorer.jobs import registry as job_registry
+from explorer.networks import activations, feature_maps, first_layer, shared_results, zoo
+from explorer.training import app_networks, nets
+from explorer.training import job as training
 from explorer.ui.heartbeat import OWNER_KEY
 from explorer.ui.state import kept, seed
 
@@ -71,7 +64,7 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
     if job is None or job.model is None:
         return None
     if not isinstance(job, training.TrainingJob):  # a network adapted on the Transfer page
-        from explorer.transfer_export import as_loaded_model
+        from explorer.transfer.export import as_loaded_model
 
         return as_loaded_model(job)
     dataset = job.dataset
@@ -402,7 +395,7 @@ def architecture_panel(loaded: zoo.LoadedModel) -> None:
 
 
 def families_panel() -> None:
-    from explorer import families
+    from explorer.networks import families
 
     rows = families.families_table()
     st.plotly_chart(families.families_figure(rows), width="stretch", key="families")

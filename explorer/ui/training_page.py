@@ -8,18 +8,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import ablation as ablation_plan
-from explorer import (
-    data,
-    dataset_zip,
-    job_registry,
-    lr_range,
-    nets,
-    plots,
-    train_settings,
-    training,
-)
-from explorer.augmentation import Augmentation, augment_batch
+from explorer.images import plots
+from explorer.jobs import registry as job_registry
+from explorer.training import ablation as ablation_plan
+from explorer.training import data, dataset_zip, lr_range, nets
+from explorer.training import job as training
+from explorer.training import settings as train_settings
+from explorer.training.augmentation import Augmentation, augment_batch
+from explorer.training.job import submit_training
 from explorer.ui.state import kept, mirror, number_in, one_of, seed
 
 PAGE = "train"
@@ -308,7 +304,7 @@ def _submit(settings: train_settings.TrainSettings, dataset: data.Dataset) -> st
     """Queue a run for this tab; None (and a message for the page) when the tab is at its
     limit of unfinished runs or the settings do not fit the data."""
     try:
-        job_id = registry().submit(settings, dataset, owner=owner(), browser=browser())
+        job_id = submit_training(registry(), settings, dataset, owner=owner(), browser=browser())
     except job_registry.QueueFull as error:
         _refuse(str(error))
         return None
@@ -329,7 +325,7 @@ def start(settings: train_settings.TrainSettings | None, dataset: data.Dataset |
 
 def ablation(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """on_click: the lecture's four variants, one after another through the queue (on the
-    built-in data in the regime where they matter: explorer.ablation)."""
+    built-in data in the regime where they matter: explorer.training.ablation)."""
     if settings is None or dataset is None:
         _refuse("Choose a dataset (and settings the model can take) before the ablation.")
         return
@@ -515,7 +511,7 @@ def show_run(snap: training.JobSnapshot, dataset: data.Dataset | None) -> None:
     kernels_col, confusion_col = st.columns([2, 3])
     with kernels_col:
         if snap.kernels is not None:
-            from explorer import first_layer
+            from explorer.networks import first_layer
 
             tiles = first_layer.kernels_to_images(snap.kernels) if snap.kernels.shape[1] == 3 \
                 else (0.5 + 0.5 * snap.kernels / max(np.abs(snap.kernels).max(), 1e-12))

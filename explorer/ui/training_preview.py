@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import data, nets, plots, train_settings
+from explorer.images import plots
+from explorer.training import data, nets
+from explorer.training import settings as train_settings
 from explorer.ui.state import kept
 from explorer.ui.training_page import PAGE
 

@@ -7,7 +7,11 @@ import io
 import pandas as pd
 import streamlit as st
 
-from explorer import data, plots, train_runs, train_script, training
+from explorer.images import plots
+from explorer.training import data
+from explorer.training import job as training
+from explorer.training import runs as train_runs
+from explorer.training import script as train_script
 from explorer.ui.training_page import PAGE, owner, registry
 
 

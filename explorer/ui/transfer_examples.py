@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import image_files, plots
-from explorer.transfer_tasks import MAX_CLASSES, MIN_CLASSES
+from explorer.images import files as image_files
+from explorer.images import plots
+from explorer.transfer.tasks import MAX_CLASSES, MIN_CLASSES
 from explorer.ui.image_picker import UPLOAD_TYPES
 
 PAGE = "transfer"
@@ -19,7 +20,7 @@ DEFAULT_NAMES = ("cat", "dog", "bird", "fish", "car", "tree", "cup", "shoe", "bo
 def _thumbnail(data: bytes) -> np.ndarray:
     """An uploaded file -> (KEPT_SIDE, KEPT_SIDE, 3) uint8, squashed to a square; ImageError
     (a ValueError with a sentence) for anything that is not an allowed picture."""
-    from explorer.transfer_tasks import example_image
+    from explorer.transfer.tasks import example_image
 
     pixels = image_files.read_image(data, mode="RGB", max_side=DECODE_SIDE, max_aspect=None).pixels
     return example_image(pixels, KEPT_SIDE, "The picture").permute(1, 2, 0).numpy()

@@ -6,16 +6,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import plots, training
-from explorer.transfer import STRATEGIES, TransferSettings, layer_plan, parameter_counts
-from explorer.transfer_backbones import (
+from explorer.images import plots
+from explorer.training import job as training
+from explorer.transfer.adapt import STRATEGIES, TransferSettings, layer_plan, parameter_counts
+from explorer.transfer.backbones import (
     BACKBONES,
     Backbone,
     backbone_from_job,
     backbone_from_loaded,
     default_backbone,
 )
-from explorer.transfer_tasks import (
+from explorer.transfer.tasks import (
     PER_CLASS_CHOICES,
     TASK_SIZE,
     TASKS,

@@ -9,17 +9,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import job_registry, plots
-from explorer.transfer import STRATEGIES, TransferSettings
-from explorer.transfer_backbones import Backbone
-from explorer.transfer_export import (
+from explorer.images import plots
+from explorer.jobs import registry as job_registry
+from explorer.transfer.adapt import STRATEGIES, TransferSettings
+from explorer.transfer.backbones import Backbone
+from explorer.transfer.export import (
     comparison_csv,
     metrics_csv,
     save_adapted,
     standalone_script,
 )
-from explorer.transfer_job import TransferJob, TransferSnapshot
-from explorer.transfer_tasks import TransferTask
+from explorer.transfer.job import TransferJob, TransferSnapshot
+from explorer.transfer.tasks import TransferTask
 from explorer.ui.image_picker import image_picker
 from explorer.ui.training_page import browser, owner, registry, session_owner
 from explorer.ui.widgets import code_panel

@@ -1,0 +1,5 @@
+""""Show the code": runnable SciPy / PyTorch scripts for the current settings (scripts), their
+images and kernels as Python lines and the script-writing helpers (inputs).
+
+May import: explorer.convolution, explorer.images, explorer.lecture.
+"""

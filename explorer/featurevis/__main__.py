@@ -1,0 +1,104 @@
+"""`python -m explorer.featurevis`: what channels look for, from a terminal (a grid PNG, JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from explorer.featurevis.inputs import example_images, loaded_network, parse_channels
+from explorer.featurevis.optimise import (
+    LOGITS,
+    VisSettings,
+    channel_count,
+    check_batch,
+    check_units,
+    conv_layers,
+    unit_values_of_images,
+    visualise,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = VisSettings()
+    parser = argparse.ArgumentParser(
+        prog="python -m explorer.featurevis",
+        description="Optimise one picture per channel of a layer to maximise it (the Pretrained "
+                    "page's feature visualisation), and compare with the best real example.")
+    parser.add_argument("--network", default="default",
+                        help="default (the app's Shapes network, offline) or a torchvision name "
+                             "such as resnet18 or vgg16 (cached ImageNet weights)")
+    parser.add_argument("--layer", help="layer name (see --list-layers) or 'logits'")
+    parser.add_argument("--channels", type=parse_channels, default=parse_channels("0-7"),
+                        help="0-7, 0,3,5 or all (default 0-7)")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--size", type=int, help="picture side (default: the network's input)")
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate)
+    parser.add_argument("--jitter", type=int, help="pixels (default: size / 16)")
+    parser.add_argument("--tv", type=float, default=defaults.tv_weight, help="TV penalty weight")
+    parser.add_argument("--pixels", action="store_true", help="plain pixels, not Fourier")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", help="write the pictures as one PNG grid here")
+    parser.add_argument("--list-layers", action="store_true")
+    parser.add_argument("--json", action="store_true", help="one JSON line per channel")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        loaded = loaded_network(args.network)
+    except ValueError as error:
+        parser.error(str(error))
+    model = loaded.model
+    if args.list_layers:
+        print("\n".join(conv_layers(model) + [LOGITS]))
+        return 0
+    if not args.layer:
+        parser.error("--layer is required (see --list-layers)")
+    size = args.size or loaded.input_shape[1]
+    try:
+        if args.channels is None:
+            args.channels = list(range(channel_count(model, args.layer, loaded.input_shape)))
+        check_units(model, args.layer, args.channels, loaded.input_shape)
+        check_batch(len(args.channels), size)
+        settings = VisSettings(steps=args.steps, size=size, learning_rate=args.lr,
+                               jitter=args.jitter if args.jitter is not None else size // 16,
+                               tv_weight=args.tv, fourier=not args.pixels, seed=args.seed)
+    except ValueError as error:
+        parser.error(str(error))
+    mean, std = loaded.transforms.mean, loaded.transforms.std
+    started = time.perf_counter()
+    result = visualise(model, args.layer, args.channels, mean=mean, std=std, settings=settings)
+    seconds = time.perf_counter() - started
+    examples, source = example_images(args.network, size)
+    real = unit_values_of_images(model, args.layer, args.channels, examples, mean=mean, std=std)
+    best = real.max(axis=0)
+    if args.out:
+        from explorer.images import plots
+
+        grid = plots.image_grid(result.images, columns=min(8, len(result.units)), pad=2)
+        with open(args.out, "wb") as handle:
+            handle.write(plots.png_bytes(grid))
+    beaten = int((result.values > best).sum())
+    for unit, reached, example, index in zip(result.units, result.values, best,
+                                             real.argmax(axis=0), strict=True):
+        row = {"network": args.network, "layer": args.layer, "channel": unit,
+               "optimised": round(float(reached), 4), "best_example": round(float(example), 4),
+               "best_example_index": int(index), "examples": source,
+               "optimised_wins": bool(reached > example), "steps": result.steps_done,
+               "size": size, "seconds": round(seconds, 2)}
+        print(json.dumps(row) if args.json else
+              f"channel {unit:3d}: optimised {reached:9.3f}   best example {example:9.3f}"
+              f"{'   (optimised wins)' if reached > example else ''}")
+    if not args.json:
+        print(f"{beaten} of {len(result.units)} channels: the optimised picture beats the best of "
+              f"the {source}; {result.steps_done} steps in {seconds:.1f} s.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""The process-wide registry of background jobs (training, transfer, ...): a cap with a FIFO queue, owners, heartbeats, a reaper.
+
+Runs belong to their owner: a secret token of the browser tab that started them (never shown
+to anyone else), bound to the browser that presented it first. Only the owner controls a run
+(owned); anyone who has a run's public id may look at it read-only (view); an owner may share
+a finished run, so it appears in the model lists of the tabs that opened its link
+(finished_visible_to).
+
+Configured from the environment (read when the registry is made):
+- EXPLORER_MAX_JOBS: jobs training at once (default: one per two cores, at least one);
+- EXPLORER_MAX_JOBS_PER_TAB: unfinished jobs (running or queued) one tab may hold (default 4,
+  the lecture's ablation);
+- EXPLORER_JOB_GRACE_S: seconds without a heartbeat after which a tab counts as closed and its
+  unfinished jobs are stopped (default 120).
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+# Any job with TrainingJob's control interface (start, stop, done, owner, job_id, model, state,
+# snapshot, set_queue_position) and an on_done callback: TrainingJob, transfer_job.TransferJob.
+Job = Any
+# make(threads, on_done) -> an unstarted job
+JobFactory = Callable[[int, Callable[[Job], None]], Job]
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def default_max_running(cores: int | None = None) -> int:
+    """$EXPLORER_MAX_JOBS, else one job per two cores: on 2 cores one job with 2 threads beats
+    two jobs sharing them (and leaves the pages a core's worth of slack between its steps)."""
+    return _env_int("EXPLORER_MAX_JOBS", max(1, (cores or os.cpu_count() or 1) // 2))
+
+
+class QueueFull(ValueError):
+    """This tab already holds as many unfinished runs as it may."""
+
+
+TOKEN = re.compile(r"[0-9a-f]{32}")  # an owner token: 128 random bits, lower-case hex
+USABLE_STATES = frozenset({"finished", "stopped"})  # done runs whose weights are worth a look
+
+
+def is_token(value: object) -> bool:
+    """An owner token as this registry makes them (anything else from a link is ignored)."""
+    return isinstance(value, str) and TOKEN.fullmatch(value) is not None
+
+
+def new_token() -> str:
+    """A fresh owner token (128 bits from the OS's random source)."""
+    return os.urandom(16).hex()
+
+
+def browser_key(xsrf_cookie: str | None) -> str | None:
+    """A stable id of the browser behind a session, from Streamlit's XSRF cookie.
+
+    The cookie ("2|mask|masked token|time", or a bare v1 token) is re-masked on every response,
+    but the token under the mask stays the same for the browser: a reloaded tab sends the same
+    one, another browser (another student) a different one. Returns a SHA-256 prefix of that
+    token, or None without a cookie (XSRF protection off, or a test without a browser).
+    """
+    if not isinstance(xsrf_cookie, str) or not xsrf_cookie.strip("\"' "):
+        return None
+    value = xsrf_cookie.strip("\"' ")
+    token = value.encode("utf-8", "replace")
+    parts = value.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
+        except (binascii.Error, ValueError):
+            pass
+        else:
+            if mask:
+                token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
+    return hashlib.sha256(b"cnn-explorer-browser:" + token).hexdigest()[:32]
+
+
+class JobRegistry:
+    """All training jobs of this process. Thread-safe.
+
+    At most `max_running` jobs run; later ones wait in a FIFO queue and report their position.
+    Each running job gets min(its threads, cores // max_running) torch threads. Jobs belong to
+    an owner (the tab): at most `max_per_owner` of an owner's jobs may be unfinished at once, so
+    one tab cannot fill the queue. The page calls heartbeat(owner) while it polls; a reaper
+    thread (running while any job is unfinished) stops the jobs of owners silent for longer
+    than the grace period (a closed tab). Finished jobs are kept for comparison and downloads:
+    the last `keep_per_owner` of each owner and `keep_total` over all (oldest forgotten first).
+    """
+
+    def __init__(self, max_running: int | None = None, *, cores: int | None = None,
+                 keep_per_owner: int = 20, grace_seconds: float | None = None,
+                 max_per_owner: int | None = None, keep_total: int = 200) -> None:
+        self.cores = cores or os.cpu_count() or 1
+        self.max_running = max_running or default_max_running(self.cores)
+        self.keep_per_owner = keep_per_owner
+        self.keep_total = keep_total  # finished jobs kept over all owners (memory bound)
+        self.grace_seconds = (grace_seconds if grace_seconds is not None
+                              else float(_env_int("EXPLORER_JOB_GRACE_S", 120)))
+        self.max_per_owner = max_per_owner or _env_int("EXPLORER_MAX_JOBS_PER_TAB", 4)
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}  # insertion order = submission order
+        self._queue: deque[Job] = deque()
+        self._running: set[str] = set()
+        self._heartbeats: dict[str, float] = {}
+        self._browsers: dict[str, str | None] = {}  # owner -> browser key at its first run
+        self._shared: set[str] = set()  # job ids their owners shared
+        self._viewers: dict[str, set[str]] = {}  # shared job id -> owners who opened its link
+        self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    # -- submitting and finding jobs -----------------------------------------
+
+    def submit_job(self, make: JobFactory, *, threads: int, owner: str | None = None,
+                   browser: str | None = None) -> str:
+        """Queue the job make(threads, on_done) builds and return its id; it starts at once
+        when a slot is free. Every kind of job shares the same slots and per-tab limit.
+
+        browser: the key (browser_key) of the browser the owner's tab runs in; an owner's first
+        run binds the owner to it (see claim). QueueFull when the owner already has
+        max_per_owner unfinished runs; make's own errors (ValueError) before anything queues.
+        """
+        self.reap()
+        with self._lock:
+            if owner is not None and len(self.unfinished_of(owner)) >= self.max_per_owner:
+                raise QueueFull(
+                    f"This tab already has {self.max_per_owner} runs training or waiting, the "
+                    "most one tab may have on a shared server. Stop one, or wait for one to "
+                    "finish.")
+        job = make(max(1, min(threads, self.cores // self.max_running)), self._job_done)
+        with self._lock:
+            if owner is not None:
+                self._heartbeats[owner] = time.monotonic()
+                self._forget_old(owner)
+                self._browsers.setdefault(owner, browser)
+            self._jobs[job.job_id] = job
+            self._queue.append(job)
+            self._start_waiting()
+            self._ensure_reaper()
+        return job.job_id
+
+    def free_places(self, owner: str) -> int:
+        """How many more runs this owner may submit now."""
+        return max(0, self.max_per_owner - len(self.unfinished_of(owner)))
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def jobs_of(self, owner: str, kind: type | None = None) -> list[Job]:
+        """The owner's jobs, oldest first; only those of `kind` (a job class) when given."""
+        with self._lock:
+            return [job for job in self._jobs.values()
+                    if job.owner == owner and (kind is None or isinstance(job, kind))]
+
+    def unfinished_of(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [job for job in self._jobs.values() if job.owner == owner and not job.done]
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def running(self) -> list[Job]:
+        with self._lock:
+            return [self._jobs[job_id] for job_id in self._running]
+
+    def queued(self) -> list[Job]:
+        with self._lock:
+            return list(self._queue)
+
+    def forget(self, job_id: str) -> None:
+        """Stop a job (if it is not done) and drop it from the registry."""
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+            self._drop_sharing(job_id)
+        if job is not None:
+            job.stop()
+
+    # -- who may do what -----------------------------------------------------
+
+    def claim(self, owner: str, browser: str | None) -> bool:
+        """May a new session take on this owner token (a reloaded tab whose link carries it)?
+
+        Yes when the token has runs here and was bound to the same browser (both None when no
+        browser key exists: no XSRF cookie). A link copied into another browser carries the
+        token but not the browser, and gets no. Tokens this registry never issued runs to get
+        no: a tab without runs has nothing to find again.
+        """
+        if not is_token(owner):
+            return False
+        with self._lock:
+            return owner in self._browsers and self._browsers[owner] == browser
+
+    def owned(self, job_id: str, owner: str | None) -> Job | None:
+        """The job if `owner` owns it (and may pause, resume or stop it), else None."""
+        if owner is None:
+            return None
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            return job if job is not None and job.owner == owner else None
+
+    def view(self, job_id: str, viewer: str | None) -> Job | None:
+        """The job for read-only display to anyone who has its id (None when there is none).
+
+        A shared run opened this way joins the viewer's model list (finished_visible_to).
+        """
+        if not isinstance(job_id, str) or len(job_id) > 64:
+            return None
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and viewer is not None and job.owner != viewer \
+                    and job_id in self._shared:
+                self._viewers.setdefault(job_id, set()).add(viewer)
+            return job
+
+    def share(self, job_id: str, owner: str | None) -> bool:
+        """The owner shares a run: its view-only link puts it in the model lists of the tabs
+        that open it. False (nothing changes) when `owner` does not own it."""
+        with self._lock:
+            if self.owned(job_id, owner) is None:
+                return False
+            self._shared.add(job_id)
+            return True
+
+    def is_shared(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._shared
+
+    def visible_to(self, job_id: str, owner: str | None) -> Job | None:
+        """The run if it belongs in `owner`'s model lists: their own, or shared with them
+        (shared by its owner and opened through its link). No side effects."""
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            if job is None or owner is None:
+                return None
+            if job.owner == owner or owner in self._viewers.get(job_id, ()):
+                return job
+            return None
+
+    def finished_visible_to(self, owner: str | None, kind: type | None = None) -> list[Job]:
+        """Done runs with weights (finished, or stopped part-way; never failed ones) that
+        `owner` may pick in a model list: their own and those shared with them, oldest first.
+        None (a tab that never opened the Train page) sees none."""
+        if owner is None:
+            return []
+        with self._lock:
+            candidates = [job for job in self._jobs.values()
+                          if self.visible_to(job.job_id, owner) is not None]
+        return [job for job in candidates
+                if job.done and job.model is not None and job.state in USABLE_STATES
+                and (kind is None or isinstance(job, kind))]
+
+    def _drop_sharing(self, job_id: str) -> None:
+        """Forget who a job was shared with (caller holds the lock)."""
+        self._shared.discard(job_id)
+        self._viewers.pop(job_id, None)
+
+    # -- liveness ------------------------------------------------------------
+
+    def heartbeat(self, owner: str) -> None:
+        """The owner's tab is alive (ignored for owners without runs here: a tab that only
+        looks at another's run keeps nothing alive and leaves nothing behind)."""
+        with self._lock:
+            if owner in self._browsers:
+                self._heartbeats[owner] = time.monotonic()
+
+    def reap(self, grace_seconds: float | None = None) -> list[str]:
+        """Stop unfinished jobs whose owner sent no heartbeat for grace_seconds; their ids."""
+        grace = self.grace_seconds if grace_seconds is None else grace_seconds
+        now = time.monotonic()
+        with self._lock:
+            silent = {owner for owner, beat in self._heartbeats.items() if now - beat > grace}
+            orphans = [
+                job for job in self._jobs.values()
+                if job.owner in silent and not job.done and not job.stop_requested
+            ]
+        for job in orphans:
+            job.stop()
+        return [job.job_id for job in orphans]
+
+    def _ensure_reaper(self) -> None:
+        """Start the reaper thread if it is not running (caller holds the lock)."""
+        if self._reaper is None or not self._reaper.is_alive():
+            self._reaper = threading.Thread(target=self._reap_while_busy, daemon=True,
+                                            name="job-reaper")
+            self._reaper.start()
+
+    def _reap_while_busy(self) -> None:
+        """Reap every quarter of the grace period; end when no job is unfinished."""
+        interval = max(0.05, self.grace_seconds / 4)
+        while not self._closed.wait(interval):
+            self.reap()
+            with self._lock:
+                if all(job.done for job in self._jobs.values()):
+                    self._reaper = None
+                    return
+
+    def stop_all(self, timeout: float | None = 10.0) -> bool:
+        """Stop every job and the reaper, wait for their threads (tests, shutdown); True if all
+        ended."""
+        self._closed.set()
+        with self._lock:
+            jobs = list(self._jobs.values())
+            reaper = self._reaper
+        for job in jobs:
+            job.stop()
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        ended = all(job.join(left()) for job in jobs)
+        if reaper is not None:
+            reaper.join(left())
+            ended = ended and not reaper.is_alive()
+        self._closed.clear()  # the registry stays usable: a later submit starts a new reaper
+        return ended
+
+    # -- the queue -----------------------------------------------------------
+
+    def _job_done(self, job: Job) -> None:
+        with self._lock:
+            self._running.discard(job.job_id)
+            with contextlib.suppress(ValueError):
+                self._queue.remove(job)
+            self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        """Start queued jobs while slots are free; renumber the rest (caller holds the lock)."""
+        while self._queue and len(self._running) < self.max_running:
+            job = self._queue.popleft()
+            if job.done:
+                continue
+            self._running.add(job.job_id)
+            job.start()
+        for position, job in enumerate(self._queue, start=1):
+            job.set_queue_position(position)
+
+    def _forget_old(self, owner: str) -> None:
+        """Make room for one more job (caller holds the lock)."""
+        done = [job for job in self._jobs.values() if job.owner == owner and job.done]
+        for job in done[: max(0, len(done) - self.keep_per_owner + 1)]:
+            del self._jobs[job.job_id]
+            self._drop_sharing(job.job_id)
+        done = [job for job in self._jobs.values() if job.done]
+        for job in done[: max(0, len(done) - self.keep_total + 1)]:
+            del self._jobs[job.job_id]
+            self._drop_sharing(job.job_id)
+        owners = {job.owner for job in self._jobs.values()} | {owner}
+        for silent in set(self._heartbeats) - owners:  # tabs with nothing left here
+            del self._heartbeats[silent]
+        for silent in set(self._browsers) - owners:
+            del self._browsers[silent]
+
+
+_REGISTRY: JobRegistry | None = None
+_REGISTRY_LOCK = threading.Lock()
+
+
+def get_registry() -> JobRegistry:
+    """The process-wide registry (the page may also hold it in st.cache_resource)."""
+    global _REGISTRY
+    with _REGISTRY_LOCK:
+        if _REGISTRY is None:
+            _REGISTRY = JobRegistry()
+        return _REGISTRY

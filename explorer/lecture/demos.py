@@ -1,0 +1,131 @@
+"""The lecture's demos in order: each names the page and the link parameters that set it up,
+one sentence, and the number the lecture shows (read by the Lecture page and its tests)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from explorer.lecture import reference as lecture
+
+
+def _grid(values) -> str:
+    return json.dumps([list(row) for row in values])
+
+
+@dataclass(frozen=True)
+class Demo:
+    key: str  # "S1" ... "S19": the issue's numbering, shown on the card
+    section: str  # the lecture's section (its outline)
+    title: str
+    sentence: str  # what to look at
+    expect: str  # the lecture's number or picture, as on its slide
+    page: str  # catalogue key
+    params: dict[str, str] = field(default_factory=dict)  # link parameters, as the URL has them
+
+    @property
+    def link(self) -> str:
+        """The demo's relative address, e.g. /convolution?tab=...: one click, set up."""
+        return f"/{self.page}" + (f"?{urlencode(self.params)}" if self.params else "")
+
+
+BASICS = "2D convolution basics"
+CNNS = "Convolutional neural networks"
+PYTORCH = "Creating and visualising convolutional layers in PyTorch"
+TRAINING = "Training CNNs: backpropagation, batch norm, dropout, etc."
+TRANSFER = "Transfer learning from famous pre-trained networks"
+SECTIONS = (BASICS, CNNS, PYTORCH, TRAINING, TRANSFER)
+
+CAMERAMAN = {"image": "builtin", "photo": "cameraman"}
+LECTURE_5X5 = {"image": "pattern", "pattern": "lecture 5x5", "from": "grid",
+               "grid": _grid(lecture.CONV_KERNEL_3X3), "normalise": "false", "mode": "valid",
+               "stride": "1", "dilation": "1"}
+
+DEMOS: tuple[Demo, ...] = (
+    Demo("S1", BASICS, "Boundary effects: valid, same, full",
+         "A 9x9 uniform kernel on the 512x512 cameraman in the three modes, side by side.",
+         "Output shapes full (520, 520), same (512, 512), valid (504, 504).",
+         "convolution", {**CAMERAMAN, "from": "preset", "kernel": "box", "k_square": "true",
+                         "k_size": "9", "boundary": "fill", "tab": "Modes side by side"}),
+    Demo("S2", BASICS, "Local averaging: kernel size and type",
+         "Uniform vs Gaussian blur, 9x9 vs 15x15, on one grey scale.",
+         "15x15 blurs more than 9x9; the Gaussian blurs less than the uniform kernel.",
+         "convolution", {**CAMERAMAN, "tab": "Blur: size and type"}),
+    Demo("S3", BASICS, "Sobel: convolution vs correlation",
+         "Sobel Gx on a dark-to-light step edge: correlation and convolution differ in sign.",
+         "Convolution +4 at the edge, correlation −4 (the sign flips).",
+         "convolution", {"image": "pattern", "pattern": "step edge (vertical)", "size": "8",
+                         "from": "preset", "kernel": "sobel_x", "normalise": "false",
+                         "mode": "valid", "stride": "1", "dilation": "1",
+                         "tab": "Correlation vs convolution"}),
+    Demo("S5", BASICS, "The numerical example of 'valid' convolution",
+         "The 5x5 input and 3x3 kernel of the slide; click an output cell to see its sum.",
+         "Output [[12, 12, 17], [10, 17, 19], [9, 6, 14]].",
+         "convolution", {**LECTURE_5X5, "tab": "Step through"}),
+    Demo("S6", CNNS, "Max pooling",
+         "2x2 max pooling with stride 2 on the slide's 4x4 example.",
+         "Output [[5, 4], [4, 6]].",
+         "convolution", {"tab": "Pooling", "pool": "lecture", "pool_kind": "max"}),
+    Demo("S15", CNNS, "Why convolution in the first layers: parameters",
+         "AlexNet's 2nd layer, (96, 55, 55) → (256, 55, 55), as a conv layer and as a dense one.",
+         "6.1 × 10^5 weights (conv) vs 2.2 × 10^11 (dense); VGG16: 14.7 M conv vs 123.6 M dense.",
+         "layers", {"tab": "Parameters", "p_cin": "96", "p_cout": "256", "p_n": "55", "p_k": "5"}),
+    Demo("S19", CNNS, "A dense layer is a 1x1 convolution",
+         "nn.Linear and nn.Conv2d(kernel_size=1) with the same weights on a 1x1 map.",
+         "The same numbers: largest difference 0.",
+         "layers", {"tab": "Dense = 1x1 conv"}),
+    Demo("S4", PYTORCH, "Sobel as an nn.Conv2d with two output channels",
+         "Gx and Gy loaded with load_state_dict into nn.Conv2d(1, 2, 3), on the cameraman.",
+         "Channels 0 and 1 equal correlate2d with Gx and Gy (difference ~1e-4, float32).",
+         "convolution", {**CAMERAMAN, "mode": "valid", "tab": "Edges (Sobel)",
+                         "sobel": "correlate"}),
+    Demo("S7", PYTORCH, "Colour filtering",
+         "Four colour filters (red, green, blue, red-blue) times a 9x9 Gaussian with σ = 2.",
+         "A (4, 3, 9, 9) weight; each map lights up where its colour is.",
+         "colour", {"tab": "Feature maps"}),
+    Demo("S8", PYTORCH, "Learned kernels in AlexNet",
+         "AlexNet's first-layer kernels drawn as colour images (needs its cached weights).",
+         "64 kernels of 11x11x3 in torchvision; the paper's 96 were split over two GPUs.",
+         "pretrained", {"model": "alexnet", "tab": "First-layer kernels"}),
+    Demo("S17", TRAINING, "Backpropagation is correlation and convolution",
+         "Autograd's dJ/dW and dJ/dA beside the lecture's formulas on one conv layer.",
+         "dJ/dW = correlate(A, dJ/dZ), dJ/dA = full convolution of dJ/dZ with W: difference 0.",
+         "layers", {"tab": "Backprop"}),
+    Demo("S10", TRAINING, "Learning-rate schedules and one-cycle",
+         "The one-cycle schedule previewed step by step before Start.",
+         "Warm up to the learning rate over the first 30 %, then anneal to almost 0.",
+         "train", {"schedule": "one-cycle", "lr": "0.003", "preview": "true",
+                   "ablation": "false"}),
+    Demo("S11", TRAINING, "ReLU, Leaky ReLU, PReLU, ELU",
+         "The four activations' curves; pick one for the model.",
+         "Leaky ReLU slope 0.01 below 0; ELU α(e^z − 1) with α = 1.",
+         "train", {"activation": "elu", "preview": "true", "ablation": "false"}),
+    Demo("S9", TRAINING, "Batch norm, dropout and augmentation (the ablation)",
+         "Four runs on 2,000 Shapes images: plain, + batch norm, + dropout, + augmentation; "
+         "press Lecture ablation (about 3 minutes).",
+         "Lecture (CIFAR-10): 67 % → 72.5 % → 79.5 % → 79 %; here about 86 → 89.5 → 90.7 → "
+         "92.8 % (the flip still helps on 2,000 images).",
+         "train", {"dataset": "shapes-small", "ablation": "true", "preview": "false"}),
+    Demo("S16", TRANSFER, "Transfer learning",
+         "Adapt the default network to ten new letters: frozen features vs from scratch.",
+         "Frozen features + new head beat training from scratch by about 30 points.",
+         "transfer", {}),
+    Demo("S12", TRANSFER, "VGG16's structure",
+         "VGG16 layer by layer: 13 convolutions (3x3) and 3 dense layers.",
+         "138,357,544 parameters; about 3x AlexNet's.",
+         "pretrained", {"model": "vgg16", "tab": "Architecture"}),
+    Demo("S18", TRANSFER, "Receptive fields: five 3x3 = one 11x11",
+         "Click an output unit of a stack of layers and see what it sees.",
+         "Five 3x3 convolutions and one 11x11 both see 11 pixels; VGG16's last pool 212.",
+         "layers", {"tab": "Receptive field"}),
+    Demo("S13", TRANSFER, "Classifying images: the top-3 table",
+         "VGG16's most likely classes with their softmax probabilities (needs cached weights).",
+         "e.g. African elephant 0.70, tusker 0.28, Indian elephant 0.02.",
+         "pretrained", {"model": "vgg16", "tab": "Predictions"}),
+    Demo("S14", TRANSFER, "Internal variables: layer 1 and layer 10",
+         "VGG16's activations after the first and the tenth feature layer.",
+         "Layer 1: edges and colours; layer 10: parts and textures.",
+         "pretrained", {"model": "vgg16", "tab": "Activations", "layer": "features.1"}),
+)
+DEMOS_BY_KEY = {demo.key: demo for demo in DEMOS}
