@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from explorer.training import ablation, data  # noqa: E402
-from explorer.training.job import TrainingJob, TrainSettings  # noqa: E402
+from explorer.training.job import TrainingJob  # noqa: E402
+from explorer.training.settings import TrainSettings  # noqa: E402
 
 
 def run_variant(settings: TrainSettings, dataset: data.Dataset) -> tuple[float, float]:

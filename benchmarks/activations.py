@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
 from explorer.networks import activations as A  # noqa: E402
-from explorer.networks import feature_maps  # noqa: E402
+from explorer.networks import feature_maps, private_copy  # noqa: E402
 from explorer.networks.zoo import load_model  # noqa: E402
 
 MODELS = ("alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v3_small")
@@ -60,8 +60,8 @@ def measure(name: str, repeats: int) -> dict:
     forward = times_s(lambda: A.forward(model, x), repeats)
     row["forward_s"], row["forward_min_s"] = statistics.median(forward), min(forward)
     # The extractor for the default layers: cut from that graph, first time and from the cache.
-    row["extract_first_s"], _ = timed(lambda: A._extractor(A._private(model), tuple(names)))
-    row["extract_cached_s"] = median_s(lambda: A._extractor(A._private(model), tuple(names)), 20)
+    row["extract_first_s"], _ = timed(lambda: private_copy.extractor_for(private_copy.copy_of(model), tuple(names)))
+    row["extract_cached_s"] = median_s(lambda: private_copy.extractor_for(private_copy.copy_of(model), tuple(names)), 20)
 
     maps = A.capture(model, x)
     row["layers"] = len(maps)

@@ -14,12 +14,8 @@ from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from explorer.colour.filters import (  # noqa: E402
-    LECTURE_BANK,
-    apply_filters,
-    build_bank,
-    channel_contributions,
-)
+from explorer.colour.bank import LECTURE_BANK, build_bank  # noqa: E402
+from explorer.colour.feature_maps import apply_filters, channel_contributions  # noqa: E402
 from explorer.images.pictures import builtin_image  # noqa: E402
 
 MAX_MS = 100.0  # target: apply_filters on 512x512x3 with 8 filters of 15x15

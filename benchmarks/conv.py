@@ -20,7 +20,8 @@ from scipy import signal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 
-from explorer.convolution.conv import choose_engine, filter2d  # noqa: E402
+from explorer.convolution.conv import filter2d  # noqa: E402
+from explorer.convolution.engines import choose_engine  # noqa: E402
 
 SIZES = (3, 5, 9, 15, 31)
 MAX_MS = 5.0  # target: filter2d at most 5 ms for every K

@@ -16,7 +16,7 @@ from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
 from torchvision.datasets.utils import check_integrity
 from torchvision.models import WeightsEnum, get_model_weights
 
-from explorer.networks import zoo
+from explorer.networks import model_registry, zoo
 from explorer.training import data
 
 DATASETS = tuple(key for key, spec in data.DATASETS.items() if spec.needs_download)
@@ -38,7 +38,7 @@ class Item:
 
 def weights_for(name: str) -> WeightsEnum:
     """The weights the Pretrained page loads for a model (its DEFAULT ones)."""
-    return get_model_weights(zoo.model_spec(name).torchvision).DEFAULT
+    return get_model_weights(model_registry.model_spec(name).torchvision).DEFAULT
 
 
 def model_items(names: Sequence[str]) -> list[Item]:
@@ -167,7 +167,7 @@ def _names(text: str, choices: Sequence[str], what: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names:
         if what == "model":
-            zoo.model_spec(name)  # ValueError naming the choices
+            model_registry.model_spec(name)  # ValueError naming the choices
         elif name not in choices:
             raise ValueError(f"Unknown dataset {name!r}: choose from {', '.join(choices)}.")
     return names
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--models", default="all", metavar="all|none|NAME,...",
                         help=f"networks whose weights to fetch (default all: "
-                             f"{', '.join(zoo.MODELS)})")
+                             f"{', '.join(model_registry.MODELS)})")
     parser.add_argument("--datasets", default="all", metavar="all|none|NAME,...",
                         help=f"datasets to fetch (default all: {', '.join(DATASETS)})")
     mode = parser.add_mutually_exclusive_group()
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        items = (model_items(_names(args.models, list(zoo.MODELS), "model"))
+        items = (model_items(_names(args.models, list(model_registry.MODELS), "model"))
                  + dataset_items(_names(args.datasets, DATASETS, "dataset")))
     except ValueError as exc:
         parser.exit(2, f"error: {exc}\n")

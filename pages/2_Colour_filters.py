@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer.colour import filters as colour
+from explorer.colour.feature_maps import MODES, apply_filters
 from explorer.ui import colour_filters as panels
 from explorer.ui.image_picker import image_picker
 from explorer.ui.kernel_editor import kernel_editor
@@ -25,8 +25,8 @@ with st.sidebar:
     choice = kernel_editor("colour", default="gaussian", default_params={"size": 9, "sigma": 2.0})
     st.header("Filters", anchor=False)
     panels.bank_controls()
-    modes = list(colour.MODES)
-    mode = st.radio("Mode", modes, format_func=lambda m: colour.MODES[m].label, horizontal=True,
+    modes = list(MODES)
+    mode = st.radio("Mode", modes, format_func=lambda m: MODES[m].label, horizontal=True,
                     key=seed(kept("colour.mode"), "same", valid=one_of(modes), url="mode"))
     relu = st.checkbox("ReLU after the filters", key=seed(kept("colour.relu"), False,
                                                           valid=boolean(), url="relu"))
@@ -38,7 +38,7 @@ st.caption(f"Input: **{picked.label}**, {image.shape[0]}x{image.shape[1]}x3")
 if bank is None:
     st.stop()
 try:
-    maps = colour.apply_filters(image, bank.weight, bias=bank.bias, mode=mode, relu=relu)
+    maps = apply_filters(image, bank.weight, bias=bank.bias, mode=mode, relu=relu)
 except ValueError as error:
     st.error(str(error), icon=":material/error:")
     st.stop()

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from explorer.ui import ablation_view, training_preview, training_runs
-from explorer.ui import training_page as ui
+from explorer.training import data
+from explorer.ui import ablation_view, training_preview, training_run, training_runs, training_setup
 from explorer.ui.state import bound_expander_link
 from explorer.ui.widgets import page_header
 
@@ -16,36 +16,37 @@ page_header(
 
 with st.sidebar:
     st.header("Data", anchor=False)
-    dataset = ui.dataset_panel()
+    dataset = training_setup.dataset_panel()
     st.header("Model", anchor=False)
-    model = ui.model_panel()
+    model = training_setup.model_panel()
     st.header("Training", anchor=False)
     with st.expander("Augmentation"):
-        augmentation = ui.augmentation_panel()
+        augmentation = training_setup.augmentation_panel()
     settings = None
     if dataset is not None:
         try:
-            settings = ui.training_panel(dataset.name if dataset.name in ui.data.DATASETS
-                                         else "zip", model, augmentation)
+            settings = training_setup.training_panel(
+                dataset.name if dataset.name in data.DATASETS else "zip", model, augmentation)
         except ValueError as error:
             st.error(str(error))
 
 fits = False
 if dataset is not None:
-    with st.expander(f"The data: {ui.dataset_label()}", icon=":material/photo_library:"):
-        ui.data_overview(dataset)
+    with st.expander(f"The data: {training_setup.dataset_label()}",
+                     icon=":material/photo_library:"):
+        training_setup.data_overview(dataset)
     with st.expander("The model: layers, output shapes, parameters", icon=":material/layers:"):
-        fits = ui.model_overview(model, dataset)
+        fits = training_setup.model_overview(model, dataset)
     bound_expander_link("preview")  # a lecture card may open or close it
     with st.expander("Learning-rate schedule and activation, before you start",
                      icon=":material/show_chart:", key="preview", bind="query-params"):
         training_preview.schedule_and_activation(settings, dataset)
     if augmentation.active:
         with st.expander("Augmentation preview", icon=":material/flip:"):
-            ui.augmentation_preview(dataset, augmentation)
+            training_setup.augmentation_preview(dataset, augmentation)
 
-ui.controls(settings if fits else None, dataset)
+training_run.controls(settings if fits else None, dataset)
 ablation_view.ablation_panel()
-ui.run_view(ui.current_job_id(), dataset)
+training_run.run_view(training_run.current_job_id(), dataset)
 st.subheader("Runs", anchor=False)
 training_runs.runs_panel(dataset)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer.networks import zoo
+from explorer.networks import model_registry
 from explorer.ui import channel_views, occlusion_view
 from explorer.ui import pretrained_page as ui
 from explorer.ui.image_picker import image_picker
@@ -23,8 +23,8 @@ with st.sidebar:
 
 if loaded is None:
     st.stop()
-st.caption(f"**{loaded.label}** ({loaded.family}). {zoo.model_spec(loaded.name).note}"
-           if loaded.name in zoo.MODELS else f"**{loaded.label}**. {loaded.message}")
+st.caption(f"**{loaded.label}** ({loaded.family}). {model_registry.model_spec(loaded.name).note}"
+           if loaded.name in model_registry.MODELS else f"**{loaded.label}**. {loaded.message}")
 if not loaded.pretrained:  # said in the main area too: the sidebar is closed on a projector
     st.warning(f"**Untrained {loaded.label}**: its trained weights are not on this server, so "
                "what follows comes from **random weights** (the architecture and shapes are "

@@ -1,4 +1,4 @@
-"""Tests for explorer.networks.activations: layer names, capture, layer table, statistics, Grad-CAM."""
+"""Tests for activations, private copies, the layer table, feature-map statistics and Grad-CAM."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from explorer.networks import activations as A
-from explorer.networks import feature_maps
-from explorer.networks.zoo import MODELS, load_model
+from explorer.networks import feature_maps, gradcam, layer_costs, private_copy
+from explorer.networks.model_registry import MODELS
+from explorer.networks.zoo import load_model
 
 SIZE = 64  # small inputs keep the whole file fast; every registry model accepts 64 x 64
 HOOK_DICTS = (
@@ -48,7 +49,7 @@ def state_of(model: nn.Module) -> dict:
         "training": [m.training for m in model.modules()],
         "requires_grad": [p.requires_grad for p in model.parameters()],
         "grads": [p.grad is not None for p in model.parameters()],
-        "fingerprint": A._fingerprint(model),
+        "fingerprint": private_copy._fingerprint(model),
     }
 
 
@@ -88,15 +89,15 @@ def test_registry_model_end_to_end(name):
     again = A.capture(model, x, [spec.gradcam_layer])[spec.gradcam_layer]
     torch.testing.assert_close(again, default[spec.gradcam_layer])
 
-    cam = A.grad_cam(model, x, spec.gradcam_layer)
+    cam = gradcam.grad_cam(model, x, spec.gradcam_layer)
     assert cam.heatmap.shape == (SIZE, SIZE) and cam.heatmap.dtype == np.float32
     assert np.isfinite(cam.heatmap).all()
     assert cam.heatmap.min() >= 0.0 and cam.heatmap.max() <= 1.0
     assert cam.heatmap.max() in (0.0, 1.0)
     assert 0 <= cam.class_index < 1000
 
-    rows = A.layer_table(model, (1, 3, SIZE, SIZE))
-    assert A.table_totals(rows).parameters == sum(p.numel() for p in model.parameters())
+    rows = layer_costs.layer_table(model, (1, 3, SIZE, SIZE))
+    assert layer_costs.table_totals(rows).parameters == sum(p.numel() for p in model.parameters())
     assert [r.name for r in rows if r.output_shape] == names
 
     assert state_of(model) == before  # no hooks, modes, requires_grad or grads changed
@@ -109,7 +110,7 @@ def test_macs_match_torchvision_gflops(name):
     """torchvision's meta["_ops"] ("GFLOPS") equals our multiply-add count at 224 x 224."""
     from torchvision.models import get_model_weights
 
-    total = A.table_totals(A.layer_table(untrained(name), (1, 3, 224, 224)))
+    total = layer_costs.table_totals(layer_costs.layer_table(untrained(name), (1, 3, 224, 224)))
     gflops = get_model_weights(MODELS[name].torchvision).DEFAULT.meta["_ops"]
     assert total.macs / 1e9 == pytest.approx(gflops, abs=0.0015)
 
@@ -122,7 +123,7 @@ def test_macs_are_half_of_torch_s_flop_count(name):
     model = untrained(name)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(image())
-    assert A.table_totals(A.layer_table(model, (1, 3, SIZE, SIZE))).macs * 2 == pytest.approx(
+    assert layer_costs.table_totals(layer_costs.layer_table(model, (1, 3, SIZE, SIZE))).macs * 2 == pytest.approx(
         counter.get_total_flops(), rel=0.01
     )
 
@@ -210,10 +211,10 @@ def test_untraceable_model_falls_back_to_hooks():
     out = A.capture(model, image())
     assert list(out) == ["conv", "relu", "pool"]  # the 4-D ones
     assert out["conv"].min() < 0 and out["relu"].min() == 0  # clone taken before in-place ReLU
-    cam = A.grad_cam(model, image(), "conv")
+    cam = gradcam.grad_cam(model, image(), "conv")
     assert cam.heatmap.shape == (SIZE, SIZE) and 0 <= cam.heatmap.min() <= cam.heatmap.max() <= 1
-    rows = A.layer_table(model, (1, 3, 8, 8))
-    assert A.table_totals(rows).parameters == sum(p.numel() for p in model.parameters())
+    rows = layer_costs.layer_table(model, (1, 3, 8, 8))
+    assert layer_costs.table_totals(rows).parameters == sum(p.numel() for p in model.parameters())
     assert rows[0].macs == 4 * 8 * 8 * 3 * 3 * 3 and rows[-1].macs == 4 * 3
     assert state_of(model) == before
 
@@ -228,14 +229,14 @@ def test_layer_table_rows_for_a_small_cnn():
         nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.Flatten(), nn.Linear(8 * 16 * 16, 10),
     )
-    rows = A.layer_table(model, (1, 3, 32, 32))
+    rows = layer_costs.layer_table(model, (1, 3, 32, 32))
     assert [(r.name, r.type, r.output_shape) for r in rows] == [
         ("0", "Conv2d", (8, 32, 32)), ("1", "ReLU", (8, 32, 32)), ("2", "MaxPool2d", (8, 16, 16)),
         ("3", "Conv2d", (8, 16, 16)), ("4", "Flatten", (2048,)), ("5", "Linear", (10,)),
     ]
     assert [r.macs for r in rows] == [8 * 32 * 32 * 3 * 9, 0, 0, 8 * 16 * 16 * 4 * 9, 0, 2048 * 10]
     assert [r.parameters for r in rows] == [224, 0, 0, 296, 0, 20490]
-    total = A.table_totals(rows)
+    total = layer_costs.table_totals(rows)
     assert (total.name, total.parameters, total.output_shape) == ("total", 21010, (10,))
 
 
@@ -250,7 +251,7 @@ def test_layer_table_counts_shared_and_unused_parameters_once():
             return self.conv(self.conv(x))
 
     model = Shared()
-    rows = A.layer_table(model, (1, 2, 4, 4))
+    rows = layer_costs.layer_table(model, (1, 2, 4, 4))
     assert [r.name for r in rows] == ["conv", "conv_1", "unused"]
     assert [r.parameters for r in rows] == [6, 0, 12]
     assert rows[0].macs == rows[1].macs == 2 * 16 * 2
@@ -349,28 +350,28 @@ def test_grad_cam_finds_the_bright_patch(traceable, layer):
     target = {"conv": "0", "relu": "1"}[layer] if traceable else layer
     x = torch.zeros(1, 3, 32, 32)
     x[:, :, 10:18, 22:30] = 1.0  # a bright 8 x 8 patch in the right half
-    cam = A.grad_cam(model, x, target, class_index=0)
+    cam = gradcam.grad_cam(model, x, target, class_index=0)
     assert cam.class_index == 0 and cam.heatmap.shape == (32, 32)
     assert cam.heatmap.min() >= 0 and cam.heatmap.max() == pytest.approx(1.0)
     right, left = cam.heatmap[:, 16:].mean(), cam.heatmap[:, :16].mean()
     assert right > 0.1 and left < 0.005 and right > 20 * left
     assert cam.heatmap[14, 26] == pytest.approx(1.0, abs=0.05)  # the patch's centre
     assert cam.score == pytest.approx(64 / 1024, rel=1e-4)  # mean brightness of the image
-    assert A.grad_cam(model, x, target).class_index == 0  # the top class by default
-    assert A.grad_cam(model, x, target, class_index=1).heatmap.max() == 0.0
+    assert gradcam.grad_cam(model, x, target).class_index == 0  # the top class by default
+    assert gradcam.grad_cam(model, x, target, class_index=1).heatmap.max() == 0.0
 
 
 def test_grad_cam_checks_its_arguments():
     model = bright_patch_net()
     x = torch.zeros(1, 3, 8, 8)
     with pytest.raises(ValueError, match="class_index"):
-        A.grad_cam(model, x, "0", class_index=2)
+        gradcam.grad_cam(model, x, "0", class_index=2)
     with pytest.raises(ValueError, match="feature map"):
-        A.grad_cam(model, x, "3")  # flatten: (1, 1)
+        gradcam.grad_cam(model, x, "3")  # flatten: (1, 1)
     with pytest.raises(ValueError, match="batch size 1"):
-        A.grad_cam(model, torch.zeros(2, 3, 8, 8), "0")
+        gradcam.grad_cam(model, torch.zeros(2, 3, 8, 8), "0")
     with pytest.raises(ValueError, match="Unknown layer"):
-        A.grad_cam(model, x, "7")
+        gradcam.grad_cam(model, x, "7")
 
 
 def test_grad_cam_works_with_frozen_parameters_and_leaves_them_frozen():
@@ -380,17 +381,17 @@ def test_grad_cam_works_with_frozen_parameters_and_leaves_them_frozen():
     x = torch.zeros(1, 3, 16, 16)
     x[:, :, :, 8:] = 1.0
     with torch.no_grad():  # even when called inside no_grad
-        cam = A.grad_cam(model, x, "1", class_index=0)
+        cam = gradcam.grad_cam(model, x, "1", class_index=0)
     assert cam.heatmap[:, 8:].mean() > cam.heatmap[:, :8].mean()
     assert not any(p.requires_grad for p in model.parameters())
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_suggest_gradcam_layer():
-    assert A.suggest_gradcam_layer(bright_patch_net(), (1, 3, 8, 8)) == "1"  # not the 1x1 pool
+    assert gradcam.suggest_gradcam_layer(bright_patch_net(), (1, 3, 8, 8)) == "1"  # not the 1x1 pool
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
     with pytest.raises(ValueError, match="no layer"):
-        A.suggest_gradcam_layer(model, (1, 3, 2, 2))
+        gradcam.suggest_gradcam_layer(model, (1, 3, 2, 2))
 
 
 def test_forward_runs_in_eval_mode_without_grad():

@@ -15,12 +15,12 @@ from torch import nn
 
 from explorer.codegen import scripts as codegen
 from explorer.codegen.scripts import ImageSource
-from explorer.convolution import conv, kernels
+from explorer.convolution import conv, kernels, operations, shapes, specs
 from explorer.images import pictures as images
 
-OPS = list(conv.OPS)
-MODES = list(conv.MODES)
-BOUNDARIES = list(conv.BOUNDARIES)
+OPS = list(specs.OPS)
+MODES = list(specs.MODES)
+BOUNDARIES = list(specs.BOUNDARIES)
 RNG = np.random.default_rng(7)
 KERNELS = {
     "odd 3x3": RNG.uniform(-1, 1, (3, 3)),
@@ -94,7 +94,7 @@ def test_grid_on_a_pattern(op, mode, boundary, kernel_name, stride, dilation, ca
 @pytest.mark.parametrize("op", OPS)
 def test_grid_on_the_lecture_5x5(op, mode, boundary, capsys):
     image = images.pattern("lecture 5x5").astype(np.float64)
-    kernel = conv.LECTURE_KERNEL_3X3
+    kernel = operations.LECTURE_KERNEL_3X3
     settings = dict(op=op, mode=mode, boundary=boundary, fillvalue=-1.0)
     check_both(LECTURE, image, kernel, capsys, **settings)
     # a kernel wider than the image: padding beyond the image size ('wrap' repeats it)
@@ -113,7 +113,7 @@ def test_grid_on_the_lecture_5x5(op, mode, boundary, capsys):
 
 def test_the_lecture_example(capsys):
     code = codegen.scipy_code(
-        LECTURE, conv.LECTURE_KERNEL_3X3, op="correlate", mode="valid", boundary="fill"
+        LECTURE, operations.LECTURE_KERNEL_3X3, op="correlate", mode="valid", boundary="fill"
     )
     namespace = {"__name__": "__main__"}
     exec(code, namespace)
@@ -121,8 +121,8 @@ def test_the_lecture_example(capsys):
     assert printed.startswith("shape (3, 3)\nmin 6  max 19\n")
     assert "[[12. 12. 17.]\n [10. 17. 19.]\n [ 9.  6. 14.]]" in printed  # the lecture's numbers
     np.testing.assert_array_equal(namespace["out"], [[12, 12, 17], [10, 17, 19], [9, 6, 14]])
-    torch_ns = run_script(codegen.torch_code(LECTURE, conv.LECTURE_KERNEL_3X3), capsys)
-    np.testing.assert_array_equal(torch_ns["out"], conv.LECTURE_OUTPUT_3X3)
+    torch_ns = run_script(codegen.torch_code(LECTURE, operations.LECTURE_KERNEL_3X3), capsys)
+    np.testing.assert_array_equal(torch_ns["out"], operations.LECTURE_OUTPUT_3X3)
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,7 @@ def test_the_conv2d_padding_comment_is_true(op, mode, boundary):
             layer = codegen._conv2d_equivalent(
                 kernel.shape, image.shape, fillvalue=0.0, **settings
             )
-            even = any(conv.dilated_size(n, dilation) % 2 == 0 for n in kernel.shape)
+            even = any(shapes.dilated_size(n, dilation) % 2 == 0 for n in kernel.shape)
             if boundary == "symm" or (op == "convolve" and mode == "same" and even):
                 assert layer is None
             if layer is None:
@@ -379,26 +379,26 @@ def test_upload_without_a_shape_is_checked_when_it_runs():
 
 
 def test_pool_code_on_the_lecture_4x4(capsys):
-    code = codegen.pool_code(conv.LECTURE_POOL_4X4, 2, 2, "max")
+    code = codegen.pool_code(operations.LECTURE_POOL_4X4, 2, 2, "max")
     assert "F.max_pool2d(x, kernel_size=2, stride=2)" in code
     out = run_script(code, capsys)["out"]
-    np.testing.assert_array_equal(out, conv.LECTURE_POOL_OUTPUT_2X2)
+    np.testing.assert_array_equal(out, operations.LECTURE_POOL_OUTPUT_2X2)
 
 
-@pytest.mark.parametrize("kind", list(conv.POOLS))
+@pytest.mark.parametrize("kind", list(specs.POOLS))
 @pytest.mark.parametrize("size,stride", [(2, None), (3, 2), (2, 3)])
 def test_pool_code_on_a_pattern(kind, size, stride, capsys):
     source = ImageSource("pattern", "noise", 17)
     out = run_script(codegen.pool_code(source, size, stride, kind), capsys)["out"]
-    ref = conv.pool2d(codegen.source_image(source), size, stride=stride, kind=kind)
+    ref = operations.pool2d(codegen.source_image(source), size, stride=stride, kind=kind)
     np.testing.assert_allclose(out, ref, atol=1e-6)
 
 
 def test_pool_code_refuses_what_pool2d_refuses():
     with pytest.raises(ValueError, match="pooling window is larger"):
-        codegen.pool_code(conv.LECTURE_POOL_4X4, 5)
+        codegen.pool_code(operations.LECTURE_POOL_4X4, 5)
     with pytest.raises(ValueError, match="Unknown pooling kind"):
-        codegen.pool_code(conv.LECTURE_POOL_4X4, 2, kind="min")
+        codegen.pool_code(operations.LECTURE_POOL_4X4, 2, kind="min")
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
@@ -407,7 +407,7 @@ def test_pool_code_refuses_what_pool2d_refuses():
 def test_sobel_code(op, mode, boundary, capsys):
     source = ImageSource("pattern", "disk", 12)
     namespace = run_script(codegen.sobel_code(source, op, mode, boundary), capsys)
-    ref = conv.sobel(codegen.source_image(source), op=op, mode=mode, boundary=boundary)
+    ref = operations.sobel(codegen.source_image(source), op=op, mode=mode, boundary=boundary)
     for name in ("gx", "gy", "magnitude", "direction"):
         np.testing.assert_allclose(namespace[name], getattr(ref, name), atol=1e-12)
 
@@ -418,10 +418,10 @@ def test_sobel_code_on_cameraman(capsys):
     assert "scipy.signal.convolve2d(im, Gx" in code and "np.hypot(gx, gy)" in code
     namespace = run_script(code, capsys)
     image = codegen.source_image(source)
-    exact = conv.filter2d(image, conv.SOBEL_X, op="convolve", engine="scipy")
+    exact = conv.filter2d(image, operations.SOBEL_X, op="convolve", engine="scipy")
     np.testing.assert_allclose(namespace["gx"], exact, atol=1e-12)
-    # conv.sobel's 'auto' engine picks float32 PyTorch for a photo this big
-    np.testing.assert_allclose(namespace["magnitude"], conv.sobel(image).magnitude, atol=1e-5)
+    # operations.sobel's 'auto' engine picks float32 PyTorch for a photo this big
+    np.testing.assert_allclose(namespace["magnitude"], operations.sobel(image).magnitude, atol=1e-5)
 
 
 # ---------------------------------------------------------------- style
@@ -441,7 +441,7 @@ def test_generated_scripts_are_ruff_clean(tmp_path):
         codegen.torch_code(DISK, kernel, op="convolve", mode="full", boundary="symm", dilation=2),
         codegen.torch_code(ImageSource("upload", "a.png"), kernel, mode="same", boundary="fill"),
         codegen.scipy_code(ImageSource("builtin", "astronaut"), kernel),
-        codegen.pool_code(conv.LECTURE_POOL_4X4, 2),
+        codegen.pool_code(operations.LECTURE_POOL_4X4, 2),
         codegen.sobel_code(ImageSource("builtin", "cameraman"), mode="same", boundary="replicate"),
         codegen.kernel_code(kernels.make_kernel("gaussian", size=15), "gaussian", {"size": 15}),
     ]
@@ -473,9 +473,10 @@ def run_fresh(code: str, tmp_path: Path) -> str:
 
 
 def test_scripts_run_alone_and_print_the_pages_numbers(tmp_path: Path) -> None:
-    lecture_out = conv.filter2d(conv.LECTURE_INPUT_5X5, conv.LECTURE_KERNEL_3X3, mode="valid")
+    lecture_out = conv.filter2d(operations.LECTURE_INPUT_5X5, operations.LECTURE_KERNEL_3X3,
+                                mode="valid")
     for make in (codegen.scipy_code, codegen.torch_code):
-        printed = run_fresh(make(LECTURE, conv.LECTURE_KERNEL_3X3, mode="valid"), tmp_path)
+        printed = run_fresh(make(LECTURE, operations.LECTURE_KERNEL_3X3, mode="valid"), tmp_path)
         assert printed == printed_numbers(lecture_out), make.__name__
     camera = images.builtin_image("cameraman", mode="L").astype(np.float64)
     box = kernels.make_kernel("box", size=9)
@@ -484,8 +485,8 @@ def test_scripts_run_alone_and_print_the_pages_numbers(tmp_path: Path) -> None:
     assert "np.ones((9, 9)) / 81" in code
     assert printed_numbers(conv.filter2d(camera, box, op="convolve", mode="full",
                                          engine="scipy")) == run_fresh(code, tmp_path)
-    pooled = conv.pool2d(conv.LECTURE_POOL_4X4, 2)
-    assert run_fresh(codegen.pool_code(conv.LECTURE_POOL_4X4, 2), tmp_path) == \
+    pooled = operations.pool2d(operations.LECTURE_POOL_4X4, 2)
+    assert run_fresh(codegen.pool_code(operations.LECTURE_POOL_4X4, 2), tmp_path) == \
         printed_numbers(pooled)
     wheel = ImageSource("pattern", "colour wheel", 32)
     printed = run_fresh(codegen.scipy_code(wheel, box, preset="box", params={"size": 9}),

@@ -1,4 +1,4 @@
-"""Tests for explorer.colour.filters: colour presets, filter banks, applying them like nn.Conv2d."""
+"""Tests for explorer.colour: colour presets, filter banks, applying them like nn.Conv2d."""
 
 import subprocess
 import sys
@@ -11,23 +11,27 @@ import torch
 import torch.nn.functional as F
 from scipy import signal
 
-from explorer.colour import filters as colour
-from explorer.colour.filters import (
-    COLOUR_PRESETS,
+from explorer.colour import presets
+from explorer.colour.bank import (
     FILTER_TEMPLATES,
     LECTURE_BANK,
+    MAX_WEIGHT,
     ColourFilter,
-    apply_filters,
     build_bank,
-    channel_contributions,
+    check_bank_values,
     colour_edge_filter,
-    conv2d_module,
     filter_bank,
     filter_bank_per_filter,
     pad_kernel,
-    prove_with_conv2d,
-    weights_for_colour,
 )
+from explorer.colour.feature_maps import (
+    MAX_MULTIPLY_ADDS,
+    apply_filters,
+    bank_work,
+    channel_contributions,
+)
+from explorer.colour.presets import COLOUR_PRESETS, weights_for_colour
+from explorer.colour.proof import conv2d_module, prove_with_conv2d
 from explorer.convolution.kernels import make_kernel
 from explorer.lecture import reference as lecture
 
@@ -316,7 +320,7 @@ def rotations_about_grey(c: np.ndarray, count: int = 72) -> np.ndarray:
 def test_picked_colour_gives_the_largest_response(picked):
     w = np.array(weights_for_colour(picked))
     assert abs(w.sum()) < 1e-12 and np.abs(w).max() == pytest.approx(1.0)
-    c = colour._parse_colour(picked)
+    c = presets._parse_colour(picked)
     others = rotations_about_grey(c)
     assert len(others) >= 10
     # One image: a column of each same-brightness colour, the picked one last.
@@ -526,34 +530,34 @@ def test_bad_banks_raise():
 
 
 def test_import_does_not_load_torch():
-    code = "import sys, explorer.colour.filters, explorer.networks.first_layer; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(colour.__file__).parents[1])
+    code = "import sys, explorer.colour.bank, explorer.colour.feature_maps, explorer.colour.proof, explorer.networks.first_layer; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(presets.__file__).parents[1])
 
 
 # --- bounded banks (issue 12) ------------------------------------------------------------
 
 
 def test_bank_values_are_bounded_with_a_message():
-    colour.check_bank_values([[colour.MAX_WEIGHT, -colour.MAX_WEIGHT, 0.0]], [colour.MAX_WEIGHT])
+    check_bank_values([[MAX_WEIGHT, -MAX_WEIGHT, 0.0]], [MAX_WEIGHT])
     with pytest.raises(ValueError, match="Filter 2's G weight is 1e\\+300"):
-        colour.check_bank_values([[1.0, 0.0, 0.0], [0.0, 1e300, 0.0]])
+        check_bank_values([[1.0, 0.0, 0.0], [0.0, 1e300, 0.0]])
     with pytest.raises(ValueError, match="Filter 1's bias is -1e\\+03"):
-        colour.check_bank_values([[1.0, 0.0, 0.0]], [-1e3])
+        check_bank_values([[1.0, 0.0, 0.0]], [-1e3])
     with pytest.raises(ValueError, match="NaN"):
-        colour.check_bank_values([[np.nan, 0.0, 0.0]])
+        check_bank_values([[np.nan, 0.0, 0.0]])
 
 
 def test_banks_beyond_the_work_limit_are_refused_before_running():
     image = np.zeros((1024, 1024, 3))
     weight = np.zeros((8, 3, 31, 31))
-    assert colour.bank_work(image.shape, weight.shape, "same") > colour.MAX_MULTIPLY_ADDS
+    assert bank_work(image.shape, weight.shape, "same") > MAX_MULTIPLY_ADDS
     for run in (lambda: apply_filters(image, weight),
-                lambda: colour.channel_contributions(image, weight),
-                lambda: colour.prove_with_conv2d(image, weight)):
+                lambda: channel_contributions(image, weight),
+                lambda: prove_with_conv2d(image, weight)):
         with pytest.raises(ValueError, match="multiply-adds"):
             run()
     # the page's worst case on a built-in picture (512x512) is allowed
-    assert colour.bank_work((512, 512, 3), weight.shape, "same") <= colour.MAX_MULTIPLY_ADDS
+    assert bank_work((512, 512, 3), weight.shape, "same") <= MAX_MULTIPLY_ADDS
 
 
 @pytest.mark.parametrize("scale, bias", [(1e37, 0.0), (1.0, 1e38), (3e38, 0.0)])

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from explorer.jobs import concurrency, memory
-from explorer.networks import activations, zoo
+from explorer.networks import activations, model_registry, private_copy, zoo
 from explorer.training.nets import ModelSettings, build_model
 
 
@@ -60,7 +60,7 @@ def test_tracing_does_not_capture_other_threads_module_calls():
 
 def test_without_the_own_thread_tracer_other_threads_fail(monkeypatch):
     """The failure the fix removes (seen under load as NameError in another session)."""
-    monkeypatch.setattr(activations, "_thread_safe_tracing", contextlib.nullcontext)
+    monkeypatch.setattr(private_copy, "_thread_safe_tracing", contextlib.nullcontext)
     errors = run_beside_tracing(rounds=40)
     assert errors, "expected another thread's module call to be captured by the tracer"
     assert any("not installed as a submodule" in str(e) or isinstance(e, Exception)
@@ -144,12 +144,12 @@ def test_heavy_slots_from_the_environment(monkeypatch, value, expected):
 
 def test_seeded_builds_in_parallel_threads_match_a_sequential_build():
     """Seeding and drawing happen under one lock, so parallel seeded builds do not interleave."""
-    reference = [p.detach().clone() for p in zoo._build(zoo.model_spec("alexnet"),
+    reference = [p.detach().clone() for p in zoo._build(model_registry.model_spec("alexnet"),
                                                         pretrained=False).parameters()]
     built: list[nn.Module] = []
 
     def build() -> None:
-        built.append(zoo._build(zoo.model_spec("alexnet"), pretrained=False))
+        built.append(zoo._build(model_registry.model_spec("alexnet"), pretrained=False))
 
     threads = [threading.Thread(target=build) for _ in range(4)]
     for thread in threads:

@@ -1,4 +1,4 @@
-"""Tests for explorer.convolution.conv: agreement with SciPy and PyTorch, shapes, pooling, step-through."""
+"""Tests for filter2d and its neighbours (conv, specs, shapes, engines, operations), pooling, steps."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from scipy import signal
 
-from explorer.convolution import conv
+from explorer.convolution import conv, engines, operations, shapes, specs
 from explorer.convolution.kernels import make_kernel
 
 ENGINES = ["scipy", "fft", "torch"]
@@ -60,8 +60,8 @@ def rng() -> np.random.Generator:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("op", list(conv.OPS))
-@pytest.mark.parametrize("mode", list(conv.MODES))
+@pytest.mark.parametrize("op", list(specs.OPS))
+@pytest.mark.parametrize("mode", list(specs.MODES))
 @pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
 def test_matches_scipy(engine, op, mode, boundary, rng):
     for image_shape, kernel_shape in SHAPES:
@@ -85,8 +85,8 @@ def test_matches_scipy(engine, op, mode, boundary, rng):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("op", list(conv.OPS))
-@pytest.mark.parametrize("mode", list(conv.MODES))
+@pytest.mark.parametrize("op", list(specs.OPS))
+@pytest.mark.parametrize("mode", list(specs.MODES))
 def test_dilation_and_stride_use_the_dilated_kernel(engine, op, mode, rng):
     # Definition: the dilated kernel acts as an ordinary kernel; the stride slices afterwards.
     for (image_shape, kernel_shape), dilation, stride in [
@@ -96,7 +96,7 @@ def test_dilation_and_stride_use_the_dilated_kernel(engine, op, mode, rng):
     ]:
         image = rng.normal(size=image_shape)
         kernel = rng.normal(size=kernel_shape)
-        dilated = conv.dilate_kernel(kernel, dilation)
+        dilated = shapes.dilate_kernel(kernel, dilation)
         ref = SCIPY[op](image, dilated, mode=mode, boundary="symm")[::stride, ::stride]
         out = conv.filter2d(
             image,
@@ -138,7 +138,7 @@ def test_same_correlation_matches_nn_conv2d_padding_same(engine, boundary, rng):
             1,
             kernel_shape,
             padding="same",
-            padding_mode=conv.BOUNDARIES[boundary].torch_padding_mode,
+            padding_mode=specs.BOUNDARIES[boundary].torch_padding_mode,
             dilation=dilation,
             bias=False,
             dtype=torch.float64,
@@ -153,14 +153,14 @@ def test_same_correlation_matches_nn_conv2d_padding_same(engine, boundary, rng):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("op", list(conv.OPS))
+@pytest.mark.parametrize("op", list(specs.OPS))
 @pytest.mark.parametrize("mode", ["same", "full"])
 @pytest.mark.parametrize("boundary", ["reflect", "replicate"])
 def test_reflect_replicate_match_torch_pad(engine, op, mode, boundary, rng):
     for kernel_shape in [(3, 3), (4, 4), (2, 5), (5, 2)]:
         image = rng.normal(size=(8, 9))
         kernel = rng.normal(size=kernel_shape)
-        (top, bottom), (left, right) = conv.padding(kernel_shape, op=op, mode=mode)
+        (top, bottom), (left, right) = shapes.padding(kernel_shape, op=op, mode=mode)
         if mode == "full":
             assert (top, bottom, left, right) == (
                 kernel_shape[0] - 1,
@@ -190,14 +190,14 @@ def test_valid_stride_dilation_match_torch(engine, rng):
 
 
 def test_same_padding_split_for_even_kernels():
-    assert conv.padding((4, 4), op="correlate", mode="same") == ((1, 2), (1, 2))
-    assert conv.padding((4, 4), op="convolve", mode="same") == ((2, 1), (2, 1))
-    assert conv.padding((3, 3), op="convolve", mode="same") == ((1, 1), (1, 1))
-    assert conv.padding((3, 3), mode="full", dilation=2) == ((4, 4), (4, 4))
-    assert "K/2" in conv.EVEN_KERNEL_NOTE
+    assert shapes.padding((4, 4), op="correlate", mode="same") == ((1, 2), (1, 2))
+    assert shapes.padding((4, 4), op="convolve", mode="same") == ((2, 1), (2, 1))
+    assert shapes.padding((3, 3), op="convolve", mode="same") == ((1, 1), (1, 1))
+    assert shapes.padding((3, 3), mode="full", dilation=2) == ((4, 4), (4, 4))
+    assert "K/2" in shapes.EVEN_KERNEL_NOTE
 
 
-@pytest.mark.parametrize("op", list(conv.OPS))
+@pytest.mark.parametrize("op", list(specs.OPS))
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 3), (4, 6), (5, 2)])
 def test_identity_kernel_keeps_image_in_same_mode(op, size, rng):
     image = rng.normal(size=(7, 8))
@@ -214,12 +214,12 @@ def test_output_shape_matches_filter2d_everywhere(rng):
         image = rng.normal(size=image_shape)
         for kernel_shape in [(1, 1), (3, 3), (2, 4), (5, 2)]:
             kernel = rng.normal(size=kernel_shape)
-            for mode in conv.MODES:
+            for mode in specs.MODES:
                 for stride in (1, 2, 3):
                     for dilation in (1, 2):
                         settings = dict(mode=mode, stride=stride, dilation=dilation)
                         try:
-                            expected = conv.output_shape(image_shape, kernel_shape, **settings)
+                            expected = shapes.output_shape(image_shape, kernel_shape, **settings)
                         except ValueError:
                             with pytest.raises(ValueError):
                                 conv.filter2d(image, kernel, **settings)
@@ -228,36 +228,37 @@ def test_output_shape_matches_filter2d_everywhere(rng):
 
 
 def test_lecture_cameraman_sizes():
-    sizes = {m: conv.output_shape((512, 512), (9, 9), mode=m) for m in conv.MODES}
+    sizes = {m: shapes.output_shape((512, 512), (9, 9), mode=m) for m in specs.MODES}
     assert sizes == {"full": (520, 520), "same": (512, 512), "valid": (504, 504)}
-    rows, cols = conv.output_shape_text((512, 512), (9, 9), mode="valid")
+    rows, cols = shapes.output_shape_text((512, 512), (9, 9), mode="valid")
     assert rows.endswith("(512 - 8 - 1)/1⌋ + 1 = 504") and rows.startswith("rows")
     assert cols.startswith("columns")
-    assert conv.output_shape_text((512, 512), (9, 9), mode="full")[0].endswith("= 520")
-    assert conv.output_shape_text((512, 512), (9, 9), mode="same", stride=2)[1].endswith("= 256")
+    assert shapes.output_shape_text((512, 512), (9, 9), mode="full")[0].endswith("= 520")
+    assert shapes.output_shape_text((512, 512), (9, 9), mode="same", stride=2)[1].endswith("= 256")
 
 
 # --- lecture examples ---------------------------------------------------------
 
 
 def test_lecture_5x5_correlation():
-    out = conv.filter2d(conv.LECTURE_INPUT_5X5, conv.LECTURE_KERNEL_3X3)
+    out = conv.filter2d(operations.LECTURE_INPUT_5X5, operations.LECTURE_KERNEL_3X3)
     np.testing.assert_array_equal(out, [[12, 12, 17], [10, 17, 19], [9, 6, 14]])
-    np.testing.assert_array_equal(out, conv.LECTURE_OUTPUT_3X3)
-    assert isinstance(conv.LECTURE_INPUT_5X5, np.ndarray)
+    np.testing.assert_array_equal(out, operations.LECTURE_OUTPUT_3X3)
+    assert isinstance(operations.LECTURE_INPUT_5X5, np.ndarray)
 
 
 def test_lecture_pooling():
-    np.testing.assert_array_equal(conv.pool2d(conv.LECTURE_POOL_4X4, 2), [[5, 4], [4, 6]])
+    np.testing.assert_array_equal(operations.pool2d(operations.LECTURE_POOL_4X4, 2),
+                                  [[5, 4], [4, 6]])
     np.testing.assert_array_equal(
-        conv.pool2d(conv.LECTURE_POOL_4X4, 2), conv.LECTURE_POOL_OUTPUT_2X2
+        operations.pool2d(operations.LECTURE_POOL_4X4, 2), operations.LECTURE_POOL_OUTPUT_2X2
     )
 
 
 # --- pooling ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", list(conv.POOLS))
+@pytest.mark.parametrize("kind", list(specs.POOLS))
 @pytest.mark.parametrize(
     "size, stride", [(2, None), (3, None), (2, 1), (3, 2), ((2, 3), None), ((3, 2), (1, 2)), (1, 1)]
 )
@@ -265,15 +266,15 @@ def test_pool2d_matches_torch(kind, size, stride, rng):
     x = rng.normal(size=(9, 11))
     pool = {"max": F.max_pool2d, "avg": F.avg_pool2d}[kind]
     ref = pool(torch.from_numpy(x)[None, None], size, stride=stride)[0, 0].numpy()
-    out = conv.pool2d(x, size, stride=stride, kind=kind)
+    out = operations.pool2d(x, size, stride=stride, kind=kind)
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
 
 
 def test_subsample():
     x = np.arange(30.0).reshape(5, 6)
-    np.testing.assert_array_equal(conv.subsample(x, 2), x[::2, ::2])
-    np.testing.assert_array_equal(conv.subsample(x, 1), x)
+    np.testing.assert_array_equal(operations.subsample(x, 2), x[::2, ::2])
+    np.testing.assert_array_equal(operations.subsample(x, 1), x)
 
 
 # --- step-through -------------------------------------------------------------
@@ -284,8 +285,8 @@ def test_step_through_sum_equals_filter2d(rng):
         image_shape = tuple(rng.integers(3, 10, 2))
         kernel_shape = tuple(rng.integers(1, 4, 2))
         settings = dict(
-            op=str(rng.choice(list(conv.OPS))),
-            mode=str(rng.choice(list(conv.MODES))),
+            op=str(rng.choice(list(specs.OPS))),
+            mode=str(rng.choice(list(specs.MODES))),
             boundary=str(rng.choice(["fill", "wrap", "symm", "replicate"])),
             fillvalue=float(rng.normal()),
             stride=int(rng.integers(1, 3)),
@@ -298,7 +299,7 @@ def test_step_through_sum_equals_filter2d(rng):
         except ValueError:  # dilated kernel too big for 'valid'
             continue
         row, col = int(rng.integers(out.shape[0])), int(rng.integers(out.shape[1]))
-        step = conv.step_through(image, kernel, row, col, **settings)
+        step = operations.step_through(image, kernel, row, col, **settings)
         assert step.total == pytest.approx(out[row, col], abs=1e-12)
         assert step.window.shape == step.kernel.shape == step.products.shape
         np.testing.assert_array_equal(step.products, step.window * step.kernel)
@@ -312,23 +313,25 @@ def test_step_through_sum_equals_filter2d(rng):
 
 
 def test_step_through_lecture_example():
-    step = conv.step_through(conv.LECTURE_INPUT_5X5, conv.LECTURE_KERNEL_3X3, 0, 2)
-    np.testing.assert_array_equal(step.window, conv.LECTURE_INPUT_5X5[0:3, 2:5])
+    step = operations.step_through(operations.LECTURE_INPUT_5X5, operations.LECTURE_KERNEL_3X3,
+                                   0, 2)
+    np.testing.assert_array_equal(step.window, operations.LECTURE_INPUT_5X5[0:3, 2:5])
     assert step.total == 17
     assert step.top_left_image == (0, 2)
 
 
 def test_step_through_convolve_shows_flipped_dilated_kernel():
     kernel = np.arange(6.0).reshape(2, 3)
-    step = conv.step_through(np.ones((9, 9)), kernel, 0, 0, op="convolve", dilation=2)
-    np.testing.assert_array_equal(step.kernel, conv.dilate_kernel(kernel[::-1, ::-1], 2))
+    step = operations.step_through(np.ones((9, 9)), kernel, 0, 0, op="convolve", dilation=2)
+    np.testing.assert_array_equal(step.kernel, shapes.dilate_kernel(kernel[::-1, ::-1], 2))
     assert step.kernel.shape == (3, 5)
 
 
 @pytest.mark.parametrize("row, col", [(-1, 0), (0, 3), (3, 0), (1.0, 0), (True, 0)])
 def test_step_through_bad_positions(row, col):
     with pytest.raises(ValueError):
-        conv.step_through(conv.LECTURE_INPUT_5X5, conv.LECTURE_KERNEL_3X3, row, col)
+        operations.step_through(operations.LECTURE_INPUT_5X5, operations.LECTURE_KERNEL_3X3,
+                                row, col)
 
 
 # --- teaching points ----------------------------------------------------------
@@ -353,30 +356,30 @@ def test_sobel_signs(mode):
     # Dark (0) on the left, light (1) on the right: a vertical edge.
     step = np.zeros((8, 8))
     step[:, 4:] = 1.0
-    g = conv.sobel(step, mode=mode, boundary="symm")
+    g = operations.sobel(step, mode=mode, boundary="symm")
     assert g.gx.max() > 0 and g.gx.min() >= 0  # convolution: dark -> light gives gx > 0
     np.testing.assert_allclose(g.gy, 0, atol=1e-12)
     np.testing.assert_allclose(g.magnitude, np.abs(g.gx), atol=1e-12)
     assert np.allclose(g.direction[g.magnitude > 0], 0)
-    flipped = conv.sobel(step, op="correlate", mode=mode, boundary="symm")
+    flipped = operations.sobel(step, op="correlate", mode=mode, boundary="symm")
     np.testing.assert_allclose(flipped.gx, -g.gx, atol=1e-12)
 
     # Dark on top, light below: gy > 0 with convolution.
-    g = conv.sobel(step.T, mode=mode, boundary="symm")
+    g = operations.sobel(step.T, mode=mode, boundary="symm")
     assert g.gy.max() > 0 and g.gy.min() >= 0
     np.testing.assert_allclose(g.gx, 0, atol=1e-12)
-    assert conv.sobel(step.T, op="correlate", mode=mode, boundary="symm").gy.max() <= 0
+    assert operations.sobel(step.T, op="correlate", mode=mode, boundary="symm").gy.max() <= 0
 
 
 # --- engines ------------------------------------------------------------------
 
 
 def test_auto_engine_choice():
-    assert conv.choose_engine((5, 5), (3, 3)) == "scipy"
-    assert conv.choose_engine((512, 512), (3, 3), mode="same") == "torch"
-    assert conv.choose_engine((512, 512), (5, 5), mode="same") == "torch"
-    assert conv.choose_engine((512, 512), (9, 9), mode="same") == "fft"
-    assert set(conv.ENGINES) == {"auto", *ENGINES}
+    assert engines.choose_engine((5, 5), (3, 3)) == "scipy"
+    assert engines.choose_engine((512, 512), (3, 3), mode="same") == "torch"
+    assert engines.choose_engine((512, 512), (5, 5), mode="same") == "torch"
+    assert engines.choose_engine((512, 512), (9, 9), mode="same") == "fft"
+    assert set(specs.ENGINES) == {"auto", *ENGINES}
 
 
 def test_compare_engines(rng):
@@ -393,7 +396,7 @@ def test_compare_engines(rng):
 
 
 def test_boundary_registry_torch_modes():
-    assert {n: b.torch_padding_mode for n, b in conv.BOUNDARIES.items()} == {
+    assert {n: b.torch_padding_mode for n, b in specs.BOUNDARIES.items()} == {
         "fill": "zeros",
         "wrap": "circular",
         "symm": None,
@@ -404,7 +407,9 @@ def test_boundary_registry_torch_modes():
 
 def test_importing_does_not_load_torch_or_streamlit():
     code = (
-        "import sys, explorer.convolution.conv, explorer.convolution.kernels;"
+        "import sys, explorer.convolution.conv, explorer.convolution.engines,"
+        " explorer.convolution.operations, explorer.convolution.shapes,"
+        " explorer.convolution.specs, explorer.convolution.kernels;"
         "assert 'torch' not in sys.modules and 'streamlit' not in sys.modules"
     )
     repo_root = Path(conv.__file__).resolve().parents[1]
@@ -440,17 +445,17 @@ BAD_CALLS = {
         IMG, np.ones((11, 3)), mode="same", boundary="reflect"
     ),
     "reflect on one pixel": lambda: conv.filter2d([[1.0]], K3, mode="same", boundary="reflect"),
-    "output_shape too large": lambda: conv.output_shape((5, 5), (6, 6), mode="valid"),
-    "output_shape bad mode": lambda: conv.output_shape((5, 5), (3, 3), mode="nope"),
-    "output_shape zero size": lambda: conv.output_shape((0, 5), (3, 3), mode="same"),
-    "pool window too big": lambda: conv.pool2d(IMG, 6),
-    "pool size 0": lambda: conv.pool2d(IMG, 0),
-    "pool stride 0": lambda: conv.pool2d(IMG, 2, stride=0),
-    "pool unknown kind": lambda: conv.pool2d(IMG, 2, kind="min"),
-    "pool NaN": lambda: conv.pool2d(np.full((4, 4), np.nan), 2),
-    "subsample stride 0": lambda: conv.subsample(IMG, 0),
-    "sobel NaN": lambda: conv.sobel(np.full((5, 5), np.inf)),
-    "step unknown op": lambda: conv.step_through(IMG, K3, 0, 0, op="x"),
+    "output_shape too large": lambda: shapes.output_shape((5, 5), (6, 6), mode="valid"),
+    "output_shape bad mode": lambda: shapes.output_shape((5, 5), (3, 3), mode="nope"),
+    "output_shape zero size": lambda: shapes.output_shape((0, 5), (3, 3), mode="same"),
+    "pool window too big": lambda: operations.pool2d(IMG, 6),
+    "pool size 0": lambda: operations.pool2d(IMG, 0),
+    "pool stride 0": lambda: operations.pool2d(IMG, 2, stride=0),
+    "pool unknown kind": lambda: operations.pool2d(IMG, 2, kind="min"),
+    "pool NaN": lambda: operations.pool2d(np.full((4, 4), np.nan), 2),
+    "subsample stride 0": lambda: operations.subsample(IMG, 0),
+    "sobel NaN": lambda: operations.sobel(np.full((5, 5), np.inf)),
+    "step unknown op": lambda: operations.step_through(IMG, K3, 0, 0, op="x"),
 }
 
 
@@ -490,32 +495,32 @@ def test_padding_wider_than_image_is_supported(boundary, rng):
     ((30, 30), (3, 3), "valid", 3, 4), ((12, 40), (1, 7), "same", 1, 8),
 ])
 def test_engine_work_counts_what_each_engine_does(image, kernel, mode, stride, dilation, rng):
-    work = conv.engine_work(image, kernel, mode=mode, stride=stride, dilation=dilation)
-    padded, _ = conv.pad_image(np.zeros(image), kernel, mode=mode, dilation=dilation)
-    dilated = conv.dilate_kernel(np.ones(kernel), dilation)
+    work = engines.engine_work(image, kernel, mode=mode, stride=stride, dilation=dilation)
+    padded, _ = shapes.pad_image(np.zeros(image), kernel, mode=mode, dilation=dilation)
+    dilated = shapes.dilate_kernel(np.ones(kernel), dilation)
     direct = signal.correlate2d(padded, dilated, mode="valid")  # what the SciPy engine computes
     assert work["scipy"] == direct.size * dilated.size
     out = conv.filter2d(rng.random(image), rng.random(kernel), mode=mode, stride=stride,
                         dilation=dilation)
     assert work["torch"] == out.size * kernel[0] * kernel[1]
     assert work["fft"] >= padded.size
-    seconds = conv.engine_seconds(image, kernel, mode=mode, stride=stride, dilation=dilation)
+    seconds = engines.engine_seconds(image, kernel, mode=mode, stride=stride, dilation=dilation)
     assert all(0 < s < 0.1 for s in seconds.values())
 
 
 def test_the_reported_case_is_estimated_far_over_budget():
     """31x31, dilation 8, mode full on the 512x512 cameraman: one SciPy pass took 41 s."""
-    seconds = conv.engine_seconds((512, 512), (31, 31), mode="full", dilation=8)
+    seconds = engines.engine_seconds((512, 512), (31, 31), mode="full", dilation=8)
     assert seconds["scipy"] > 10 * conv.ENGINE_BUDGET_S
     assert seconds["fft"] < conv.ENGINE_BUDGET_S and seconds["torch"] < conv.ENGINE_BUDGET_S
 
 
 def test_compare_engines_skips_what_is_over_budget(rng, monkeypatch):
     calls = []
-    real = conv._VALID["scipy"]
-    monkeypatch.setitem(conv._VALID, "scipy", lambda *a: calls.append(1) or real(*a))
+    real = engines.VALID_PASSES["scipy"]
+    monkeypatch.setitem(engines.VALID_PASSES, "scipy", lambda *a: calls.append(1) or real(*a))
     image, kernel = rng.normal(size=(64, 64)), rng.normal(size=(9, 9))
-    estimates = conv.engine_seconds(image.shape, kernel.shape, mode="full", dilation=8)
+    estimates = engines.engine_seconds(image.shape, kernel.shape, mode="full", dilation=8)
     budget = (estimates["scipy"] + max(estimates["fft"], estimates["torch"])) / 2
     assert max(estimates["fft"], estimates["torch"]) < budget < estimates["scipy"]
     results = conv.compare_engines(image, kernel, mode="full", dilation=8, budget_seconds=budget)
@@ -538,13 +543,13 @@ def test_compare_engines_times_big_cases_fewer_times(rng, monkeypatch):
 
 
 def test_filter2d_refuses_huge_padded_images():
-    side = int(np.sqrt(conv.MAX_PIXELS)) + 1
+    side = int(np.sqrt(specs.MAX_PIXELS)) + 1
     with pytest.raises(ValueError, match="megapixels"):
         conv.filter2d(np.zeros((side, side)), np.ones((1, 1)))
     with pytest.raises(ValueError, match="megapixels"):  # full mode at a huge dilation
         conv.filter2d(np.zeros((8, 8)), np.ones((3, 3)), mode="full", dilation=2000)
     with pytest.raises(ValueError, match="megapixels"):
-        conv.step_through(np.zeros((8, 8)), np.ones((3, 3)), 0, 0, mode="full", dilation=2000)
+        operations.step_through(np.zeros((8, 8)), np.ones((3, 3)), 0, 0, mode="full", dilation=2000)
 
 
 @pytest.mark.parametrize("kernel, image, fill", [
@@ -562,5 +567,5 @@ def test_separable_pooling_matches_the_windows(rng):
     for kind, reduce in (("max", np.max), ("avg", np.mean)):
         for size, stride in (((3, 5), (2, 1)), ((8, 8), (1, 1)), ((1, 1), (3, 3))):
             windows = np.lib.stride_tricks.sliding_window_view(x, size)[::stride[0], ::stride[1]]
-            np.testing.assert_allclose(conv.pool2d(x, size, stride=stride, kind=kind),
+            np.testing.assert_allclose(operations.pool2d(x, size, stride=stride, kind=kind),
                                        reduce(windows, axis=(2, 3)), rtol=1e-12)

@@ -143,7 +143,7 @@ def test_zero_kernel_is_grey():
 
 
 def test_colour_bank_as_images():
-    from explorer.colour.filters import LECTURE_BANK, build_bank
+    from explorer.colour.bank import LECTURE_BANK, build_bank
 
     weight, _ = build_bank(LECTURE_BANK)
     images = kernels_to_images(weight)

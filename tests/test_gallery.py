@@ -95,7 +95,7 @@ def test_every_card_picture_is_drawn_without_torch():
 
     from tests.conftest import ROOT
 
-    code = ("import sys; from explorer import gallery; "
+    code = ("import sys; from explorer.images import gallery; "
             "[make() for make in gallery.CARD_PICTURES.values()]; "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

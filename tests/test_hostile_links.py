@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.colour import filters as colour
+from explorer.colour.bank import MAX_WEIGHT
 from explorer.convolution import kernels
 from tests.helpers import heatmaps
 
@@ -338,7 +338,7 @@ def test_relu_one_point_zero_is_not_true() -> None:
 
 
 def test_bank_weights_at_the_bound_are_used() -> None:
-    rows = [["edge", colour.MAX_WEIGHT, -colour.MAX_WEIGHT, 0.0, colour.MAX_WEIGHT, "sobel_x"]]
+    rows = [["edge", MAX_WEIGHT, -MAX_WEIGHT, 0.0, MAX_WEIGHT, "sobel_x"]]
     at = open_page("colour", {"bank": json.dumps(rows)})
     assert not at.exception and not at.toast
     assert at.session_state["keep.colour.bank"]["rows"] == rows

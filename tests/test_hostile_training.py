@@ -21,7 +21,7 @@ from explorer.jobs import registry as job_registry
 from explorer.jobs.registry import JobRegistry
 from explorer.training import data, lr_range
 from explorer.training import job as training
-from explorer.ui import training_page
+from explorer.ui import training_run, training_session, training_setup
 from tests.helpers import run
 from tests.test_page_train import PAGE, SMALL, K, button, small_shapes  # noqa: F401 (autouse fixture)
 from tests.test_training import HANG_SECONDS, progress_of, wait_for
@@ -33,7 +33,8 @@ OWNER = K + "owner"
 def browsers(monkeypatch):
     """Each AppTest stands for a browser named by its context's timezone (AppTest cannot send
     cookies; the real XSRF cookie is checked in test_job_registry and test_browser)."""
-    monkeypatch.setattr(training_page, "browser", lambda: st.context.timezone, raising=False)
+    for module in (training_session, training_run):  # owner() claims, _submit() records
+        monkeypatch.setattr(module, "browser", lambda: st.context.timezone, raising=False)
 
 
 @pytest.fixture
@@ -41,10 +42,10 @@ def one_slot(monkeypatch):
     """A server whose single training slot is busy makes later runs queue."""
     registry = JobRegistry(max_running=1)
     monkeypatch.setattr(job_registry, "_REGISTRY", registry)
-    training_page.registry.clear()
+    training_session.registry.clear()
     yield registry
     registry.stop_all()
-    training_page.registry.clear()
+    training_session.registry.clear()
 
 
 def open_train(query: dict | None = None, *, browser: str = "browser a") -> AppTest:
@@ -299,14 +300,14 @@ def test_the_live_view_redraws_the_page_when_the_runs_state_changes(monkeypatch)
     what they were drawn for, the fragment asks for a whole-page rerun."""
     tab = open_train()
     job = start_long_run(tab, hold=True)
-    real = training_page._control_state
+    real = training_run._control_state
     drawn = []
 
     def control_state(job_):
         drawn.append(real(job_))
         return ("stale",) if len(drawn) == 1 else real(job_)  # as if it changed since drawn
 
-    monkeypatch.setattr(training_page, "_control_state", control_state)
+    monkeypatch.setattr(training_run, "_control_state", control_state)
     run(tab)
     assert len(drawn) >= 4  # drawn (stale), seen changed by the fragment, drawn again, seen
     job.stop()
@@ -488,7 +489,7 @@ def broken_shapes(monkeypatch):
     spec = data.DATASETS["shapes"]
     monkeypatch.setitem(data.DATASETS, "shapes", data.DatasetSpec(
         spec.label, spec.description, False, lambda root, download, progress: broken))
-    store, _ = training_page._dataset_store()
+    store, _ = training_setup._dataset_store()
     store.clear()
     yield broken
     store.clear()
@@ -515,7 +516,7 @@ def tiny_shapes(monkeypatch):
     spec = data.DATASETS["shapes"]
     monkeypatch.setitem(data.DATASETS, "shapes", data.DatasetSpec(
         spec.label, spec.description, False, lambda root, download, progress: small))
-    store, _ = training_page._dataset_store()
+    store, _ = training_setup._dataset_store()
     store.clear()
     yield small
     store.clear()
@@ -545,7 +546,7 @@ def test_the_range_test_says_what_it_runs_and_flags_an_edge_suggestion(monkeypat
             rates, tuple(2.0 - i / 1000 for i in range(200)), (2.0,) * 200, 1.2e-4, 1.0,
             note="Caution: the suggestion 0.00012 sits at the bottom of the range tested.")
 
-    monkeypatch.setattr(training_page.st, "spinner", spinner)
+    monkeypatch.setattr(training_run.st, "spinner", spinner)
     monkeypatch.setattr(lr_range, "lr_range_test", at_the_bottom)
     tab = press(open_train(), "LR range test")
     assert steps == [lr_range.RANGE_TEST_STEPS]

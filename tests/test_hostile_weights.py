@@ -1,4 +1,4 @@
-"""Hostile weights files, pictures and links against the Pretrained page and explorer.networks.zoo.
+"""Hostile weights files, pictures and links against the Pretrained page and explorer.networks.
 
 Every hostile input is made here (nothing is downloaded): zip bombs, forged old-format files,
 pickles that call os.system, tensors of the wrong kind, NaN weights, thin strips, NaN pictures.
@@ -26,7 +26,17 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 from torchvision.models import get_model_weights
 
-from explorer.networks import activations, feature_maps, first_layer, zoo
+from explorer.networks import (
+    activations,
+    custom,
+    feature_maps,
+    first_layer,
+    gradcam,
+    model_registry,
+    predictions,
+    weights_files,
+    zoo,
+)
 from explorer.training import app_networks
 from explorer.ui import image_picker, pretrained_page
 from tests.helpers import run
@@ -122,7 +132,7 @@ def bomb_pickle(megabytes: int = 80) -> bytes:
     return out.getvalue()
 
 
-def many_entries(count: int = zoo.MAX_ARCHIVE_ENTRIES + 1) -> bytes:
+def many_entries(count: int = weights_files.MAX_ARCHIVE_ENTRIES + 1) -> bytes:
     data = saved({"w": torch.zeros(1)})
     prefix = zipfile.ZipFile(io.BytesIO(data)).namelist()[0].split("/")[0]
     out = io.BytesIO(data)
@@ -251,7 +261,7 @@ def no_real_load(monkeypatch):
 
 
 # ---------------------------------------------------------------------------
-# Unit tests: explorer.networks.zoo.read_weights and the cache loader
+# Unit tests: explorer.networks.weights_files.read_weights and the cache loader
 # ---------------------------------------------------------------------------
 
 
@@ -259,8 +269,8 @@ def no_real_load(monkeypatch):
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_read_weights_refuses(kind):
     make, phrase = HOSTILE[kind]
-    with pytest.raises(zoo.WeightsError) as error:
-        zoo.read_weights(make(), model())
+    with pytest.raises(weights_files.WeightsError) as error:
+        weights_files.read_weights(make(), model())
     assert phrase in str(error.value)
     assert isinstance(error.value, ValueError)
 
@@ -269,66 +279,66 @@ def test_read_weights_refuses(kind):
                                   "bomb_wrong_names", "many_entries", "legacy_forged"])
 def test_oversized_claims_are_refused_before_unpacking(kind, no_real_load):
     make, phrase = HOSTILE[kind]
-    with pytest.raises(zoo.WeightsError, match=phrase):
-        zoo.read_weights(make(), model())
+    with pytest.raises(weights_files.WeightsError, match=phrase):
+        weights_files.read_weights(make(), model())
 
 
 def test_a_bomb_is_measured_from_the_archive_directory():
     data = bomb_with_fitting_shapes(64)
     assert len(data) < 3 * MB  # small on the wire ...
-    with pytest.raises(zoo.WeightsError) as error:
-        zoo.read_weights(data, model())
+    with pytest.raises(weights_files.WeightsError) as error:
+        weights_files.read_weights(data, model())
     message = str(error.value)
     assert "would unpack to 66" in message and "refused before unpacking" in message
-    budget = zoo.weights_budget(model())  # 4 x 2.2 MB of float32 weights + 4 MB
+    budget = weights_files.weights_budget(model())  # 4 x 2.2 MB of float32 weights + 4 MB
     assert f"{budget / MB:.1f} MB" in message
 
 
 def test_the_budget_follows_the_architecture():
     need = sum(t.numel() * 4 for t in model().state_dict().values())
-    assert zoo.weights_budget(model()) == zoo.WEIGHTS_MARGIN * need + zoo.WEIGHTS_SLACK
-    assert zoo.weights_budget(None) == zoo.MAX_WEIGHTS_BYTES
+    assert weights_files.weights_budget(model()) == weights_files.WEIGHTS_MARGIN * need + weights_files.WEIGHTS_SLACK
+    assert weights_files.weights_budget(None) == weights_files.MAX_WEIGHTS_BYTES
     with torch.device("meta"):
         huge = nn.Linear(40_000, 20_000)  # 3.2 GB of weights: at least its own size is allowed
-    assert zoo.weights_budget(huge) > 3.2e9
+    assert weights_files.weights_budget(huge) > 3.2e9
 
 
 def test_a_forged_old_format_file_is_real():
     """The forger makes the real old format: with an honest claim torch loads it."""
     honest = torch.load(io.BytesIO(legacy_forged(5, 5)), weights_only=True)
     assert honest["w"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
-    assert zoo.read_weights(legacy_forged(5, 5))["w"].shape == (5,)
+    assert weights_files.read_weights(legacy_forged(5, 5))["w"].shape == (5,)
 
 
 def test_old_format_files_still_load():
     state = default_state()
-    read = zoo.read_weights(saved(state, _use_new_zipfile_serialization=False), model())
+    read = weights_files.read_weights(saved(state, _use_new_zipfile_serialization=False), model())
     torch.testing.assert_close(read["fc1.weight"], state["fc1.weight"])
 
 
 def test_a_deflated_file_within_the_budget_loads():
     state = default_state()
-    read = zoo.read_weights(rezip(saved(state)), model())
+    read = weights_files.read_weights(rezip(saved(state)), model())
     torch.testing.assert_close(read["conv2.weight"], state["conv2.weight"])
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
 def test_other_float_dtypes_are_converted(dtype):
-    read = zoo.read_weights(in_dtype(dtype), model())
+    read = weights_files.read_weights(in_dtype(dtype), model())
     assert all(v.dtype == torch.float32 for v in read.values())
     assert all(v.is_contiguous() for v in read.values())
 
 
 def test_a_stride_0_view_of_the_right_shape_becomes_a_real_tensor():
-    read = zoo.read_weights(with_entry("fc1.weight", torch.ones(1).expand(128, 4096)), model())
+    read = weights_files.read_weights(with_entry("fc1.weight", torch.ones(1).expand(128, 4096)), model())
     assert read["fc1.weight"].stride() == (4096, 1) and float(read["fc1.weight"].sum()) == 128 * 4096
 
 
 def test_without_a_model_sizes_are_still_bounded():
-    with pytest.raises(zoo.WeightsError, match="would take"):
-        zoo.read_weights(saved({"w": torch.zeros(1).expand(2**40)}))
-    with pytest.raises(zoo.WeightsError, match="NaN or infinity: w has 2 such values"):
-        zoo.read_weights(saved({"w": torch.tensor([1.0, float("nan"), -float("inf")])}))
+    with pytest.raises(weights_files.WeightsError, match="would take"):
+        weights_files.read_weights(saved({"w": torch.zeros(1).expand(2**40)}))
+    with pytest.raises(weights_files.WeightsError, match="NaN or infinity: w has 2 such values"):
+        weights_files.read_weights(saved({"w": torch.tensor([1.0, float("nan"), -float("inf")])}))
 
 
 def test_checkpoints_nested_or_compiled_are_unwrapped():
@@ -336,12 +346,12 @@ def test_checkpoints_nested_or_compiled_are_unwrapped():
     for payload in ({"model": {"state_dict": state}, "epoch": 3},
                     {"model_state_dict": state, "optimizer_state_dict": {"lr": 0.1}},
                     {f"_orig_mod.{k}": v for k, v in state.items()}):
-        assert zoo.read_weights(saved(payload), model()).keys() == state.keys()
+        assert weights_files.read_weights(saved(payload), model()).keys() == state.keys()
 
 
 def test_read_weights_takes_only_bytes():
-    with pytest.raises(zoo.WeightsError, match="bytes of a file"):
-        zoo.read_weights("conv1.weight")  # type: ignore[arg-type]
+    with pytest.raises(weights_files.WeightsError, match="bytes of a file"):
+        weights_files.read_weights("conv1.weight")  # type: ignore[arg-type]
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
@@ -349,16 +359,16 @@ def test_code_in_any_format_never_runs():
     for data in (saved({"w": RunsShell()}), pickle.dumps(RunsShell(), protocol=2),
                  saved([RunsShell()], _use_new_zipfile_serialization=False),
                  rezip(saved({"w": RunsShell()}))):
-        with pytest.raises(zoo.WeightsError, match=r"would call (posix|os)\.system"):
-            zoo.read_weights(data)
+        with pytest.raises(weights_files.WeightsError, match=r"would call (posix|os)\.system"):
+            weights_files.read_weights(data)
         assert not MARKER.exists()
     # protocol 5 (framed): the weights-only unpickler stops at the frame, before the call
-    with pytest.raises(zoo.WeightsError, match="not a PyTorch weights file"):
-        zoo.read_weights(pickle.dumps(RunsShell(), protocol=5))
+    with pytest.raises(weights_files.WeightsError, match="not a PyTorch weights file"):
+        weights_files.read_weights(pickle.dumps(RunsShell(), protocol=5))
 
 
 def cache_file(name: str) -> Path:
-    path = zoo.weights_path(get_model_weights(zoo.MODELS[name].torchvision).DEFAULT)
+    path = zoo.weights_path(get_model_weights(model_registry.MODELS[name].torchvision).DEFAULT)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -430,7 +440,7 @@ def small_loaded(scale: float = 1.0, channels: int = 4) -> zoo.LoadedModel:
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(scale)
-    return zoo.custom_model("tiny", net.eval(), ["a", "b", "c"], image_size=(32, 32))
+    return custom.custom_model("tiny", net.eval(), ["a", "b", "c"], image_size=(32, 32))
 
 
 class Spy:
@@ -451,11 +461,11 @@ def test_thin_strips_are_cropped_before_the_transforms(shape):
     spy = Spy(loaded.transforms)
     loaded = dataclasses.replace(loaded, transforms=spy)
     image = np.random.default_rng(0).random((*shape, 3))
-    prediction = zoo.predict(loaded, image)
+    prediction = predictions.predict(loaded, image)
     assert prediction.tensor.shape == (1, 3, 224, 224)
     height, width = spy.shapes[-1][1:]
-    assert max(height, width) <= zoo.MAX_ASPECT * min(height, width)
-    note = zoo.aspect_note(image.shape)
+    assert max(height, width) <= predictions.MAX_ASPECT * min(height, width)
+    note = predictions.aspect_note(image.shape)
     assert note and f"{shape[1]} x {shape[0]} px" in note
 
 
@@ -464,9 +474,9 @@ def test_a_crop_changes_nothing_the_central_crop_uses():
     rows, columns = np.mgrid[0:100, 0:190] / 100.0  # smooth: a resize rounding moves nothing
     image = np.stack([np.sin(rows), np.cos(columns), rows * columns / 2], axis=-1)  # 1.9:1
     wide = np.pad(image, ((0, 0), (300, 300), (0, 0)))  # 6.9:1, cropped back to 200 wide
-    np.testing.assert_allclose(zoo.preprocess(loaded, wide), zoo.preprocess(loaded, image),
+    np.testing.assert_allclose(predictions.preprocess(loaded, wide), predictions.preprocess(loaded, image),
                                atol=0.05)
-    assert zoo.aspect_note(image.shape) is None
+    assert predictions.aspect_note(image.shape) is None
 
 
 @pytest.mark.parametrize(
@@ -485,8 +495,8 @@ def test_a_crop_changes_nothing_the_central_crop_uses():
 )
 def test_every_entry_point_refuses_bad_pictures(image, match):
     loaded = small_loaded()
-    for call in (zoo.image_tensor, lambda i: zoo.preprocess(loaded, i),
-                 lambda i: zoo.predict(loaded, i)):
+    for call in (predictions.image_tensor, lambda i: predictions.preprocess(loaded, i),
+                 lambda i: predictions.predict(loaded, i)):
         with pytest.raises(ValueError, match=match):
             call(image)
 
@@ -499,7 +509,7 @@ def test_capture_and_grad_cam_refuse_non_finite_inputs(value):
     with pytest.raises(ValueError, match="NaN or infinity"):
         activations.capture(loaded.model, x)
     with pytest.raises(ValueError, match="NaN or infinity"):
-        activations.grad_cam(loaded.model, x, loaded.gradcam_layer)
+        gradcam.grad_cam(loaded.model, x, loaded.gradcam_layer)
     with pytest.raises(ValueError, match="NaN or infinity"):
         activations.forward(loaded.model, x)
     with pytest.raises(ValueError, match="empty"):
@@ -510,10 +520,10 @@ def test_weights_too_large_give_messages_not_nan():
     loaded = small_loaded(scale=1e30)  # finite weights, infinite outputs
     image = np.random.default_rng(0).random((32, 32, 3))
     with pytest.raises(ValueError, match="NaN or infinite"):
-        zoo.predict(loaded, image)
-    x = zoo.preprocess(loaded, image)
+        predictions.predict(loaded, image)
+    x = predictions.preprocess(loaded, image)
     with pytest.raises(ValueError, match="NaN or infinite"):
-        activations.grad_cam(loaded.model, x, loaded.gradcam_layer, 0)
+        gradcam.grad_cam(loaded.model, x, loaded.gradcam_layer, 0)
     maps = activations.capture(loaded.model, x)
     layer = next(name for name, value in maps.items() if not torch.isfinite(value).all())
     stats = feature_maps.channel_stats(maps[layer])
@@ -537,8 +547,8 @@ def test_grad_cam_class_index_out_of_range_or_not_an_integer(index):
     loaded = small_loaded()
     x = torch.rand(1, 3, 32, 32)
     with pytest.raises(ValueError, match="class_index"):
-        activations.grad_cam(loaded.model, x, loaded.gradcam_layer, index)
-    assert activations.grad_cam(loaded.model, x, loaded.gradcam_layer, np.int64(2)).class_index == 2
+        gradcam.grad_cam(loaded.model, x, loaded.gradcam_layer, index)
+    assert gradcam.grad_cam(loaded.model, x, loaded.gradcam_layer, np.int64(2)).class_index == 2
 
 
 @pytest.mark.parametrize("layers", ["0", ["nope"], [["0"]], [{"a": 1}]])

@@ -13,7 +13,16 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.codegen import scripts as codegen
 from explorer.codegen.scripts import ImageSource
-from explorer.colour import filters as colour
+from explorer.colour.bank import (
+    FILTER_TEMPLATES,
+    LECTURE_BANK,
+    MAX_FILTERS,
+    MAX_WEIGHT,
+    build_bank,
+    filter_bank,
+    filter_bank_per_filter,
+)
+from explorer.colour.feature_maps import MODES, apply_filters
 from explorer.convolution import kernels
 from explorer.images import files as image_files
 from explorer.images import pictures as images
@@ -83,8 +92,8 @@ def colour_rows(at: AppTest) -> list[list[float]]:
 
 
 def lecture_maps(image: np.ndarray, **settings) -> np.ndarray:
-    weight, bias = colour.build_bank(colour.LECTURE_BANK)
-    return colour.apply_filters(image, weight, bias=bias, **settings)
+    weight, bias = build_bank(LECTURE_BANK)
+    return apply_filters(image, weight, bias=bias, **settings)
 
 
 def astronaut() -> np.ndarray:
@@ -135,12 +144,12 @@ def test_add_templates_until_full_then_back_to_the_lecture(app: AppTest) -> None
     app.selectbox(key=K + "template").set_value("red edges")
     run(app)
     click(app, "Add")
-    assert map_labels(app) == [*LECTURE_LABELS, colour.FILTER_TEMPLATES["red edges"].label]
+    assert map_labels(app) == [*LECTURE_LABELS, FILTER_TEMPLATES["red edges"].label]
     # red edges uses a 3x3 Sobel, padded into the 9x9 bank
     assert colour_filters.SHARED not in app.session_state["colour.bank.current"][4][5]
     for _ in range(3):
         click(app, "Add")
-    assert len(map_labels(app)) == colour.MAX_FILTERS
+    assert len(map_labels(app)) == MAX_FILTERS
     run(app)  # the "full" state lags one rerun (see test_add_is_enabled_or_disabled_at_once)
     assert button(app, "Add").disabled and button(app, "Add this colour").disabled
     assert any("The bank is full (8 filters)" in c.value for c in app.caption)
@@ -156,13 +165,13 @@ def test_add_templates_until_full_then_back_to_the_lecture(app: AppTest) -> None
 def test_add_is_enabled_or_disabled_at_once(app: AppTest) -> None:
     for _ in range(4):
         click(app, "Add")
-    assert len(map_labels(app)) == colour.MAX_FILTERS
+    assert len(map_labels(app)) == MAX_FILTERS
     assert button(app, "Add").disabled  # fails: still enabled until the next rerun
     click(app, "Lecture's 4")
     assert not button(app, "Add").disabled  # fails: disabled with 4 filters shown
     row = {"filter": "x", "R": 1.0, "G": 0.0, "B": 0.0, "bias": 0.0, "kernel": "shared"}
     edit_table(app, added=[row] * 4)  # rows added in the table fill the bank too
-    assert len(map_labels(app)) == colour.MAX_FILTERS
+    assert len(map_labels(app)) == MAX_FILTERS
     assert button(app, "Add").disabled
 
 
@@ -203,9 +212,9 @@ def test_edit_weights_in_the_table(app: AppTest) -> None:
     assert colour_rows(app)[0] == [1.0, 1.0, -0.5]
     assert captions(app)[1] != before and captions(app)[1].startswith("Red:")
     image = astronaut()
-    weight = colour.filter_bank([[1.0, 1.0, -0.5]], kernels.make_kernel("gaussian", size=9,
+    weight = filter_bank([[1.0, 1.0, -0.5]], kernels.make_kernel("gaussian", size=9,
                                                                           sigma=2.0))
-    expected = colour.apply_filters(image, weight)[0]
+    expected = apply_filters(image, weight)[0]
     limit = float(np.abs(expected).max())
     assert captions(app)[1] == f"Red: blue < 0 < red, ±{limit:.3g}"
     np.testing.assert_allclose(exec_code(app)["y"][0], expected, atol=TOL)
@@ -385,11 +394,11 @@ def test_colour_code_with_kernels_of_different_sizes() -> None:
     weights = np.array([[1.0, -0.5, -0.5], [0.5, 0.5, -1.0]])
     bias = np.array([0.1, -0.2])
     kernel_list = [("gaussian", {"size": 9, "sigma": 2.0}, gaussian), ("sobel_x", None, sobel)]
-    for mode in colour.MODES:
+    for mode in MODES:
         code = codegen.colour_code(source, weights, kernel_list, bias, mode=mode)
         assert "explorer" not in code and "padded[m, top:top + k.shape[0]" in code
-        expected = colour.apply_filters(
-            image, colour.filter_bank_per_filter(weights, [gaussian, sobel]), bias=bias, mode=mode)
+        expected = apply_filters(
+            image, filter_bank_per_filter(weights, [gaussian, sobel]), bias=bias, mode=mode)
         y = _run(code)
         assert y.shape == expected.shape
         np.testing.assert_allclose(y, expected, atol=TOL)
@@ -397,13 +406,13 @@ def test_colour_code_with_kernels_of_different_sizes() -> None:
 
 def test_colour_code_with_a_pattern_and_relu() -> None:
     source = ImageSource("pattern", "colour chart", 16)
-    weight, bias = colour.build_bank(colour.LECTURE_BANK)
+    weight, bias = build_bank(LECTURE_BANK)
     shared = ("gaussian", {"size": 9, "sigma": 2.0}, kernels.make_kernel("gaussian", size=9,
                                                                            sigma=2.0))
-    weights = np.array([f.weights for f in colour.LECTURE_BANK])
+    weights = np.array([f.weights for f in LECTURE_BANK])
     code = codegen.colour_code(source, weights, [shared] * 4, bias, relu=True)
     assert "W = G[None, None, :, :] * color_wt[:, :, None, None]" in code
-    expected = colour.apply_filters(images.pattern("colour chart", 16, "RGB"), weight,
+    expected = apply_filters(images.pattern("colour chart", 16, "RGB"), weight,
                                     bias=bias, relu=True)
     np.testing.assert_allclose(_run(code), expected, atol=TOL)
 
@@ -420,7 +429,7 @@ def test_colour_code_with_an_upload(tmp_path) -> None:
     code = codegen.colour_code(ImageSource("upload", str(path)), weights, [("box", {"size": 3},
                                                                               box)],
                                np.array([0.0]), mode="valid")
-    expected = colour.apply_filters(image, colour.filter_bank(weights, box), mode="valid")
+    expected = apply_filters(image, filter_bank(weights, box), mode="valid")
     y = _run(code)
     assert y.shape == (1, 18, 22)
     np.testing.assert_allclose(y, expected, atol=TOL)
@@ -464,8 +473,8 @@ def test_edits_for_rows_the_table_lacks_are_dropped(app: AppTest, edits: dict) -
 
 
 def test_weights_at_the_bound_are_used(app: AppTest) -> None:
-    edit_quietly(app, edited={0: {"R": colour.MAX_WEIGHT, "bias": -colour.MAX_WEIGHT}})
-    assert not app.error and colour_rows(app)[0][0] == colour.MAX_WEIGHT
+    edit_quietly(app, edited={0: {"R": MAX_WEIGHT, "bias": -MAX_WEIGHT}})
+    assert not app.error and colour_rows(app)[0][0] == MAX_WEIGHT
 
 
 def test_a_long_filter_name_is_cut(app: AppTest) -> None:

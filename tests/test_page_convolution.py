@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.convolution import comparisons, conv, kernels
+from explorer.convolution import comparisons, conv, engines, kernels, operations, specs
 from tests.helpers import captions, heatmaps, run
 
 PAGE = "../pages/1_Convolution.py"
@@ -54,7 +54,7 @@ def test_code_panel_scripts_run_and_give_the_page_numbers(app: AppTest) -> None:
     run(app)
     scripts = [c.value for c in app.code]
     assert len(scripts) == 2 and "load_state_dict" in scripts[1]
-    expected = conv.filter2d(conv.LECTURE_INPUT_5X5, conv.SOBEL_X, mode="valid")
+    expected = conv.filter2d(operations.LECTURE_INPUT_5X5, operations.SOBEL_X, mode="valid")
     for script in scripts:
         namespace: dict = {}
         exec(script, namespace)
@@ -84,7 +84,7 @@ def _defaults(preset: str) -> dict:
     return {"size": 9} if preset == "box" else {}
 
 
-@pytest.mark.parametrize("boundary", list(conv.BOUNDARIES))
+@pytest.mark.parametrize("boundary", list(specs.BOUNDARIES))
 def test_every_boundary_runs(app: AppTest, boundary: str) -> None:
     app.selectbox(key=K + "boundary").set_value(boundary)
     run(app)
@@ -126,8 +126,8 @@ def test_impulse_shows_the_kernel_and_its_flip(app: AppTest) -> None:
     maps = heatmaps(app)
     correlation = maps["Correlation (= torch Conv2d)"]
     convolution = maps["Convolution (kernel flipped)"]
-    np.testing.assert_allclose(convolution[3:6, 3:6], conv.SOBEL_X)
-    np.testing.assert_allclose(correlation[3:6, 3:6], conv.SOBEL_X[::-1, ::-1])
+    np.testing.assert_allclose(convolution[3:6, 3:6], operations.SOBEL_X)
+    np.testing.assert_allclose(correlation[3:6, 3:6], operations.SOBEL_X[::-1, ::-1])
     assert any("reproduces the kernel" in s.value for s in app.success)
 
 
@@ -137,18 +137,20 @@ def test_step_through_the_lecture_example(app: AppTest) -> None:
     app.button[0].click()
     run(app)
     maps = heatmaps(app)
-    np.testing.assert_array_equal(maps["Output (click a cell)"], conv.LECTURE_OUTPUT_3X3)
+    np.testing.assert_array_equal(maps["Output (click a cell)"], operations.LECTURE_OUTPUT_3X3)
     assert "= **12**" in text(app)
     app.slider(key=K + "step.row.3").set_value(2)
     app.slider(key=K + "step.col.3").set_value(2)
     run(app)
     assert "Output[2, 2]" in text(app) and "= **14**" in text(app)
-    np.testing.assert_array_equal(heatmaps(app)["Window x kernel"],
-                                  conv.LECTURE_INPUT_5X5[2:, 2:] * conv.LECTURE_KERNEL_3X3)
+    np.testing.assert_array_equal(
+        heatmaps(app)["Window x kernel"],
+        operations.LECTURE_INPUT_5X5[2:, 2:] * operations.LECTURE_KERNEL_3X3,
+    )
     app.radio(key=K + "step.op").set_value("convolve")
     run(app)
     np.testing.assert_array_equal(heatmaps(app)["Kernel applied (flipped)"],
-                                  conv.LECTURE_KERNEL_3X3[::-1, ::-1])
+                                  operations.LECTURE_KERNEL_3X3[::-1, ::-1])
 
 
 def test_typed_grid_values_and_a_blank_cell(app: AppTest) -> None:
@@ -192,7 +194,7 @@ def test_sobel_signs_follow_the_operation(app: AppTest) -> None:
 
 def test_pooling_the_lecture_example(app: AppTest) -> None:
     use_tab(app, "Pooling")
-    np.testing.assert_array_equal(heatmaps(app)["Max pooling"], conv.LECTURE_POOL_OUTPUT_2X2)
+    np.testing.assert_array_equal(heatmaps(app)["Max pooling"], operations.LECTURE_POOL_OUTPUT_2X2)
     app.radio(key=K + "pool.kind").set_value("avg")
     run(app)
     np.testing.assert_allclose(heatmaps(app)["Average pooling"], [[2.75, 2.25], [1.25, 3.0]])
@@ -310,7 +312,7 @@ def test_timing_the_engines_is_bounded_before_it_runs(app: AppTest, monkeypatch)
     def refuse(*args, **kwargs):
         raise AssertionError("SciPy direct ran on a 31x31 kernel at dilation 8")
 
-    monkeypatch.setitem(conv._VALID, "scipy", refuse)
+    monkeypatch.setitem(engines.VALID_PASSES, "scipy", refuse)
     app.slider(key=K + "kernel.box.size").set_value(31)
     app.slider(key=K + "dilation").set_value(8)
     app.selectbox(key=K + "mode").set_value("full")

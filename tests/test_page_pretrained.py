@@ -9,8 +9,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.training import job as training
 from explorer.training import runs as train_runs
+from explorer.training.batches import normalisation
 from explorer.training.job import submit_training
 from explorer.ui import pretrained_page
 from tests.helpers import run
@@ -369,7 +369,7 @@ def test_a_train_page_run_finds_its_top_examples_in_its_own_test_set() -> None:
     registry = job_registry.get_registry()
     job = registry.get(submit_training(registry, tiny_settings(epochs=1), data))
     finish(job)
-    mean, std = training.normalisation(data)
+    mean, std = normalisation(data)
     loaded = app_networks.own_model("Run", job, data.classes, mean, std, "a test run")
     source = channel_views.example_source(loaded)
     assert source == "run:" + job.job_id

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.jobs import registry as job_registry
 from explorer.training import ablation, data
 from explorer.training import job as training
-from explorer.ui import training_page
+from explorer.ui import training_setup
 from tests.helpers import run
 from tests.test_training import HANG_SECONDS, progress_of
 from tests.test_training import wait_for as wait_until
@@ -28,7 +28,7 @@ def small_shapes(monkeypatch):
     spec = data.DATASETS["shapes"]
     monkeypatch.setitem(data.DATASETS, "shapes", data.DatasetSpec(
         spec.label, spec.description, False, lambda root, download, progress: SMALL))
-    store, _ = training_page._dataset_store()
+    store, _ = training_setup._dataset_store()
     store.clear()
     yield
     store.clear()

@@ -29,7 +29,7 @@ import torchvision.datasets.cifar
 from torchvision.datasets import CIFAR10, MNIST
 
 from explorer import prefetch
-from explorer.networks import zoo
+from explorer.networks import model_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = "[Errno -3] Temporary failure in name resolution"
@@ -151,8 +151,8 @@ def test_list_on_an_empty_cache_shows_everything_missing(
     code, out, _ = _run(capsys, "--list")
     assert code == 0
     missing = _lines(out, "missing")
-    assert len(missing) == len(zoo.MODELS) + len(prefetch.DATASETS)
-    for name in [*zoo.MODELS, *prefetch.DATASETS]:
+    assert len(missing) == len(model_registry.MODELS) + len(prefetch.DATASETS)
+    for name in [*model_registry.MODELS, *prefetch.DATASETS]:
         assert any(f" {name} " in line for line in missing), name
     assert "resnet18-f37072fd.pth" in out and "527.8 MB" in out  # the real file name, VGG16's size
     assert "MNIST/raw (4 files)" in out and str(tmp_path / "torch") in out

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explorer.networks import activations, shared_results, zoo
+from explorer.networks import activations, custom, gradcam, layer_costs, shared_results, zoo
 from explorer.training.nets import ModelSettings, build_model
 
 
 def loaded_net(seed: int) -> zoo.LoadedModel:
     torch.manual_seed(seed)
     model = build_model(ModelSettings(), in_channels=3, num_classes=10, image_size=(32, 32))
-    return zoo.custom_model("same name", model, [f"c{i}" for i in range(10)])
+    return custom.custom_model("same name", model, [f"c{i}" for i in range(10)])
 
 
 def test_two_models_with_one_name_do_not_share_results():
@@ -52,13 +52,13 @@ def test_grad_cam_and_the_layer_table_are_computed_once_per_server(monkeypatch):
     x, prediction = shared_results.prediction(net, image)
     layer = net.gradcam_layer
     cam = shared_results.grad_cam(net, x, image, layer, 4)
-    direct = activations.grad_cam(net.model, x, layer, 4)
+    direct = gradcam.grad_cam(net.model, x, layer, 4)
     np.testing.assert_allclose(cam.heatmap, direct.heatmap, atol=1e-6)
     assert cam.class_index == 4 and shared_results.grad_cam(net, x, image, layer, 4) is cam
     assert shared_results.grad_cam(net, x, image, layer, 5).class_index == 5
     rows = shared_results.layer_table(net)
-    assert rows == activations.layer_table(net.model, (1, *net.input_shape))
-    monkeypatch.setattr(activations, "layer_table", lambda *a: 1 / 0)  # never again
+    assert rows == layer_costs.layer_table(net.model, (1, *net.input_shape))
+    monkeypatch.setattr(layer_costs, "layer_table", lambda *a: 1 / 0)  # never again
     assert shared_results.layer_table(net) is rows
 
 

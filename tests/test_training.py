@@ -1,4 +1,4 @@
-"""Tests for explorer.training.job: schedules, the background job, the registry and the exports."""
+"""Tests for explorer.training's job and its helpers: schedules, the job, registry and exports."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from explorer.training.augmentation import Augmentation
+from explorer.training.compute import thread_budget
 from explorer.training.data import Dataset
-from explorer.training.job import TrainingJob, eval_indices, thread_budget
+from explorer.training.evaluation import eval_indices
+from explorer.training.job import TrainingJob
 from explorer.training.lr_range import lr_range_test
 from explorer.training.nets import ModelSettings
 from explorer.training.runs import load_run, metrics_csv, save_run
@@ -321,7 +323,7 @@ def test_a_nan_loss_at_the_first_step_blames_the_data_not_the_learning_rate(tiny
 
 
 def test_normalisation_floors_only_the_constant_channels(tiny):
-    from explorer.training.job import STD_FLOOR, normalisation
+    from explorer.training.batches import STD_FLOOR, normalisation
 
     assert normalisation(tiny) == ((0.5,) * 3, (0.3,) * 3)
     mean, std = normalisation(constant_channel_dataset())
@@ -350,7 +352,7 @@ def test_a_saved_run_of_a_constant_channel_keeps_a_usable_std(tmp_path):
     (20000, 64, None),
 ])
 def test_batch_warning(count, batch, expected):
-    from explorer.training.job import batch_warning
+    from explorer.training.batches import batch_warning
 
     note = batch_warning(count, batch)
     if expected is None:
@@ -423,7 +425,7 @@ def test_errors_in_the_worker_are_reported(tiny, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("augmentation exploded")
 
-    monkeypatch.setattr("explorer.training.job.augment_batch", broken)
+    monkeypatch.setattr("explorer.training.batches.augment_batch", broken)
     job = TrainingJob(tiny_settings(augmentation=Augmentation(flip=True)), tiny)
     job.start()
     finish(job)
@@ -446,7 +448,7 @@ def test_snapshot_is_a_copy(tiny):
 
 
 def test_curve_is_bounded(tiny, monkeypatch):
-    monkeypatch.setattr("explorer.training.job.CURVE_POINTS", 10)
+    monkeypatch.setattr("explorer.training.snapshot.CURVE_POINTS", 10)
     job = TrainingJob(tiny_settings(epochs=5), tiny)  # 40 steps
     job.start()
     finish(job)
@@ -580,7 +582,7 @@ def test_load_run_rejects_other_files(content, tmp_path):
     ("auto", True, "cuda"), ("cuda:1", True, "cuda:1"), ("cuda:x", True, "cuda"),
 ])
 def test_train_device(monkeypatch, wanted, cuda, expected):
-    from explorer.training.job import train_device
+    from explorer.training.compute import train_device
 
     monkeypatch.setenv("EXPLORER_TRAIN_DEVICE", wanted)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)

@@ -1,4 +1,4 @@
-"""Tests for explorer.networks.zoo: registry, offline weight loading, uploads, predictions, families."""
+"""Tests for the zoo, registry, uploaded weights, predictions and families of explorer.networks."""
 
 from __future__ import annotations
 
@@ -20,7 +20,17 @@ from torchvision.models import get_model_weights
 
 from explorer.environment import weights_dir
 from explorer.networks import activations as A
-from explorer.networks import families, feature_maps, zoo
+from explorer.networks import (
+    custom,
+    families,
+    feature_maps,
+    gradcam,
+    layer_costs,
+    model_registry,
+    predictions,
+    weights_files,
+    zoo,
+)
 
 FAMILIES = {
     "AlexNet", "VGG", "Inception", "ResNet", "DenseNet", "SqueezeNet", "MobileNet", "EfficientNet"
@@ -75,7 +85,7 @@ def small_state_dict() -> dict[str, torch.Tensor]:
 
 
 def cache_file(name: str) -> Path:
-    path = zoo.weights_path(get_model_weights(zoo.MODELS[name].torchvision).DEFAULT)
+    path = zoo.weights_path(get_model_weights(model_registry.MODELS[name].torchvision).DEFAULT)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -94,12 +104,12 @@ def test_registry_covers_the_lecture():
         "alexnet", "vgg11", "vgg16", "googlenet", "resnet18", "resnet50", "densenet121",
         "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
     }
-    assert required <= set(zoo.MODELS)
-    for spec in zoo.MODELS.values():
+    assert required <= set(model_registry.MODELS)
+    for spec in model_registry.MODELS.values():
         assert spec.family in FAMILIES and 2012 <= spec.year <= 2019 and spec.note
 
 
-@pytest.mark.parametrize("name", list(zoo.MODELS))
+@pytest.mark.parametrize("name", list(model_registry.MODELS))
 def test_uncached_model_is_the_untrained_architecture(name):
     start = time.perf_counter()
     loaded = zoo.load_model(name)  # empty cache, downloads off
@@ -112,7 +122,7 @@ def test_uncached_model_is_the_untrained_architecture(name):
     assert not loaded.model.training
     assert sum(p.numel() for p in loaded.model.parameters()) == loaded.meta["num_params"]
     assert isinstance(loaded.model.get_submodule(loaded.first_conv), nn.Conv2d)
-    assert "224" in zoo.preprocess_steps(loaded)  # the preprocessing is shown even untrained
+    assert "224" in predictions.preprocess_steps(loaded)  # the preprocessing is shown even untrained
 
 
 def test_cached_weights_are_loaded(monkeypatch):
@@ -177,7 +187,7 @@ def test_a_cached_file_that_does_not_fit_gives_the_untrained_model(tmp_path, kin
 
 
 def test_googlenet_file_with_auxiliary_heads_loads():
-    spec = zoo.MODELS["googlenet"]
+    spec = model_registry.MODELS["googlenet"]
     state = zoo._build(spec, pretrained=True).state_dict()
     state["aux1.fc2.weight"] = torch.zeros(1000, 1024)  # the file has both training heads
     state["aux2.conv.conv.weight"] = torch.zeros(128, 528, 1, 1)
@@ -282,10 +292,10 @@ def test_read_weights_accepts_state_dicts_and_checkpoints():
         {"model": state},
         {f"module.{k}": v for k, v in state.items()},  # saved from DataParallel
     ):
-        read = zoo.read_weights(saved(payload), model)
+        read = weights_files.read_weights(saved(payload), model)
         assert read.keys() == state.keys()
         torch.testing.assert_close(read["features.0.weight"], state["features.0.weight"])
-    assert zoo.read_weights(saved(state)).keys() == state.keys()  # without a model: no check
+    assert weights_files.read_weights(saved(state)).keys() == state.keys()  # without a model: no check
 
 
 def test_read_weights_names_what_does_not_fit():
@@ -294,8 +304,8 @@ def test_read_weights_names_what_does_not_fit():
     del state["fc.weight"], state["fc.bias"]
     state["conv1.weight"] = torch.zeros(32, 3, 7, 7)
     state["head.weight"] = torch.zeros(2)
-    with pytest.raises(zoo.WeightsError) as error:
-        zoo.read_weights(saved(state), model)
+    with pytest.raises(weights_files.WeightsError) as error:
+        weights_files.read_weights(saved(state), model)
     message = str(error.value)
     assert "missing: fc.weight, fc.bias" in message
     assert "unexpected: head.weight" in message
@@ -306,8 +316,8 @@ def test_read_weights_names_what_does_not_fit():
 def test_read_weights_lists_only_the_first_few_mismatches():
     model = zoo.load_model("squeezenet1_1", weights=None).model
     other = zoo.load_model("mobilenet_v3_small", weights=None).model.state_dict()
-    with pytest.raises(zoo.WeightsError, match=r"missing: .*\(and \d+ more\)"):
-        zoo.read_weights(saved(other), model)
+    with pytest.raises(weights_files.WeightsError, match=r"missing: .*\(and \d+ more\)"):
+        weights_files.read_weights(saved(other), model)
 
 
 @pytest.mark.parametrize(
@@ -331,28 +341,28 @@ def test_read_weights_rejects_files_that_are_not_weights(payload, match):
     if payload is None:
         full = saved(small_state_dict())
         payload = full[: len(full) - 1000]
-    with pytest.raises(zoo.WeightsError, match=match):
-        zoo.read_weights(payload)
+    with pytest.raises(weights_files.WeightsError, match=match):
+        weights_files.read_weights(payload)
 
 
 def test_read_weights_refuses_code_without_running_it(tmp_path):
     marker = tmp_path / "marker"
     for payload in (pickle.dumps(WritesMarker(marker), protocol=2), saved([WritesMarker(marker)])):
         assert not marker.exists()
-        with pytest.raises(zoo.WeightsError, match="refused without being loaded: it would call"):
-            zoo.read_weights(payload)
+        with pytest.raises(weights_files.WeightsError, match="refused without being loaded: it would call"):
+            weights_files.read_weights(payload)
         assert not marker.exists()  # refused before anything ran
 
 
 def test_with_weights_copies_the_model():
     loaded = zoo.load_model("squeezenet1_1", weights=None)
     state = {k: torch.full_like(v, 0.5) for k, v in loaded.model.state_dict().items()}
-    changed = zoo.with_weights(loaded, state, "mine.pth")
+    changed = custom.with_weights(loaded, state, "mine.pth")
     assert changed.pretrained and changed.weights_name == "mine.pth"
     assert changed.model.features[0].weight[0, 0, 0, 0].item() == 0.5
     assert loaded.model.features[0].weight[0, 0, 0, 0].item() != 0.5  # the shared one unchanged
-    with pytest.raises(zoo.WeightsError):
-        zoo.with_weights(loaded, {"x": torch.zeros(1)}, "bad.pth")
+    with pytest.raises(weights_files.WeightsError):
+        custom.with_weights(loaded, {"x": torch.zeros(1)}, "bad.pth")
 
 
 # ---------------------------------------------------------------------------
@@ -363,7 +373,7 @@ def test_with_weights_copies_the_model():
 def test_predict_top_k():
     torch.save(small_state_dict(), cache_file("squeezenet1_1"))
     loaded = zoo.load_model("squeezenet1_1")
-    prediction = zoo.predict(loaded, random_image(), k=5)
+    prediction = predictions.predict(loaded, random_image(), k=5)
     assert prediction.tensor.shape == (1, 3, 224, 224)
     assert len(prediction.top) == 5 and len(prediction.top_indices) == 5
     probabilities = [p for _, p in prediction.top]
@@ -374,15 +384,15 @@ def test_predict_top_k():
         assert category == loaded.categories[index]
         assert p == pytest.approx(prediction.probabilities[index])
     assert prediction.top[0][1] == pytest.approx(prediction.probabilities.max())
-    assert len(zoo.predict(loaded, random_image(), k=1).top) == 1
-    assert len(zoo.predict(loaded, random_image()[:, :, 0], k=2000).top) == 1000  # grey, k > K
+    assert len(predictions.predict(loaded, random_image(), k=1).top) == 1
+    assert len(predictions.predict(loaded, random_image()[:, :, 0], k=2000).top) == 1000  # grey, k > K
 
 
 def test_predict_uses_the_weights_transforms():
     loaded = zoo.load_model("mobilenet_v3_small")
     image = random_image(300, 260)
     expected = loaded.transforms(torch.from_numpy(image.transpose(2, 0, 1)).float())
-    torch.testing.assert_close(zoo.predict(loaded, image).tensor[0], expected)
+    torch.testing.assert_close(predictions.predict(loaded, image).tensor[0], expected)
 
 
 @pytest.mark.parametrize(
@@ -396,14 +406,14 @@ def test_predict_uses_the_weights_transforms():
 def test_predict_rejects_bad_images(image, match):
     loaded = zoo.load_model("squeezenet1_1", weights=None)
     with pytest.raises(ValueError, match=match):
-        zoo.predict(loaded, image)
+        predictions.predict(loaded, image)
 
 
 def test_preprocess_steps_for_torchvision_models():
-    steps = zoo.preprocess_steps(zoo.load_model("resnet18", weights=None))
+    steps = predictions.preprocess_steps(zoo.load_model("resnet18", weights=None))
     assert "224 x 224" in steps and "256 px" in steps
     assert "mean = (0.485, 0.456, 0.406)" in steps and "std = (0.229, 0.224, 0.225)" in steps
-    efficient = zoo.preprocess_steps(zoo.load_model("efficientnet_b0", weights=None))
+    efficient = predictions.preprocess_steps(zoo.load_model("efficientnet_b0", weights=None))
     assert "bicubic" in efficient
 
 
@@ -427,43 +437,43 @@ def test_custom_model_works_with_every_function(channels, size):
     model.train()  # e.g. still owned by a training job: must stay as it is
     classes = [f"shape {i}" for i in range(10)]
     mean, std = (0.5,) * channels, (0.25,) * channels
-    loaded = zoo.custom_model(
+    loaded = custom.custom_model(
         "simple CNN", model, classes, image_size=(size, size), mean=mean, std=std
     )
     assert loaded.family == "Custom" and loaded.first_conv == "0"
     assert loaded.input_shape == (channels, size, size)
     assert loaded.gradcam_layer == "5"  # the last feature map bigger than 1 x 1
-    prediction = zoo.predict(loaded, random_image(64, 48), k=3)
+    prediction = predictions.predict(loaded, random_image(64, 48), k=3)
     assert prediction.tensor.shape == (1, channels, size, size)
     assert prediction.top[0][0] in classes
-    steps = zoo.preprocess_steps(loaded)
+    steps = predictions.preprocess_steps(loaded)
     assert f"{size} x {size}" in steps and "0.500" in steps
     assert ("greyscale" in steps) == (channels == 1)
 
     maps = A.capture(loaded.model, prediction.tensor)
     assert list(maps) == ["0", "1", "2", "3", "4", "5"]
-    cam = A.grad_cam(loaded.model, prediction.tensor, loaded.gradcam_layer)
+    cam = gradcam.grad_cam(loaded.model, prediction.tensor, loaded.gradcam_layer)
     assert cam.heatmap.shape == (size, size)
     assert feature_maps.first_layer_kernels(loaded.model, loaded.first_conv).shape == (8, channels, 3, 3)
-    rows = A.layer_table(loaded.model, (1, *loaded.input_shape))
-    assert A.table_totals(rows).parameters == loaded.meta["num_params"]
+    rows = layer_costs.layer_table(loaded.model, (1, *loaded.input_shape))
+    assert layer_costs.table_totals(rows).parameters == loaded.meta["num_params"]
     assert model.training  # untouched
 
 
 def test_custom_model_accepts_a_callable_transform():
     model = small_cnn(3, 32)
-    loaded = zoo.custom_model(
+    loaded = custom.custom_model(
         "mine", model, [str(i) for i in range(10)],
         transforms=lambda image: nn.functional.interpolate(image[None], size=(32, 32))[0],
     )
-    assert zoo.predict(loaded, random_image()).tensor.shape == (1, 3, 32, 32)
+    assert predictions.predict(loaded, random_image()).tensor.shape == (1, 3, 32, 32)
 
 
 def test_preprocess_checks_its_settings():
     with pytest.raises(ValueError, match="1 \\(grey\\) or 3"):
-        zoo.Preprocess((32, 32), (0.5, 0.5), (0.2, 0.2))
+        predictions.Preprocess((32, 32), (0.5, 0.5), (0.2, 0.2))
     with pytest.raises(ValueError, match="positive"):
-        zoo.Preprocess((32, 32), (0.5,), (0.0,))
+        predictions.Preprocess((32, 32), (0.5,), (0.0,))
 
 
 # ---------------------------------------------------------------------------
@@ -473,15 +483,15 @@ def test_preprocess_checks_its_settings():
 
 def test_families_table_reads_the_weights_meta():
     rows = {row.name: row for row in families.families_table()}
-    assert list(rows) == list(zoo.MODELS)
+    assert list(rows) == list(model_registry.MODELS)
     assert rows["vgg16"].parameters_m == pytest.approx(138.4, abs=0.1)
     assert rows["googlenet"].parameters_m == pytest.approx(6.6, abs=0.05)
     assert rows["vgg16"].gflops == pytest.approx(15.47)
     assert rows["resnet50"].top1 == pytest.approx(80.858)  # the DEFAULT (V2) weights
     for name, row in rows.items():
-        meta = get_model_weights(zoo.MODELS[name].torchvision).DEFAULT.meta
+        meta = get_model_weights(model_registry.MODELS[name].torchvision).DEFAULT.meta
         assert row.top5 == meta["_metrics"]["ImageNet-1K"]["acc@5"]
-        assert row.file_mb == meta["_file_size"] and row.year == zoo.MODELS[name].year
+        assert row.file_mb == meta["_file_size"] and row.year == model_registry.MODELS[name].year
     assert not any(weights_dir().glob("*.pth"))  # nothing downloaded
 
 

@@ -310,9 +310,9 @@ def kernel_definition(name: str, kernel: np.ndarray, params: dict | None = None)
 def kernel_parts(
     kernel: np.ndarray, preset: str | None, params: dict | None
 ) -> tuple[set[str], list[str]]:
-    from explorer.convolution import conv, kernels
+    from explorer.convolution import kernels, specs
 
-    k = conv.as_finite_2d(kernel, "kernel")
+    k = specs.as_finite_2d(kernel, "kernel")
     label = f" '{kernels.KERNELS[preset].label}'" if preset in kernels.KERNELS else ""
     return {"import numpy as np"}, [f"# The {k.shape[0]}x{k.shape[1]}{label} kernel",
                                     *kernel_definition("k", k, params)]

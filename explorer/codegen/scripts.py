@@ -47,17 +47,17 @@ def _check(
     dilation: int,
 ) -> tuple[np.ndarray, tuple[tuple[int, int], tuple[int, int]]]:
     """The kernel as float64 and the padding, or filter2d's ValueError for these settings."""
-    from explorer.convolution import conv
+    from explorer.convolution import shapes, specs
 
-    k = conv.as_finite_2d(kernel, "kernel")
-    pads = conv.padding(k.shape, op=op, mode=mode, dilation=dilation)  # op, mode, dilation
+    k = specs.as_finite_2d(kernel, "kernel")
+    pads = shapes.padding(k.shape, op=op, mode=mode, dilation=dilation)  # op, mode, dilation
     if shape is None:  # an image just big enough that only the settings can be wrong
-        shape = tuple(conv.dilated_size(n, dilation) for n in k.shape)
-    conv.pad_image(
+        shape = tuple(shapes.dilated_size(n, dilation) for n in k.shape)
+    shapes.pad_image(
         np.zeros(shape), k.shape, op=op, mode=mode, boundary=boundary, fillvalue=fillvalue,
         dilation=dilation,
     )
-    conv.output_shape(shape, k.shape, mode=mode, stride=stride, dilation=dilation)
+    shapes.output_shape(shape, k.shape, mode=mode, stride=stride, dilation=dilation)
     return k, pads
 
 
@@ -87,7 +87,7 @@ def _scipy_filter_lines(
     ker: str = "k",
     out: str = "out",
 ) -> list[str]:
-    from explorer.convolution import conv
+    from explorer.convolution import shapes, specs
 
     func = "correlate2d" if op == "correlate" else "convolve2d"
     lines = ["# convolve2d flips the kernel; correlate2d does not (torch.nn.Conv2d correlates)"]
@@ -101,7 +101,7 @@ def _scipy_filter_lines(
             f"{kd}[::d, ::d] = {ker}",
         ]
         ker = kd
-    ke = tuple(conv.dilated_size(n, dilation) for n in k_shape)
+    ke = tuple(shapes.dilated_size(n, dilation) for n in k_shape)
     if mode == "valid":
         lines += [
             "# 'valid': only where the whole kernel fits inside, so the boundary never matters",
@@ -117,8 +117,8 @@ def _scipy_filter_lines(
             f'{out} = scipy.signal.{func}({src}, {ker}, mode="{mode}", boundary="{boundary}"{fill})'
         )
     else:
-        pads = conv.padding(k_shape, op=op, mode=mode, dilation=dilation)
-        numpy_mode = conv.BOUNDARIES[boundary].numpy_mode
+        pads = shapes.padding(k_shape, op=op, mode=mode, dilation=dilation)
+        numpy_mode = specs.BOUNDARIES[boundary].numpy_mode
         lines += [
             f"# SciPy has no '{boundary}' boundary (a PyTorch padding mode): pad with np.pad,",
             f"# ((top, bottom), (left, right)) as the page does for '{mode}', then keep only",
@@ -184,9 +184,9 @@ def _conv2d_equivalent(
     dilation: int,
 ) -> str | None:
     """nn.Conv2d(...) padding the same way by itself (padding=, padding_mode=), or None."""
-    from explorer.convolution import conv
+    from explorer.convolution import shapes
 
-    pads = conv.padding(k_shape, op=op, mode=mode, dilation=dilation)
+    pads = shapes.padding(k_shape, op=op, mode=mode, dilation=dilation)
     extra = (f", stride={stride}" if stride > 1 else "") + (
         f", dilation={dilation}" if dilation > 1 else ""
     )
@@ -227,7 +227,7 @@ def torch_code(
     image_shape: tuple[int, int] | None = None,
 ) -> str:
     """A runnable PyTorch script (nn.Conv2d in float32) whose `out` equals filter2d's output."""
-    from explorer.convolution import conv
+    from explorer.convolution import specs
 
     shape = _known_shape(source, image_shape)
     k, pads = _check(shape, kernel, op, mode, boundary, fillvalue, stride, dilation)
@@ -259,7 +259,7 @@ def torch_code(
         k.shape, shape, op=op, mode=mode, boundary=boundary, fillvalue=fillvalue, stride=stride,
         dilation=dilation,
     )
-    numpy_mode = conv.BOUNDARIES[boundary].numpy_mode
+    numpy_mode = specs.BOUNDARIES[boundary].numpy_mode
     torch_mode = {"fill": "constant", "wrap": "circular", "reflect": "reflect",
                   "replicate": "replicate"}.get(boundary)
     too_big = shape is not None and any(max(p) > n for p, n in zip(pads, shape, strict=True))
@@ -321,21 +321,22 @@ def pool_code(
 
     `source` is an ImageSource, or an array (e.g. the lecture's 4x4) written out as `im`.
     """
-    from explorer.convolution import conv
+    from explorer.convolution import operations, specs
 
     s = size if stride is None else stride
     if isinstance(source, ImageSource):
         imports, image_lines = image_parts(source)
         shape = _known_shape(source, None)
     else:
-        array = conv.as_finite_2d(source, "input")
+        array = specs.as_finite_2d(source, "input")
         imports, image_lines = {"import numpy as np"}, array_literal("im", array)
         shape = array.shape
-    conv.pool2d(np.zeros(shape or (size, size)), size, stride=s, kind=kind)  # filter2d's errors
-    function = conv.POOLS[kind].torch_function
+    # the page's ValueErrors for bad sizes (pool2d's checks)
+    operations.pool2d(np.zeros(shape or (size, size)), size, stride=s, kind=kind)
+    function = specs.POOLS[kind].torch_function
     numpy_reduce = "max" if kind == "max" else "mean"
     lines = [
-        f"# {conv.POOLS[kind].label}: {size}x{size} windows, stride {s}, no padding (floor mode)",
+        f"# {specs.POOLS[kind].label}: {size}x{size} windows, stride {s}, no padding (floor mode)",
         "x = torch.tensor(im, dtype=torch.float32)[None, None]  # (batch, channel, height, width)",
         f"out = F.{function}(x, kernel_size={size}, stride={s})[0, 0].numpy().astype(np.float64)",
         "# The same in NumPy: every window, stepping by the stride",
@@ -351,10 +352,10 @@ def sobel_code(
     source: ImageSource, op: str = "convolve", mode: str = "valid", boundary: str = "fill"
 ) -> str:
     """A runnable SciPy script: the lecture's Sobel Gx, Gy, gradient magnitude and direction."""
-    from explorer.convolution import conv
+    from explorer.convolution import operations
 
     shape = _known_shape(source, None)
-    _check(shape, conv.SOBEL_X, op, mode, boundary, 0.0, 1, 1)
+    _check(shape, operations.SOBEL_X, op, mode, boundary, 0.0, 1, 1)
     imports, image_lines = image_parts(source)
     sobel = [
         "# The lecture's Sobel operators (meant to be convolved: flipped before sliding)",
@@ -391,7 +392,7 @@ def colour_code(
     mode: str = "same",
     relu: bool = False,
 ) -> str:
-    """A runnable script whose `y` (C_out, H', W') equals explorer.colour.filters.apply_filters.
+    """A runnable script: its `y` (C_out, H', W') equals explorer.colour.feature_maps.apply_filters.
 
     kernels: per filter (registry preset or None, its parameters, the kernel array). When all
     filters share one kernel, W is built exactly as in the lecture:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.convolution import conv, kernels
+from explorer.convolution import conv, kernels, operations, specs
 
 MODES = ("full", "same", "valid")  # the lecture's order
 BLUR_SIZES = (9, 15)
@@ -81,16 +81,16 @@ def sobel_as_conv2d(image: np.ndarray) -> SobelLayer:
     from scipy import signal
     from torch import nn
 
-    x = conv.as_finite_2d(image, "image")
-    model = nn.Conv2d(in_channels=1, out_channels=2, kernel_size=conv.SOBEL_X.shape)
+    x = specs.as_finite_2d(image, "image")
+    model = nn.Conv2d(in_channels=1, out_channels=2, kernel_size=operations.SOBEL_X.shape)
     state = model.state_dict()
-    state["weight"] = torch.tensor(np.stack([conv.SOBEL_X, conv.SOBEL_Y])[:, None],
+    state["weight"] = torch.tensor(np.stack([operations.SOBEL_X, operations.SOBEL_Y])[:, None],
                                    dtype=torch.float32)  # (2, 1, 3, 3)
     state["bias"] = torch.zeros(2)
     model.load_state_dict(state)
     with torch.no_grad():
         y = model(torch.tensor(x, dtype=torch.float32)[None, None])[0].numpy()  # (2, H', W')
     reference = np.stack([signal.correlate2d(x, g, mode="valid")
-                          for g in (conv.SOBEL_X, conv.SOBEL_Y)])
+                          for g in (operations.SOBEL_X, operations.SOBEL_Y)])
     return SobelLayer(y.astype(np.float64), tuple(model.weight.shape),
                       float(np.max(np.abs(y - reference))))

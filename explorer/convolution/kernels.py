@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.convolution.conv import SOBEL_X, SOBEL_Y, as_finite_2d
+from explorer.convolution.operations import SOBEL_X, SOBEL_Y
+from explorer.convolution.specs import as_finite_2d
 
 MAX_SIZE = 31  # largest kernel side the page offers
 # Largest |entry| a kernel may have. The fast engines and PyTorch compute in float32, which

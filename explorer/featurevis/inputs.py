@@ -31,13 +31,13 @@ def parse_channels(text: str) -> list[int] | None:
 
 def loaded_network(name: str):
     """The app's default network or a torchvision one with its cached weights."""
-    from explorer.networks import zoo
+    from explorer.networks import model_registry, zoo
     from explorer.training import app_networks
 
     if name == "default":
         return app_networks.default_network()
-    if name not in zoo.MODELS:
-        raise ValueError(f"Unknown network {name!r}; use default or one of {list(zoo.MODELS)}.")
+    if name not in model_registry.MODELS:
+        raise ValueError(f"Unknown network {name!r}; use default or one of {list(model_registry.MODELS)}.")
     return zoo.load_model(name)
 
 

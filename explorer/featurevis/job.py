@@ -14,7 +14,7 @@ from torch import nn
 
 from explorer.featurevis.optimise import VisResult, VisSettings, visualise
 from explorer.jobs.control import DONE_STATES, JobControl
-from explorer.training.job import thread_budget
+from explorer.training.compute import thread_budget
 
 SNAPSHOT_EVERY = 4  # steps between image copies for the page (a copy is cheap; PNGs are not)
 

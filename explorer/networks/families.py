@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from torchvision.models import get_model_weights
 
-from explorer.networks.zoo import MODELS
+from explorer.networks.model_registry import MODELS
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,14 @@ def cached_alexnet_first_layer(directory: Path | None = None) -> np.ndarray | No
         return None
     import torch
 
-    from explorer.networks import zoo
+    from explorer.networks import weights_files
 
-    # float32, with the same margin as any weights file (zoo.weights_budget): a compressed
+    # float32, with the same margin as any weights file (weights_files.weights_budget): a compressed
     # entry that would unpack to more is refused before it is unpacked.
-    budget = zoo.WEIGHTS_MARGIN * 4 * ALEXNET_PARAMETERS + zoo.WEIGHTS_SLACK
+    budget = weights_files.WEIGHTS_MARGIN * 4 * ALEXNET_PARAMETERS + weights_files.WEIGHTS_SLACK
     try:
-        state_dict = zoo.load_weights_file(path, what=path.name, budget=budget)
-    except (zoo.WeightsError, OSError) as exc:
+        state_dict = weights_files.load_weights_file(path, what=path.name, budget=budget)
+    except (weights_files.WeightsError, OSError) as exc:
         raise ValueError(
             f"{path.name} is not a PyTorch weights file that can be loaded safely "
             f"(weights only, no code): {str(exc).rstrip('.')}. Delete it and let torchvision "

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from explorer.jobs.bounded_cache import BoundedCache, array_digest
-from explorer.networks import activations, occlusion, zoo
+from explorer.networks import activations, gradcam, layer_costs, occlusion, predictions, zoo
 
 MB = 2**20
 
@@ -52,11 +52,11 @@ def _key(loaded: zoo.LoadedModel, image: np.ndarray) -> tuple[str, str]:
 
 
 def prediction(loaded: zoo.LoadedModel, image: np.ndarray,
-               k: int = 5) -> tuple[torch.Tensor, zoo.Prediction]:
+               k: int = 5) -> tuple[torch.Tensor, predictions.Prediction]:
     """(preprocessed input (1, C, H, W), top-k) for `image`, computed once per server."""
     return PREDICTIONS.get_or_compute(
         (*_key(loaded, image), k),
-        lambda: (zoo.preprocess(loaded, image), zoo.predict(loaded, image, k=k)),
+        lambda: (predictions.preprocess(loaded, image), predictions.predict(loaded, image, k=k)),
     )
 
 
@@ -72,22 +72,22 @@ def captured(loaded: zoo.LoadedModel, x: torch.Tensor,
 
 
 def grad_cam(loaded: zoo.LoadedModel, x: torch.Tensor, image: np.ndarray, layer: str,
-             class_index: int) -> activations.GradCam:
+             class_index: int) -> gradcam.GradCam:
     """Grad-CAM of `image` (preprocessed: x) for one class at one layer, once per server (a
     forward and a backward pass: 0.6 s for VGG16 here)."""
     return GRAD_CAMS.get_or_compute(
         (*_key(loaded, image), layer, int(class_index)),
-        lambda: activations.grad_cam(loaded.model, x, layer, class_index),
+        lambda: gradcam.grad_cam(loaded.model, x, layer, class_index),
     )
 
 
-def layer_table(loaded: zoo.LoadedModel) -> list[activations.LayerRow]:
+def layer_table(loaded: zoo.LoadedModel) -> list[layer_costs.LayerRow]:
     """The network's layer table for its input size: one forward pass with hooks, once per
     server and network instead of on every rerun of the Architecture tab."""
     shape = (1, *loaded.input_shape)
     return LAYER_TABLES.get_or_compute(
         (model_token(loaded.model), shape),
-        lambda: activations.layer_table(loaded.model, shape),
+        lambda: layer_costs.layer_table(loaded.model, shape),
     )
 
 

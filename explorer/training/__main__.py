@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 from explorer.training.augmentation import Augmentation
+from explorer.training.batches import batch_warning
 from explorer.training.data import Dataset, DatasetError, load_dataset
 from explorer.training.dataset_zip import dataset_from_zip, zip_folder
-from explorer.training.job import JobSnapshot, TrainingJob, batch_warning
+from explorer.training.job import TrainingJob
 from explorer.training.nets import (
     ACTIVATIONS,
     KERNEL_SIZES,
@@ -24,6 +25,7 @@ from explorer.training.nets import (
 )
 from explorer.training.runs import save_run
 from explorer.training.settings import DEFAULT_THREADS, OPTIMISERS, SCHEDULES, TrainSettings
+from explorer.training.snapshot import JobSnapshot
 
 NAMED_DATASETS = ("shapes", "shapes-small", "mnist", "fashion", "cifar10")
 # --augment flip,shift,rotation,jitter: the amount a bare name means.

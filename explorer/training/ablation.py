@@ -7,9 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from explorer.training.augmentation import Augmentation
-from explorer.training.job import JobSnapshot
 from explorer.training.nets import ModelSettings
 from explorer.training.settings import TrainSettings
+from explorer.training.snapshot import JobSnapshot
 
 
 @dataclass(frozen=True)

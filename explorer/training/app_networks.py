@@ -6,11 +6,11 @@ import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-from explorer.networks import activations, zoo
+from explorer.networks import custom, gradcam, zoo
 from explorer.training import job as training
 from explorer.training import runs as train_runs
 
-DEFAULT_NET = Path(__file__).resolve().parents[1] / "assets" / "default_net.pt"
+DEFAULT_NET = Path(__file__).resolve().parents[2] / "assets" / "default_net.pt"
 DEFAULT_NOTE = ("The lecture's simple CNN trained on the built-in shapes dataset "
                 "(python -m explorer.train --dataset shapes --epochs 4 --seed 0 "
                 "--save assets/default_net.pt).")
@@ -22,8 +22,8 @@ def own_model(name: str, run: train_runs.SavedRun | training.TrainingJob, classe
     model = run.model
     image_size = tuple(run.image_size) if hasattr(run, "image_size") else run.dataset.image_size
     channels = run.in_channels if hasattr(run, "in_channels") else run.dataset.channels
-    layer = activations.suggest_gradcam_layer(model, (1, channels, *image_size))
-    return zoo.custom_model(name, model, classes, image_size=image_size, mean=mean, std=std,
+    layer = gradcam.suggest_gradcam_layer(model, (1, channels, *image_size))
+    return custom.custom_model(name, model, classes, image_size=image_size, mean=mean, std=std,
                             gradcam_layer=layer, note=note)
 
 

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from explorer.jobs.concurrency import heavy_work
+from explorer.training.batches import Batches, check_fits, data_problem, seeded_model
+from explorer.training.compute import thread_budget
 from explorer.training.data import Dataset
-from explorer.training.job import Batches, check_fits, data_problem, seeded_model, thread_budget
 from explorer.training.settings import OPTIMISERS, TrainSettings
 
 RANGE_TEST_STEPS = 200  # batches of the learning-rate range test (the page's spinner says so)

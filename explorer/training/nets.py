@@ -291,7 +291,7 @@ def standalone_code(model: nn.Module, input_shape: tuple[int, int, int], node: s
     else:
         build = (f'run = load_run("{weights_file}")  # the app rebuilds this network\n'
                  "model = run.model.eval()\n")
-        head = "import torch\n\nfrom explorer.training.job import load_run\n"
+        head = "import torch\n\nfrom explorer.training.runs import load_run\n"
     channels, height, width = input_shape
     return (head + "from torchvision.models.feature_extraction import create_feature_extractor"
             f"\n\n{build}torch.manual_seed(0)\nx = torch.rand(1, {channels}, {height}, {width})\n"

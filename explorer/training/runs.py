@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from explorer.networks.weights_files import load_saved
-from explorer.training.job import JobSnapshot, TrainingJob, normalisation
+from explorer.training.batches import normalisation
+from explorer.training.job import TrainingJob
 from explorer.training.nets import build_model
 from explorer.training.settings import TrainSettings, settings_from_dict, settings_to_dict
+from explorer.training.snapshot import JobSnapshot
 
 CSV_COLUMNS = (
     "step", "epoch", "seconds", "learning_rate", "loss",

@@ -9,8 +9,8 @@ from explorer.codegen.inputs import definitions
 from explorer.images import synthetic
 from explorer.training import augmentation, data, dataset_zip
 from explorer.training.augmentation import Augmentation
+from explorer.training.batches import normalisation
 from explorer.training.data import Dataset
-from explorer.training.job import normalisation
 from explorer.training.nets import ModelSettings, feature_sizes
 from explorer.training.settings import OPTIMISERS, SCHEDULES, TIME_TICKS, TrainSettings
 

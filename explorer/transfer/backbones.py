@@ -110,7 +110,7 @@ def default_backbone() -> Backbone:
 
 def backbone_from_job(job: Any) -> Backbone:
     """A finished (or stopped) Train-page run (a training.TrainingJob) as a backbone."""
-    from explorer.training.job import normalisation
+    from explorer.training.batches import normalisation
 
     if job.model is None:
         raise ValueError("This run has no trained network yet: let it finish (or stop it).")
@@ -128,9 +128,9 @@ def backbone_from_job(job: Any) -> Backbone:
 
 def backbone_from_loaded(loaded: Any) -> Backbone:
     """A torchvision network from zoo.load_model (untrained when its weights are missing)."""
-    from explorer.networks import zoo
+    from explorer.networks import model_registry
 
-    spec = zoo.model_spec(loaded.name)
+    spec = model_registry.model_spec(loaded.name)
     kwargs = {**spec.build_kwargs, **(spec.pretrained_kwargs if loaded.pretrained else {})}
     transforms = loaded.transforms
     message = loaded.message

@@ -175,14 +175,14 @@ def load_adapted(source: str | Path | bytes | IO[bytes]) -> AdaptedFile:
 def as_loaded_model(job: TransferJob) -> Any:
     """The adapted network as a zoo.LoadedModel, so the Pretrained page can show its
     activations and Grad-CAM with the new class names."""
-    from explorer.networks import zoo
+    from explorer.networks import custom, predictions
 
     if job.model is None:
         raise ValueError("This job has no adapted network yet.")
     snap = job.snapshot()
     name = f"{snap.backbone} adapted to {snap.task}: {snap.strategy_label.lower()}"
-    transforms = zoo.Preprocess(tuple(job.size), job.backbone.mean, job.backbone.std)
-    return zoo.custom_model(name, job.model, snap.classes, transforms, image_size=tuple(job.size),
+    transforms = predictions.Preprocess(tuple(job.size), job.backbone.mean, job.backbone.std)
+    return custom.custom_model(name, job.model, snap.classes, transforms, image_size=tuple(job.size),
                             note=f"{name}: test accuracy {snap.test_accuracy or 0:.1%}.")
 
 

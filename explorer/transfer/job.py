@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.jobs.control import DONE_STATES, JobControl
-from explorer.training.job import EVAL_BATCH, eval_indices, thread_budget
+from explorer.training.compute import thread_budget
+from explorer.training.evaluation import EVAL_BATCH, eval_indices
 from explorer.transfer.adapt import (
     STRATEGIES,
     Adapted,

@@ -8,7 +8,7 @@ import streamlit as st
 
 from explorer.training import ablation
 from explorer.ui.state import bound_expander_link
-from explorer.ui.training_page import ABLATION_KEY, POLL_SECONDS, registry
+from explorer.ui.training_session import ABLATION_KEY, POLL_SECONDS, registry
 
 VARIANTS = {variant.key: variant for variant in ablation.VARIANTS}
 

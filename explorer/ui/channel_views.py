@@ -17,7 +17,7 @@ from explorer.images import plots
 from explorer.jobs import registry as job_registry
 from explorer.networks import feature_maps, shared_results, zoo
 from explorer.ui.state import Check, seed
-from explorer.ui.training_page import browser, owner, registry, session_owner
+from explorer.ui.training_session import browser, owner, registry, session_owner
 
 PAGE = "pretrained"
 JOB_KEY = f"{PAGE}.featurevis.job"

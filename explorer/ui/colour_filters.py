@@ -13,7 +13,20 @@ import pandas as pd
 import streamlit as st
 
 from explorer.codegen import scripts as codegen
-from explorer.colour import filters as colour
+from explorer.colour.bank import (
+    FILTER_TEMPLATES,
+    LECTURE_BANK,
+    LECTURE_KERNEL_NAME,
+    LECTURE_KERNEL_PARAMS,
+    MAX_FILTERS,
+    MAX_WEIGHT,
+    ColourFilter,
+    check_bank_values,
+    filter_bank_per_filter,
+)
+from explorer.colour.feature_maps import channel_contributions
+from explorer.colour.presets import weights_for_colour
+from explorer.colour.proof import prove_with_conv2d
 from explorer.convolution import kernels
 from explorer.images import plots
 from explorer.jobs.bounded_cache import array_digest
@@ -40,14 +53,14 @@ class Bank:
 # ---------------------------------------------------------------- the bank table
 
 
-def _row(template: colour.ColourFilter, shared_is_lecture: bool = True) -> list:
-    lecture_kernel = (template.kernel_name == colour.LECTURE_KERNEL_NAME
-                      and dict(template.kernel_params) == dict(colour.LECTURE_KERNEL_PARAMS))
+def _row(template: ColourFilter, shared_is_lecture: bool = True) -> list:
+    lecture_kernel = (template.kernel_name == LECTURE_KERNEL_NAME
+                      and dict(template.kernel_params) == dict(LECTURE_KERNEL_PARAMS))
     kernel = SHARED if lecture_kernel and shared_is_lecture else template.kernel_name
     return [template.label, *template.weights, template.bias, kernel]
 
 
-LECTURE_ROWS = [_row(f) for f in colour.LECTURE_BANK]
+LECTURE_ROWS = [_row(f) for f in LECTURE_BANK]
 
 
 def _plain(text: str) -> str:
@@ -58,12 +71,12 @@ def _plain(text: str) -> str:
 def _weight_ok(value) -> bool:
     """A plain finite number within the table's bound (booleans are not numbers here)."""
     return (isinstance(value, int | float) and not isinstance(value, bool)
-            and bool(np.isfinite(value)) and abs(value) <= colour.MAX_WEIGHT)
+            and bool(np.isfinite(value)) and abs(value) <= MAX_WEIGHT)
 
 
 def _valid_rows(value) -> bool:
     """1 to MAX_FILTERS rows [name, R, G, B, bias, kernel] the filter table can show."""
-    if not isinstance(value, list | tuple) or not 1 <= len(value) <= colour.MAX_FILTERS:
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_FILTERS:
         return False
     return all(
         isinstance(r, list | tuple) and len(r) == len(COLUMNS)
@@ -87,7 +100,7 @@ def _state() -> dict:
 
 def replace_rows(rows: list[list]) -> None:
     state = _state()
-    state["rows"] = [list(r) for r in rows][: colour.MAX_FILTERS]
+    state["rows"] = [list(r) for r in rows][: MAX_FILTERS]
     state["version"] += 1
     # the new table has no edits yet: it is the current bank (callbacks run before the page)
     st.session_state[f"{PAGE}.bank.current"] = [list(r) for r in state["rows"]]
@@ -114,18 +127,18 @@ def _row_count() -> int:
 
 def _add_template(name: str) -> None:
     rows = _current_rows()
-    if len(rows) < colour.MAX_FILTERS:
-        replace_rows([*rows, _row(colour.FILTER_TEMPLATES[name])])
+    if len(rows) < MAX_FILTERS:
+        replace_rows([*rows, _row(FILTER_TEMPLATES[name])])
 
 
 def _add_colour(hex_colour: str) -> None:
     rows = _current_rows()
     try:
-        weights = colour.weights_for_colour(hex_colour)
+        weights = weights_for_colour(hex_colour)
     except ValueError as error:
         st.session_state[f"{PAGE}.bank.message"] = str(error)
         return
-    if len(rows) < colour.MAX_FILTERS:
+    if len(rows) < MAX_FILTERS:
         replace_rows([*rows, [f"this colour {hex_colour}", *weights, 0.0, SHARED]])
 
 
@@ -134,12 +147,12 @@ def bank_controls() -> None:
     if table_key() not in st.session_state and _current_rows() != _state()["rows"]:
         # back from another page: Streamlit dropped the table's edits, the last bank is kept
         replace_rows(_current_rows())
-    full = _row_count() >= colour.MAX_FILTERS
-    names = list(colour.FILTER_TEMPLATES)
+    full = _row_count() >= MAX_FILTERS
+    names = list(FILTER_TEMPLATES)
     template = st.selectbox("Add a filter", names, key=seed(kept(f"{PAGE}.template"), names[0],
                                                              valid=one_of(names)),
-                            format_func=lambda n: colour.FILTER_TEMPLATES[n].label)
-    st.caption(colour.FILTER_TEMPLATES[template].description)
+                            format_func=lambda n: FILTER_TEMPLATES[n].label)
+    st.caption(FILTER_TEMPLATES[template].description)
     left, right = st.columns(2)
     left.button("Add", icon=":material/add:", on_click=_add_template, args=(template,),
                 disabled=full, width="stretch")
@@ -154,7 +167,7 @@ def bank_controls() -> None:
     if message := st.session_state.pop(f"{PAGE}.bank.message", None):
         st.warning(message, icon=":material/palette:")
     if full:
-        st.caption(f"The bank is full ({colour.MAX_FILTERS} filters): delete a row to add more.")
+        st.caption(f"The bank is full ({MAX_FILTERS} filters): delete a row to add more.")
 
 
 def bank_names() -> str:
@@ -187,8 +200,8 @@ def _table(rows: list[list]) -> pd.DataFrame:
             "filter": st.column_config.TextColumn("filter", required=True, default="my filter",
                                                   max_chars=LABEL_MAX),
             **{c: st.column_config.NumberColumn(c, format="%.3g", required=True, default=0.0,
-                                                min_value=-colour.MAX_WEIGHT,
-                                                max_value=colour.MAX_WEIGHT)
+                                                min_value=-MAX_WEIGHT,
+                                                max_value=MAX_WEIGHT)
                for c in ("R", "G", "B", "bias")},
             "kernel": st.column_config.SelectboxColumn("kernel", options=KERNEL_CHOICES,
                                                        required=True, default=SHARED),
@@ -199,9 +212,9 @@ def _bank_from_table(table: pd.DataFrame, shared_kernel: np.ndarray) -> Bank | N
     if len(table) == 0:
         st.error("The bank is empty: add at least one filter.", icon=":material/grid_off:")
         return None
-    if len(table) > colour.MAX_FILTERS:
-        st.warning(f"Only the first {colour.MAX_FILTERS} filters are used.")
-        table = table.iloc[: colour.MAX_FILTERS]
+    if len(table) > MAX_FILTERS:
+        st.warning(f"Only the first {MAX_FILTERS} filters are used.")
+        table = table.iloc[: MAX_FILTERS]
     # booleans would pass to_numeric as 0/1: a number column holds numbers only
     numbers = table[["R", "G", "B", "bias"]].map(
         lambda v: np.nan if isinstance(v, bool) else v).apply(pd.to_numeric, errors="coerce")
@@ -220,8 +233,8 @@ def _bank_from_table(table: pd.DataFrame, shared_kernel: np.ndarray) -> Bank | N
               for i, label in enumerate(table["filter"])]
     kernel_list = [shared_kernel if k == SHARED else kernels.make_kernel(k) for k in table["kernel"]]
     try:
-        colour.check_bank_values(numbers[["R", "G", "B"]].to_numpy(), numbers["bias"].to_numpy())
-        weight = colour.filter_bank_per_filter(numbers[["R", "G", "B"]].to_numpy(), kernel_list)
+        check_bank_values(numbers[["R", "G", "B"]].to_numpy(), numbers["bias"].to_numpy())
+        weight = filter_bank_per_filter(numbers[["R", "G", "B"]].to_numpy(), kernel_list)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return None
@@ -300,7 +313,7 @@ def overlay_panel(image: np.ndarray, bank: Bank, maps: np.ndarray) -> None:
 def contributions_panel(image: np.ndarray, bank: Bank, mode: str) -> None:
     """The R, G and B parts of one feature map: part[n] = correlate(channel n, W[m, n])."""
     index = _pick_filter(bank, "contrib.filter")
-    parts = colour.channel_contributions(image, bank.weight[index : index + 1], mode=mode)[0]
+    parts = channel_contributions(image, bank.weight[index : index + 1], mode=mode)[0]
     total = parts.sum(axis=0) + bank.bias[index]
     limit = max(plots.signed_limit(parts), plots.signed_limit(total))
     shares = np.abs(parts).sum(axis=(1, 2))
@@ -333,7 +346,7 @@ def weight_panel(bank: Bank) -> None:
 
 def proof_panel(image: np.ndarray, bank: Bank, maps: np.ndarray, mode: str, relu: bool) -> None:
     """The same feature maps from a real nn.Conv2d loaded with load_state_dict."""
-    proof = colour.prove_with_conv2d(image, bank.weight, bank.bias, mode=mode, relu=relu)
+    proof = prove_with_conv2d(image, bank.weight, bank.bias, mode=mode, relu=relu)
     shapes = ", ".join(f"`{k}`: {tuple(v)}" for k, v in proof.state_dict_shapes.items())
     st.markdown(f"`nn.Conv2d(3, {bank.weight.shape[0]}, kernel_size={bank.weight.shape[2:]}"
                 f"{', padding=' + repr('same') if mode == 'same' else ''})` with state dict "

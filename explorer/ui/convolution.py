@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.codegen import scripts as codegen
-from explorer.convolution import comparisons, conv, kernels
+from explorer.convolution import comparisons, conv, engines, kernels, operations, shapes, specs
 from explorer.images import plots
 from explorer.ui.cell_picker import clickable_heatmap
 from explorer.ui.kernel_editor import KernelChoice, replace_grid
@@ -23,18 +23,18 @@ def _seeded(name: str, default, valid, url: str | None = None) -> str:
     return seed(kept(f"{PAGE}.{name}"), default, valid=valid, url=url)
 
 
-def settings_panel() -> conv.FilterSettings:
+def settings_panel() -> specs.FilterSettings:
     """Mode, boundary, fill value, stride and dilation (sidebar)."""
-    modes, boundaries = list(conv.MODES), list(conv.BOUNDARIES)
-    mode = st.selectbox("Mode", modes, format_func=lambda m: conv.MODES[m].label,
+    modes, boundaries = list(specs.MODES), list(specs.BOUNDARIES)
+    mode = st.selectbox("Mode", modes, format_func=lambda m: specs.MODES[m].label,
                         key=_seeded("mode", "same", one_of(modes), "mode"),
                         help="Output size: valid shrinks, same keeps, full grows.")
     boundary = st.selectbox("Boundary (padding)", boundaries,
-                            format_func=lambda b: conv.BOUNDARIES[b].label,
+                            format_func=lambda b: specs.BOUNDARIES[b].label,
                             key=_seeded("boundary", "fill", one_of(boundaries), "boundary"),
                             disabled=mode == "valid",
                             help="What the kernel sees outside the image ('valid' needs none).")
-    st.caption(conv.BOUNDARIES[boundary].explanation)
+    st.caption(specs.BOUNDARIES[boundary].explanation)
     fillvalue = 0.0
     if boundary == "fill" and mode != "valid":
         fillvalue = st.number_input("Fill value", step=0.1, format="%.3g",
@@ -45,8 +45,8 @@ def settings_panel() -> conv.FilterSettings:
     dilation = st.slider("Dilation", 1, 8, key=_seeded("dilation", 1,
                                                        number_in(1, 8, integer=True), "dilation"),
                          help="Spread the kernel's taps d pixels apart (zeros between).")
-    return conv.FilterSettings(mode=mode, boundary=boundary, fillvalue=float(fillvalue),
-                               stride=stride, dilation=dilation)
+    return specs.FilterSettings(mode=mode, boundary=boundary, fillvalue=float(fillvalue),
+                                stride=stride, dilation=dilation)
 
 
 def show_array(values: np.ndarray, caption: str, *, scale: tuple[float, float] | None = None,
@@ -104,13 +104,13 @@ def kernel_panel(choice: KernelChoice) -> None:
                         width="stretch", key="flipped", config={"displayModeBar": False})
     with text:
         st.markdown(f"**{choice.label}**: {kernels.describe_kernel(choice.kernel)}")
-        st.markdown(f"**Correlation** {conv.OPS['correlate'].explanation}  \n"
-                    f"**Convolution** {conv.OPS['convolve'].explanation}")
+        st.markdown(f"**Correlation** {specs.OPS['correlate'].explanation}  \n"
+                    f"**Convolution** {specs.OPS['convolve'].explanation}")
         if any(n % 2 == 0 for n in choice.kernel.shape):
-            st.info(conv.EVEN_KERNEL_NOTE, icon=":material/grid_4x4:")
+            st.info(shapes.EVEN_KERNEL_NOTE, icon=":material/grid_4x4:")
 
 
-def filter_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings,
+def filter_panel(image: np.ndarray, choice: KernelChoice, settings: specs.FilterSettings,
                  image_label: str) -> None:
     """Correlation and convolution side by side, their difference and the output-shape formula."""
     try:
@@ -119,8 +119,8 @@ def filter_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterS
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
-    rows, cols = conv.output_shape_text(image.shape, choice.kernel.shape, mode=settings.mode,
-                                        stride=settings.stride, dilation=settings.dilation)
+    rows, cols = shapes.output_shape_text(image.shape, choice.kernel.shape, mode=settings.mode,
+                                          stride=settings.stride, dilation=settings.dilation)
     shape = outputs["correlate"].shape
     st.markdown(f"**Output shape** for a {image.shape[0]}x{image.shape[1]} image and a "
                 f"{choice.kernel.shape[0]}x{choice.kernel.shape[1]} kernel, mode "
@@ -167,10 +167,10 @@ def load_lecture_example() -> None:
     st.session_state[kept(f"{PAGE}.dilation")] = 1
     st.session_state[kept(f"{PAGE}.kernel.normalise")] = False
     st.session_state[kept(f"{PAGE}.step.op")] = "correlate"
-    replace_grid(PAGE, conv.LECTURE_KERNEL_3X3.tolist())
+    replace_grid(PAGE, operations.LECTURE_KERNEL_3X3.tolist())
 
 
-def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+def step_panel(image: np.ndarray, choice: KernelChoice, settings: specs.FilterSettings) -> None:
     """One output cell at a time: the window, the element-wise products and their sum."""
     st.button("Load the lecture's 5x5 example", on_click=load_lecture_example,
               icon=":material/school:",
@@ -180,8 +180,8 @@ def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSet
                 f"{image.shape[0]}x{image.shape[1]}. Load the lecture example, or pick a test "
                 "pattern of size 8 to 32 in the sidebar.", icon=":material/zoom_in:")
         return
-    ops = list(conv.OPS)
-    op = st.radio("Operation", ops, format_func=lambda o: conv.OPS[o].label, horizontal=True,
+    ops = list(specs.OPS)
+    op = st.radio("Operation", ops, format_func=lambda o: specs.OPS[o].label, horizontal=True,
                   key=_seeded("step.op", "correlate", one_of(ops)))
     try:
         output = conv.filter2d(image, choice.kernel, **settings.kwargs(op=op))
@@ -194,7 +194,7 @@ def step_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSet
     col_key = _seeded(f"step.col.{out_cols}", 0, number_in(0, out_cols - 1, integer=True))
     row = left.slider("Output row", 0, out_rows - 1, key=row_key)
     col = right.slider("Output column", 0, out_cols - 1, key=col_key)
-    step = conv.step_through(image, choice.kernel, row, col, **settings.kwargs(op=op))
+    step = operations.step_through(image, choice.kernel, row, col, **settings.kwargs(op=op))
     window_box = (*step.top_left_padded, *step.kernel.shape)
     columns = st.columns(4)
     with columns[0]:
@@ -236,7 +236,7 @@ def _sobel_layer(image: np.ndarray) -> comparisons.SobelLayer:
     return comparisons.sobel_as_conv2d(image)
 
 
-def modes_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+def modes_panel(image: np.ndarray, choice: KernelChoice, settings: specs.FilterSettings) -> None:
     """The lecture's "boundary effects" figure: one convolution in full, same and valid mode."""
     try:
         panels = _modes(image, choice.kernel, settings.boundary)
@@ -272,24 +272,24 @@ def blur_panel(image: np.ndarray) -> None:
                    key="blur_gaussian_kernel", signed=False)
 
 
-def sobel_panel(image: np.ndarray, settings: conv.FilterSettings) -> None:
+def sobel_panel(image: np.ndarray, settings: specs.FilterSettings) -> None:
     """The lecture's Sobel edge detector: Gx, Gy, magnitude and direction."""
-    ops = list(conv.OPS)
-    op = st.radio("Apply the Sobel kernels by", ops, format_func=lambda o: conv.OPS[o].label,
+    ops = list(specs.OPS)
+    op = st.radio("Apply the Sobel kernels by", ops, format_func=lambda o: specs.OPS[o].label,
                   horizontal=True, key=_seeded("sobel.op", "convolve", one_of(ops), "sobel"))
     try:
-        gradient = conv.sobel(image, op=op, mode=settings.mode, boundary=settings.boundary)
+        gradient = operations.sobel(image, op=op, mode=settings.mode, boundary=settings.boundary)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
     sign = "dark → light" if op == "convolve" else "light → dark"
     st.markdown(
-        f"With **{conv.OPS[op].label.lower()}**, Gx > 0 (red) where the image goes {sign} from "
+        f"With **{specs.OPS[op].label.lower()}**, Gx > 0 (red) where the image goes {sign} from "
         f"left to right, and Gy > 0 where it goes {sign} from top to bottom. "
         + ("This is the lecture's convention." if op == "convolve" else
            "Correlation flips both signs (PyTorch's Conv2d correlates).")
     )
-    shown = {"Gx kernel": conv.SOBEL_X, "Gy kernel": conv.SOBEL_Y}
+    shown = {"Gx kernel": operations.SOBEL_X, "Gy kernel": operations.SOBEL_Y}
     if op == "convolve":
         shown = {f"{name} (flipped: what slides)": kernels.flip(k) for name, k in shown.items()}
     kernel_columns = st.columns(4)
@@ -338,35 +338,35 @@ def pooling_panel(image: np.ndarray) -> None:
     sources = {"lecture": "Lecture 4x4 example", "image": "This page's image"}
     source = st.radio("Pool", list(sources), format_func=sources.get, horizontal=True,
                       key=_seeded("pool.source", "lecture", one_of(sources), "pool"))
-    x = conv.LECTURE_POOL_4X4 if source == "lecture" else image
-    kinds = list(conv.POOLS)
+    x = operations.LECTURE_POOL_4X4 if source == "lecture" else image
+    kinds = list(specs.POOLS)
     columns = st.columns(3)
-    kind = columns[0].radio("Kind", kinds, format_func=lambda k: conv.POOLS[k].label,
+    kind = columns[0].radio("Kind", kinds, format_func=lambda k: specs.POOLS[k].label,
                             key=_seeded("pool.kind", "max", one_of(kinds), "pool_kind"))
     size = columns[1].slider("Window", 1, 8, key=_seeded("pool.size", 2,
                                                          number_in(1, 8, integer=True), "pool_size"))
     stride = columns[2].slider("Stride", 1, 8, key=_seeded("pool.stride", 2,
                                                            number_in(1, 8, integer=True), "pool_stride"))
     try:
-        pooled = conv.pool2d(x, size, stride=stride, kind=kind)
+        pooled = operations.pool2d(x, size, stride=stride, kind=kind)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
-    subsampled = conv.subsample(x, stride)
+    subsampled = operations.subsample(x, stride)
     st.markdown(f"Output size per axis: ⌊(N - window)/stride⌋ + 1 = "
                 f"⌊({x.shape[0]} - {size})/{stride}⌋ + 1 = **{pooled.shape[0]}** (rows), "
-                f"**{pooled.shape[1]}** (columns). {conv.POOLS[kind].explanation}")
+                f"**{pooled.shape[1]}** (columns). {specs.POOLS[kind].explanation}")
     columns = st.columns(3)
     with columns[0]:
         show_array(x, "Input", highlight=(0, 0, size, size), key="pool_in")
     with columns[1]:
-        show_array(pooled, conv.POOLS[kind].label, key="pool_out")
+        show_array(pooled, specs.POOLS[kind].label, key="pool_out")
     with columns[2]:
         show_array(subsampled, "Subsampling (every pixel)" if stride == 1 else
                    f"Subsampling (every {ordinal(stride)} pixel)", key="pool_sub")
 
 
-def engines_panel(image: np.ndarray, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+def engines_panel(image: np.ndarray, choice: KernelChoice, settings: specs.FilterSettings) -> None:
     """The same correlation from SciPy, FFT and PyTorch: max difference and time.
 
     Bounded before it runs: each engine's cost is estimated from the sizes, an engine whose one
@@ -375,19 +375,19 @@ def engines_panel(image: np.ndarray, choice: KernelChoice, settings: conv.Filter
     """
     shape_args = dict(mode=settings.mode, stride=settings.stride, dilation=settings.dilation)
     try:
-        auto = conv.choose_engine(image.shape, choice.kernel.shape, mode=settings.mode,
-                                  dilation=settings.dilation)
-        work = conv.engine_work(image.shape, choice.kernel.shape, **shape_args)
-        seconds = conv.engine_seconds(image.shape, choice.kernel.shape, **shape_args)
+        auto = engines.choose_engine(image.shape, choice.kernel.shape, mode=settings.mode,
+                                     dilation=settings.dilation)
+        work = engines.engine_work(image.shape, choice.kernel.shape, **shape_args)
+        seconds = engines.engine_seconds(image.shape, choice.kernel.shape, **shape_args)
     except ValueError as error:
         st.error(str(error), icon=":material/error:")
         return
-    st.markdown(f"This page computes with the **{conv.ENGINES[auto].label}** engine for these "
+    st.markdown(f"This page computes with the **{specs.ENGINES[auto].label}** engine for these "
                 "sizes (PyTorch for kernels up to 5x5, FFT above, SciPy for tiny inputs). "
                 "All three give the same numbers:")
     too_slow = [name for name, s in seconds.items() if s > conv.ENGINE_BUDGET_S]
     st.caption("Estimated cost of one pass: " + "; ".join(
-        f"{conv.ENGINES[name].label} {work[name]:.3g} operations, about {_duration(s)}"
+        f"{specs.ENGINES[name].label} {work[name]:.3g} operations, about {_duration(s)}"
         for name, s in seconds.items())
         + (f". Engines over {conv.ENGINE_BUDGET_S:g} s a pass are skipped." if too_slow else "."))
     if not st.button("Time the three engines", icon=":material/timer:"):
@@ -401,7 +401,7 @@ def engines_panel(image: np.ndarray, choice: KernelChoice, settings: conv.Filter
     ran = [r for r in results if not r.skipped]
     for r in results:
         if r.skipped:
-            st.warning(f"**{conv.ENGINES[r.engine].label}** skipped: {r.skipped} "
+            st.warning(f"**{specs.ENGINES[r.engine].label}** skipped: {r.skipped} "
                        f"({work[r.engine]:.3g} operations for a "
                        f"{image.shape[0]}x{image.shape[1]} image and a "
                        f"{choice.kernel.shape[0]}x{choice.kernel.shape[1]} kernel at dilation "
@@ -411,7 +411,7 @@ def engines_panel(image: np.ndarray, choice: KernelChoice, settings: conv.Filter
     reference = SHORT_NAMES[ran[0].reference]
     base_ms = ran[0].milliseconds
     st.dataframe(pd.DataFrame({
-        "engine": [conv.ENGINES[r.engine].label for r in ran],
+        "engine": [specs.ENGINES[r.engine].label for r in ran],
         "milliseconds (median)": [round(r.milliseconds, 2) for r in ran],
         "timed runs": [r.repeats for r in ran],
         f"speed-up vs {reference}": [f"{base_ms / max(r.milliseconds, 1e-9):.1f}x" for r in ran],
@@ -426,7 +426,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.2g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
-def code_section(tab: str, picked, choice: KernelChoice, settings: conv.FilterSettings) -> None:
+def code_section(tab: str, picked, choice: KernelChoice, settings: specs.FilterSettings) -> None:
     """Runnable SciPy and PyTorch code reproducing the open tab's numbers."""
     source = picked.code_source()
     shape = picked.pixels.shape[:2]
@@ -438,13 +438,13 @@ def code_section(tab: str, picked, choice: KernelChoice, settings: conv.FilterSe
         elif tab == "Pooling":
             lecture = st.session_state.get(kept(f"{PAGE}.pool.source"), "lecture") == "lecture"
             flavours = {"PyTorch": codegen.pool_code(
-                conv.LECTURE_POOL_4X4 if lecture else source,
+                operations.LECTURE_POOL_4X4 if lecture else source,
                 st.session_state.get(kept(f"{PAGE}.pool.size"), 2),
                 st.session_state.get(kept(f"{PAGE}.pool.stride"), 2),
                 st.session_state.get(kept(f"{PAGE}.pool.kind"), "max"))}
         else:
-            ops = list(conv.OPS)
-            op = st.radio("Code for", ops, format_func=lambda o: conv.OPS[o].label,
+            ops = list(specs.OPS)
+            op = st.radio("Code for", ops, format_func=lambda o: specs.OPS[o].label,
                           horizontal=True, key=_seeded("code.op", "correlate", one_of(ops)))
             arguments = dict(preset=choice.preset, params=choice.params, image_shape=shape,
                              **settings.kwargs(op=op))

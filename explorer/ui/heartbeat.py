@@ -6,7 +6,7 @@ import sys
 
 import streamlit as st
 
-OWNER_KEY = "keep.train.owner"  # set by the Train page (explorer.ui.training_page.owner)
+OWNER_KEY = "keep.train.owner"  # set by the Train page (explorer.ui.training_session.owner)
 BEAT_SECONDS = 20  # well inside the registry's grace period (120 s)
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from explorer.images import plots
-from explorer.networks import activations, feature_maps, occlusion, shared_results, zoo
+from explorer.networks import feature_maps, layer_costs, occlusion, predictions, shared_results, zoo
 
 PAGE = "pretrained"
 INLINE_MULTIPLY_ADDS = 5e10  # maps up to this much work (~0.6 s here) are computed in the rerun;
@@ -24,7 +24,7 @@ def _occlusion(_model, model_id: int, x: np.ndarray, index: int, patch: int,
 
 
 def occlusion_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
-                    prediction: zoo.Prediction | None) -> None:
+                    prediction: predictions.Prediction | None) -> None:
     """Grey patches slid over the picture: where hiding it costs the class most."""
     if x is None or prediction is None:
         st.info("Nothing to occlude for this picture: the message above says why.")
@@ -41,7 +41,7 @@ def occlusion_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
                           key=f"{PAGE}.occlusion.stride")
     view = _View(categories[index], _picture(x), patch, stride)
     try:
-        macs = activations.table_totals(shared_results.layer_table(loaded)).macs
+        macs = layer_costs.table_totals(shared_results.layer_table(loaded)).macs
         limit = occlusion.position_limit(macs)
         count = occlusion.position_count(height, width, patch, stride)
         if count * macs <= INLINE_MULTIPLY_ADDS:

@@ -8,8 +8,19 @@ import streamlit as st
 
 from explorer.images import plots
 from explorer.jobs import registry as job_registry
-from explorer.networks import activations, feature_maps, first_layer, shared_results, zoo
-from explorer.training import app_networks, nets
+from explorer.networks import (
+    activations,
+    custom,
+    feature_maps,
+    first_layer,
+    layer_costs,
+    model_registry,
+    predictions,
+    shared_results,
+    weights_files,
+    zoo,
+)
+from explorer.training import app_networks, batches, nets
 from explorer.training import job as training
 from explorer.ui.heartbeat import OWNER_KEY
 from explorer.ui.state import kept, seed
@@ -68,7 +79,7 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
 
         return as_loaded_model(job)
     dataset = job.dataset
-    mean, std = training.normalisation(dataset)  # as trained: a constant channel's std floored
+    mean, std = batches.normalisation(dataset)  # as trained: a constant channel's std floored
     return app_networks.own_model(f"Run {job_id[:8]}", job, dataset.classes, mean, std,
                                   f"Trained on the Train page ({dataset.name}).")
 
@@ -79,7 +90,7 @@ def model_choices() -> dict[str, str]:
     choices = {DEFAULT: "CNN Explorer's default network (shapes, offline)"}
     owner = st.session_state.get(OWNER_KEY)
     if job_registry.is_token(owner) or "owner" in st.query_params:
-        from explorer.ui.training_page import owner as tab_owner
+        from explorer.ui.training_session import owner as tab_owner
 
         owner = tab_owner()  # mirrored in this page's address too: a reload keeps the runs
     owner = owner if job_registry.is_token(owner) else None
@@ -93,7 +104,7 @@ def model_choices() -> dict[str, str]:
                 label = (f"Adapted {job.job_id[:8]}: {snap.backbone} on {snap.task}, "
                          f"{snap.strategy_label.lower()}{accuracy}")
             choices[RUN_PREFIX + job.job_id] = label
-    for name, spec in zoo.MODELS.items():
+    for name, spec in model_registry.MODELS.items():
         choices[name] = f"{spec.label} ({spec.year})"
     return choices
 
@@ -121,15 +132,15 @@ def model_panel() -> zoo.LoadedModel | None:
         st.warning(loaded.message + " The architecture, shapes and layers can still be explored; "
                    "predictions and activations are those of random weights.",
                    icon=":material/cloud_off:")
-        if key in zoo.MODELS:
+        if key in model_registry.MODELS:
             download_button(key, loaded)
     upload = st.file_uploader("Your weights for this architecture (.pt / .pth)",
                               type=["pt", "pth"], key=f"{PAGE}.weights.{key}")
     if upload is not None and st.session_state.get(f"{PAGE}.weights_id") != upload.file_id:
         st.session_state[f"{PAGE}.weights_id"] = upload.file_id
         try:
-            state_dict = zoo.read_weights(upload.getvalue(), loaded.model)
-            changed = zoo.with_weights(loaded, state_dict, upload.name)
+            state_dict = weights_files.read_weights(upload.getvalue(), loaded.model)
+            changed = custom.with_weights(loaded, state_dict, upload.name)
         # WeightsError (a ValueError) explains every refusal; RuntimeError / MemoryError would
         # come from torch on a file that passed every check: still a message, not a traceback.
         except (ValueError, RuntimeError, MemoryError) as error:
@@ -180,7 +191,7 @@ def predicted(loaded: zoo.LoadedModel, image: np.ndarray, label: str = "") -> tu
     except (ValueError, RuntimeError) as error:
         problem = str(error)
     try:
-        x = zoo.preprocess(loaded, image)
+        x = predictions.preprocess(loaded, image)
     except (ValueError, RuntimeError):
         x = None
     st.error(f"**{label}**: {problem}" if label else problem, icon=":material/error:")
@@ -218,13 +229,13 @@ def as_picture(x) -> np.ndarray:
 
 
 def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray,
-                      prediction: zoo.Prediction | None, x, source: str) -> None:
+                      prediction: predictions.Prediction | None, x, source: str) -> None:
     if _not_shown(x, None):
         return
-    note = zoo.aspect_note(image.shape)
+    note = predictions.aspect_note(image.shape)
     if note:
         st.info(note, icon=":material/crop:")
-    if loaded.name not in zoo.MODELS and source == "builtin":
+    if loaded.name not in model_registry.MODELS and source == "builtin":
         st.info(f"This network knows only its {len(loaded.categories)} classes ("
                 + ", ".join(loaded.categories) + "), so on a photo it still has to pick one of "
                 "them. Try a test pattern in the sidebar (disk, checkerboard, bars) or upload a "
@@ -234,7 +245,7 @@ def predictions_panel(loaded: zoo.LoadedModel, image: np.ndarray,
         st.image(plots.png_bytes(as_picture(x)), width="stretch",
                  caption=f"What the network sees: tensor {tuple(x.shape)}, shown with each "
                          "channel stretched to black..white", output_format="PNG")
-        st.markdown(zoo.preprocess_steps(loaded))
+        st.markdown(predictions.preprocess_steps(loaded))
     with right:
         if prediction is None:
             st.warning("No prediction: the network's output for this picture is not usable "
@@ -355,7 +366,7 @@ def kernels_panel(loaded: zoo.LoadedModel) -> None:
 
 
 def gradcam_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
-                  prediction: zoo.Prediction | None) -> None:
+                  prediction: predictions.Prediction | None) -> None:
     if loaded.gradcam_layer is None:
         st.info("No Grad-CAM layer is known for this network.")
         return
@@ -383,7 +394,7 @@ def gradcam_panel(loaded: zoo.LoadedModel, image: np.ndarray, x,
 
 def architecture_panel(loaded: zoo.LoadedModel) -> None:
     rows = shared_results.layer_table(loaded)
-    total = activations.table_totals(rows)
+    total = layer_costs.table_totals(rows)
     table = pd.DataFrame([{"layer": r.name, "type": r.type, "output shape": str(r.output_shape),
                            "parameters": r.parameters, "multiply-adds": r.macs} for r in rows])
     st.markdown(f"{len(rows)} layers, **{total.parameters:,} parameters**, "
@@ -412,7 +423,7 @@ def families_panel() -> None:
 def code(loaded: zoo.LoadedModel, layer: str | None) -> str:
     """torchvision and feature-extractor code for this network."""
     node = layer or "features.0"
-    if loaded.name in zoo.MODELS:
+    if loaded.name in model_registry.MODELS:
         return f'''import torch
 import torchvision
 from PIL import Image

@@ -11,7 +11,7 @@ from explorer.images import plots
 from explorer.training import data, nets
 from explorer.training import settings as train_settings
 from explorer.ui.state import kept
-from explorer.ui.training_page import PAGE
+from explorer.ui.training_session import PAGE
 
 
 def schedule_and_activation(settings: train_settings.TrainSettings | None,

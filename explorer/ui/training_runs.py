@@ -12,14 +12,15 @@ from explorer.training import data
 from explorer.training import job as training
 from explorer.training import runs as train_runs
 from explorer.training import script as train_script
-from explorer.ui.training_page import PAGE, owner, registry
+from explorer.training.snapshot import JobSnapshot
+from explorer.ui.training_session import PAGE, owner, registry
 
 
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def _final_accuracy(snap: training.JobSnapshot) -> str:
+def _final_accuracy(snap: JobSnapshot) -> str:
     """The whole-test-split accuracy, or why there is none."""
     if snap.final_test_accuracy is not None:
         return _percent(snap.final_test_accuracy)
@@ -27,7 +28,7 @@ def _final_accuracy(snap: training.JobSnapshot) -> str:
         snap.state, "at the end")
 
 
-def _row(snap: training.JobSnapshot) -> dict:
+def _row(snap: JobSnapshot) -> dict:
     s = snap.settings
     model = s.model
     parts = [f"{model.blocks} blocks x {model.channels}"] + (["BN"] if model.batch_norm else []) + (

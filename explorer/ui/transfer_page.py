@@ -28,7 +28,7 @@ from explorer.transfer.tasks import (
 )
 from explorer.ui import pretrained_page, transfer_examples
 from explorer.ui.state import kept, seed
-from explorer.ui.training_page import owner, registry
+from explorer.ui.training_session import owner, registry
 
 PAGE = "transfer"
 RUN_PREFIX = "run:"

@@ -22,7 +22,7 @@ from explorer.transfer.export import (
 from explorer.transfer.job import TransferJob, TransferSnapshot
 from explorer.transfer.tasks import TransferTask
 from explorer.ui.image_picker import image_picker
-from explorer.ui.training_page import browser, owner, registry, session_owner
+from explorer.ui.training_session import browser, owner, registry, session_owner
 from explorer.ui.widgets import code_panel
 
 PAGE = "transfer"
