@@ -73,10 +73,15 @@ def forge(at: AppTest, label: str) -> AppTest:
     return run(at)
 
 
+_SEEDS = iter(range(100, 10_000))
+
+
 def start_long_run(at: AppTest, *, hold: bool = False) -> training.TrainingJob:
-    """Start a 30-epoch run; with hold, pause it before its first step, so it is still there
-    (and holds its training slot) however fast the machine is."""
+    """Start a 30-epoch run of its own (a seed no other run has: identical runs would be
+    shared); with hold, pause it before its first step, so it is still there (and holds its
+    training slot) however fast the machine is."""
     at.slider(key=K + "epochs").set_value(30)
+    at.number_input(key=K + "seed").set_value(next(_SEEDS))
     press(run(at), "Start")
     job = registry().get(at.session_state["train.job"])
     if hold:

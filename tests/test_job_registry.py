@@ -35,10 +35,15 @@ def no_threads_left_behind():
     assert not training_threads()
 
 
+def distinct_run(registry, settings, dataset, **kwargs) -> str:
+    """A run that never joins an identical one: these tests count slots and queue places."""
+    return submit_training(registry, settings, dataset, share=False, **kwargs)
+
+
 def test_queue_runs_jobs_one_after_another(tiny):
     registry = JobRegistry(max_running=1)
-    first_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
-    second_id = submit_training(registry, tiny_settings(epochs=1), tiny, owner="b")
+    first_id = distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="a")
+    second_id = distinct_run(registry, tiny_settings(epochs=1), tiny, owner="b")
     first, second = registry.get(first_id), registry.get(second_id)
     assert second.snapshot().state == "queued" and second.snapshot().queue_position == 1
     assert registry.queued() == [second] and registry.running() == [first]
@@ -54,15 +59,15 @@ def test_queue_runs_jobs_one_after_another(tiny):
 
 def test_threads_per_job_follow_the_cap(tiny):
     registry = JobRegistry(max_running=2, cores=2)
-    job = registry.get(submit_training(registry, tiny_settings(threads=2, epochs=1), tiny))
+    job = registry.get(distinct_run(registry, tiny_settings(threads=2, epochs=1), tiny))
     assert job.threads == 1
     assert registry.stop_all()
 
 
 def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
     registry = JobRegistry(max_running=1)
-    running = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny))
-    waiting = [registry.get(submit_training(registry, tiny_settings(), tiny)) for _ in range(2)]
+    running = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny))
+    waiting = [registry.get(distinct_run(registry, tiny_settings(), tiny)) for _ in range(2)]
     assert [job.snapshot().queue_position for job in waiting] == [1, 2]
     waiting[0].stop()
     assert waiting[0].snapshot().state == "stopped"
@@ -75,8 +80,8 @@ def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
 
 def test_reap_stops_jobs_of_silent_owners(tiny):
     registry = JobRegistry(max_running=2)
-    gone = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="gone"))
-    here = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="here"))
+    gone = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="gone"))
+    here = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="here"))
     registry.heartbeat("here")
     registry._heartbeats["gone"] -= 1000  # its tab fell silent long ago (no sleeping here)
     assert registry.reap(grace_seconds=100) == [gone.job_id]
@@ -91,7 +96,7 @@ def test_forget_keeps_the_registry_small(tiny):
     registry = JobRegistry(max_running=1, keep_per_owner=2)
     ids = []
     for _ in range(4):
-        ids.append(submit_training(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
+        ids.append(distinct_run(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
         finish(registry.get(ids[-1]))
     assert [job.job_id for job in registry.jobs_of("o")] == ids[-2:]
     registry.forget(ids[-1])
@@ -102,7 +107,7 @@ def test_finished_runs_are_bounded_over_all_tabs(tiny):
     registry = JobRegistry(max_running=1, keep_total=3)
     ids = []
     for owner in "abcde":
-        ids.append(submit_training(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner=owner))
+        ids.append(distinct_run(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner=owner))
         finish(registry.get(ids[-1]))
     assert [job.job_id for job in registry.jobs()] == ids[-3:]
     assert set(registry._heartbeats) <= {"c", "d", "e"}
@@ -112,7 +117,7 @@ def test_finished_runs_are_bounded_over_all_tabs(tiny):
 def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tiny):
     """Nobody polls, nobody submits: the reaper thread alone stops the orphaned run."""
     registry = JobRegistry(max_running=1, grace_seconds=0.2)
-    job = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="closed tab"))
+    job = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="closed tab"))
     finish(job)  # 1000 epochs: the reaper ends it long before (else state is "finished")
     assert job.snapshot().state == "stopped"
     wait_for(lambda: not any(t.name == "job-reaper" for t in threading.enumerate()))
@@ -121,7 +126,7 @@ def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tin
 
 def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
     registry = JobRegistry(max_running=1, grace_seconds=1.0)
-    job = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="open tab"))
+    job = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="open tab"))
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:  # three grace periods, beating as the page does
         registry.heartbeat("open tab")
@@ -133,15 +138,15 @@ def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
 def test_one_tab_cannot_fill_the_queue(tiny):
     registry = JobRegistry(max_running=1, max_per_owner=4)
     for _ in range(4):  # the ablation: four runs
-        submit_training(registry, tiny_settings(epochs=1000), tiny, owner="tab")
+        distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="tab")
     assert registry.free_places("tab") == 0
     with pytest.raises(QueueFull, match="already has 4 runs"):
-        submit_training(registry, tiny_settings(epochs=1000), tiny, owner="tab")
+        distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="tab")
     assert len(registry.jobs_of("tab")) == 4
-    submit_training(registry, tiny_settings(epochs=1000), tiny, owner="another tab")  # others still may
+    distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="another tab")  # others still may
     registry.jobs_of("tab")[0].stop()
     wait_for(lambda: registry.free_places("tab") == 1)  # a queued job stops at once
-    submit_training(registry, tiny_settings(epochs=1000), tiny, owner="tab")  # a place was freed
+    distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="tab")  # a place was freed
     assert registry.stop_all()
 
 
@@ -194,7 +199,7 @@ def test_tokens_and_browser_keys():
 
 def test_only_the_owner_controls_a_run(tiny):
     registry = JobRegistry(max_running=1)
-    job_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner=A, browser="browser a")
+    job_id = distinct_run(registry, tiny_settings(epochs=1000), tiny, owner=A, browser="browser a")
     assert registry.owned(job_id, A) is registry.get(job_id)
     for other in (B, None, "", A.upper(), A + " "):
         assert registry.owned(job_id, other) is None
@@ -206,23 +211,23 @@ def test_only_the_owner_controls_a_run(tiny):
 
 def test_a_token_is_claimed_back_only_from_its_own_browser(tiny):
     registry = JobRegistry(max_running=1)
-    submit_training(registry, tiny_settings(epochs=1), tiny, owner=A, browser="browser a")
+    distinct_run(registry, tiny_settings(epochs=1), tiny, owner=A, browser="browser a")
     assert registry.claim(A, "browser a")  # the same tab reloaded
     assert not registry.claim(A, "browser b")  # its address pasted into another browser
     assert not registry.claim(A, None)
     assert not registry.claim(B, "browser a")  # a token with no runs here: nothing to find
     assert not registry.claim("not a token", "browser a")
-    submit_training(registry, tiny_settings(epochs=1), tiny, owner=B)  # no browser key (no cookie)
+    distinct_run(registry, tiny_settings(epochs=1), tiny, owner=B)  # no browser key (no cookie)
     assert registry.claim(B, None) and not registry.claim(B, "browser a")
     assert registry.stop_all()
 
 
 def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
     registry = JobRegistry(max_running=1)
-    mine = submit_training(registry, tiny_settings(epochs=1), tiny, owner=A)
-    theirs = submit_training(registry, tiny_settings(epochs=1), tiny, owner=B)
-    stopped = submit_training(registry, tiny_settings(epochs=1000), tiny, owner=A)
-    failed = submit_training(registry, tiny_settings(epochs=1), tiny, owner=A)  # marked failed below
+    mine = distinct_run(registry, tiny_settings(epochs=1), tiny, owner=A)
+    theirs = distinct_run(registry, tiny_settings(epochs=1), tiny, owner=B)
+    stopped = distinct_run(registry, tiny_settings(epochs=1000), tiny, owner=A)
+    failed = distinct_run(registry, tiny_settings(epochs=1), tiny, owner=A)  # marked failed below
     finish(registry.get(mine), registry.get(theirs))
     wait_for(lambda: registry.get(stopped).snapshot().step > 0,
              progress=lambda: progress_of(*registry.jobs()))
@@ -254,7 +259,7 @@ def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
 def test_watching_a_run_keeps_nothing_alive(tiny):
     """A viewer's page beats for its own (empty) token: no entry, no effect on the owner's."""
     registry = JobRegistry(max_running=1)
-    submit_training(registry, tiny_settings(epochs=1000), tiny, owner=A)
+    distinct_run(registry, tiny_settings(epochs=1000), tiny, owner=A)
     registry.heartbeat(B)
     assert B not in registry._heartbeats
     assert registry.stop_all()
@@ -275,7 +280,7 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
         return TransferJob(TransferSettings(epochs=2), backbone, task, owner="a",
                            threads=threads, on_done=on_done)
 
-    training = registry.get(submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a"))
+    training = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="a"))
     adapted = registry.get(registry.submit_job(transfer, threads=4, owner="a"))
     assert isinstance(adapted, TransferJob) and adapted.threads == 2  # cores // max_running
     assert adapted.state == "queued" and adapted.snapshot().queue_position == 1
@@ -290,3 +295,72 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
     assert registry.finished_visible_to("a", TransferJob) == [adapted]
     assert set(registry.finished_visible_to("a")) == {training, adapted}
     assert registry.stop_all()
+
+
+# -- identical runs are trained once ----------------------------------------------------------
+
+
+def test_identical_runs_share_one_job_and_different_ones_do_not(tiny):
+    registry = JobRegistry(max_running=1)
+    first = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
+    joined = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
+    again = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
+    other_seed = submit_training(registry, tiny_settings(epochs=1000, seed=7), tiny, owner="c")
+    more_threads = submit_training(registry, tiny_settings(epochs=1000, threads=2), tiny,
+                                   owner="d")  # threads change the speed, not the result
+    assert joined == first == again == more_threads
+    assert other_seed != first
+    assert len(registry.jobs()) == 2
+    assert registry.members(first) == {"a", "b", "d"}
+    assert [job.job_id for job in registry.jobs_of("b")] == [first]
+    assert registry.owned(first, "b") is registry.get(first)  # a member controls it
+    assert registry.owned(first, "c") is None
+    registry.stop_all()
+
+
+def test_stop_detaches_a_member_and_the_last_one_stops_the_run(tiny):
+    registry = JobRegistry(max_running=1)
+    job_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
+    submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
+    job = registry.get(job_id)
+    wait_for(lambda: job.snapshot().step > 0, progress=lambda: progress_of(job))
+    assert registry.leave(job_id, "a") is False  # it goes on for b
+    assert not job.stop_requested and registry.members(job_id) == {"b"}
+    assert registry.owned(job_id, "a") is None and registry.jobs_of("a") == []
+    assert registry.leave(job_id, "a") is None  # not a member any more
+    assert registry.leave(job_id, "b") is True
+    assert job.join(HANG_SECONDS) and job.state == "stopped"
+    # a stopped run is not joined: the same settings train anew
+    fresh = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
+    assert fresh != job_id
+    registry.stop_all()
+
+
+def test_a_finished_run_is_joined_at_once_with_its_results(tiny):
+    registry = JobRegistry(max_running=1)
+    job = registry.get(submit_training(registry, tiny_settings(epochs=1), tiny, owner="a"))
+    finish(job)
+    late = submit_training(registry, tiny_settings(epochs=1), tiny, owner="late")
+    assert late == job.job_id and registry.jobs_of("late") == [job]
+    assert registry.finished_visible_to("late") == [job]
+
+
+def test_the_reaper_keeps_a_shared_run_while_one_member_is_alive(tiny):
+    registry = JobRegistry(max_running=1, grace_seconds=60)
+    job_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="closed")
+    submit_training(registry, tiny_settings(epochs=1000), tiny, owner="open")
+    registry._heartbeats["closed"] -= 120  # silent for two minutes
+    assert registry.reap() == []
+    registry._heartbeats["open"] -= 120
+    assert registry.reap() == [job_id]
+    registry.stop_all()
+
+
+def test_joining_counts_against_the_tab_limit(tiny):
+    registry = JobRegistry(max_running=1, max_per_owner=1)
+    shared = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
+    distinct_run(registry, tiny_settings(epochs=1000, seed=3), tiny, owner="b")
+    with pytest.raises(QueueFull):
+        submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
+    assert registry.members(shared) == {"a"}
+    registry.stop_all()

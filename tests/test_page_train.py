@@ -205,3 +205,34 @@ def test_runs_stay_alive_while_the_tab_shows_another_page(app: AppTest, monkeypa
     assert beats and beats[-1] == owner  # the entrypoint's fragment reports the tab alive
     assert heartbeat.OWNER_KEY == K + "owner"
     job_registry.get_registry().stop_all()
+
+
+def test_two_tabs_with_the_same_settings_share_one_run(app: AppTest) -> None:
+    app.slider(key=K + "epochs").set_value(30)
+    app.number_input(key=K + "seed").set_value(11)  # no earlier test's run has this seed
+    button(run(app), "Start").click()
+    run(app)
+    job = job_of(app)
+    other = AppTest.from_file("../explorer/Home.py", default_timeout=HANG_SECONDS)
+    other.run()
+    other.switch_page(PAGE).run()
+    other.slider(key=K + "epochs").set_value(30)
+    other.number_input(key=K + "seed").set_value(11)
+    button(run(other), "Start").click()
+    run(other)
+    assert not other.exception, other.exception
+    assert job_of(other) is job  # trained once
+    assert len(job_registry.get_registry().jobs()) == len(set(job_registry.get_registry().jobs()))
+    assert any("Shared with 1 other" in c.value for c in other.caption)
+    assert button(other, "Pause").disabled  # it would pause the other tab's run
+    button(other, "Leave").click()
+    run(other)
+    assert other.session_state["train.job"] is None
+    assert any("You left the shared run" in w.value for w in other.warning)
+    assert not job.stop_requested  # it goes on for the first tab
+    run(app)
+    assert not any("Shared with" in c.value for c in app.caption)
+    button(app, "Stop").click()  # the last member: the run stops
+    run(app)
+    wait_for(app, lambda: job.done, job)
+    assert job.state == "stopped"

@@ -1,7 +1,12 @@
 """The process-wide registry of background jobs (training, transfer, ...): a cap with a FIFO queue, owners, heartbeats, a reaper.
 
 Runs belong to their owner: a secret token of the browser tab that started them (never shown
-to anyone else), bound to the browser that presented it first. Only the owner controls a run
+to anyone else), bound to the browser that presented it first.
+
+Identical runs are trained once: a job submitted with a key (everything its result depends on,
+e.g. explorer.training.identity.run_key) joins the running, queued or finished job with the
+same key instead of starting another. The tabs that share a job are its members; each sees it
+as its own run, Stop detaches one member (leave), and the job stops when no member is left. Only the owner controls a run
 (owned); anyone who has a run's public id may look at it read-only (view); an owner may share
 a finished run, so it appears in the model lists of the tabs that opened its link
 (finished_visible_to).
@@ -117,38 +122,97 @@ class JobRegistry:
         self._browsers: dict[str, str | None] = {}  # owner -> browser key at its first run
         self._shared: set[str] = set()  # job ids their owners shared
         self._viewers: dict[str, set[str]] = {}  # shared job id -> owners who opened its link
+        self._members: dict[str, set[str]] = {}  # job id -> the tabs following it (owner first)
+        self._by_key: dict[str, str] = {}  # run key -> the job that computes it
         self._reaper: threading.Thread | None = None
         self._closed = threading.Event()
 
     # -- submitting and finding jobs -----------------------------------------
 
     def submit_job(self, make: JobFactory, *, threads: int, owner: str | None = None,
-                   browser: str | None = None) -> str:
+                   browser: str | None = None, key: str | None = None) -> str:
         """Queue the job make(threads, on_done) builds and return its id; it starts at once
         when a slot is free. Every kind of job shares the same slots and per-tab limit.
 
         browser: the key (browser_key) of the browser the owner's tab runs in; an owner's first
-        run binds the owner to it (see claim). QueueFull when the owner already has
-        max_per_owner unfinished runs; make's own errors (ValueError) before anything queues.
+        run binds the owner to it (see claim). key: what the job's result depends on; a job
+        with the same key that is running, queued or finished (not failed, not stopped) is
+        joined instead: its id comes back and `owner` becomes one of its members. QueueFull
+        when the owner already has max_per_owner unfinished runs; make's own errors
+        (ValueError) before anything queues.
         """
         self.reap()
         with self._lock:
+            joined = self._join(key, owner, browser)
+            if joined is not None:
+                return joined
             if owner is not None and len(self.unfinished_of(owner)) >= self.max_per_owner:
-                raise QueueFull(
-                    f"This tab already has {self.max_per_owner} runs training or waiting, the "
-                    "most one tab may have on a shared server. Stop one, or wait for one to "
-                    "finish.")
+                raise self._full()
         job = make(max(1, min(threads, self.cores // self.max_running)), self._job_done)
         with self._lock:
+            joined = self._join(key, owner, browser)  # an identical run submitted meanwhile
+            if joined is not None:
+                return joined
             if owner is not None:
                 self._heartbeats[owner] = time.monotonic()
                 self._forget_old(owner)
                 self._browsers.setdefault(owner, browser)
+                self._members[job.job_id] = {owner}
+            if key is not None:
+                self._by_key[key] = job.job_id
             self._jobs[job.job_id] = job
             self._queue.append(job)
             self._start_waiting()
             self._ensure_reaper()
         return job.job_id
+
+    def _full(self) -> QueueFull:
+        return QueueFull(
+            f"This tab already has {self.max_per_owner} runs training or waiting, the most one "
+            "tab may have on a shared server. Stop one, or wait for one to finish.")
+
+    def _join(self, key: str | None, owner: str | None, browser: str | None) -> str | None:
+        """The id of the joinable job with this key, `owner` now among its members; None when
+        there is none (caller holds the lock). QueueFull when joining an unfinished run would
+        take the owner past its limit."""
+        job = self._jobs.get(self._by_key.get(key, "")) if key is not None else None
+        if job is None or job.stop_requested or job.state in ("failed", "stopped"):
+            return None
+        if owner is not None:
+            members = self._members.setdefault(job.job_id, set())
+            if owner not in members:
+                if not job.done and len(self.unfinished_of(owner)) >= self.max_per_owner:
+                    raise self._full()
+                members.add(owner)
+            self._heartbeats[owner] = time.monotonic()
+            self._browsers.setdefault(owner, browser)
+        return job.job_id
+
+    def members(self, job_id: str) -> frozenset[str]:
+        """The tabs that follow this job (its owner and those who joined it)."""
+        with self._lock:
+            return frozenset(self._members.get(job_id, ()))
+
+    def _is_member(self, job: Job, owner: str | None) -> bool:
+        """Does `owner` follow this job? Its members once it has them, else its owner."""
+        if owner is None:
+            return False
+        members = self._members.get(job.job_id)
+        return owner in members if members is not None else job.owner == owner
+
+    def leave(self, job_id: str, owner: str | None) -> bool | None:
+        """A member stops following a job: None when `owner` is not a member; True when that
+        stopped the job (nobody follows it any more), False when it goes on for the others."""
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            if job is None or not self._is_member(job, owner):
+                return None
+            members = self._members.setdefault(job_id, {job.owner} if job.owner else set())
+            members.discard(owner)
+            if members:
+                return False
+        job.stop()
+        return True
 
     def free_places(self, owner: str) -> int:
         """How many more runs this owner may submit now."""
@@ -162,11 +226,12 @@ class JobRegistry:
         """The owner's jobs, oldest first; only those of `kind` (a job class) when given."""
         with self._lock:
             return [job for job in self._jobs.values()
-                    if job.owner == owner and (kind is None or isinstance(job, kind))]
+                    if self._is_member(job, owner) and (kind is None or isinstance(job, kind))]
 
     def unfinished_of(self, owner: str) -> list[Job]:
         with self._lock:
-            return [job for job in self._jobs.values() if job.owner == owner and not job.done]
+            return [job for job in self._jobs.values()
+                    if self._is_member(job, owner) and not job.done]
 
     def jobs(self) -> list[Job]:
         with self._lock:
@@ -204,12 +269,12 @@ class JobRegistry:
             return owner in self._browsers and self._browsers[owner] == browser
 
     def owned(self, job_id: str, owner: str | None) -> Job | None:
-        """The job if `owner` owns it (and may pause, resume or stop it), else None."""
+        """The job if `owner` is one of its members (and may control it), else None."""
         if owner is None:
             return None
         with self._lock:
             job = self._jobs.get(job_id) if isinstance(job_id, str) else None
-            return job if job is not None and job.owner == owner else None
+            return job if job is not None and self._is_member(job, owner) else None
 
     def view(self, job_id: str, viewer: str | None) -> Job | None:
         """The job for read-only display to anyone who has its id (None when there is none).
@@ -220,7 +285,7 @@ class JobRegistry:
             return None
         with self._lock:
             job = self._jobs.get(job_id)
-            if job is not None and viewer is not None and job.owner != viewer \
+            if job is not None and viewer is not None and not self._is_member(job, viewer) \
                     and job_id in self._shared:
                 self._viewers.setdefault(job_id, set()).add(viewer)
             return job
@@ -245,7 +310,7 @@ class JobRegistry:
             job = self._jobs.get(job_id) if isinstance(job_id, str) else None
             if job is None or owner is None:
                 return None
-            if job.owner == owner or owner in self._viewers.get(job_id, ()):
+            if self._is_member(job, owner) or owner in self._viewers.get(job_id, ()):
                 return job
             return None
 
@@ -266,6 +331,9 @@ class JobRegistry:
         """Forget who a job was shared with (caller holds the lock)."""
         self._shared.discard(job_id)
         self._viewers.pop(job_id, None)
+        self._members.pop(job_id, None)
+        for key in [key for key, known in self._by_key.items() if known == job_id]:
+            del self._by_key[key]
 
     # -- liveness ------------------------------------------------------------
 
@@ -277,14 +345,16 @@ class JobRegistry:
                 self._heartbeats[owner] = time.monotonic()
 
     def reap(self, grace_seconds: float | None = None) -> list[str]:
-        """Stop unfinished jobs whose owner sent no heartbeat for grace_seconds; their ids."""
+        """Stop unfinished jobs all of whose members sent no heartbeat for grace_seconds (a
+        shared job goes on while one member's tab is open); their ids."""
         grace = self.grace_seconds if grace_seconds is None else grace_seconds
         now = time.monotonic()
         with self._lock:
             silent = {owner for owner, beat in self._heartbeats.items() if now - beat > grace}
             orphans = [
                 job for job in self._jobs.values()
-                if job.owner in silent and not job.done and not job.stop_requested
+                if not job.done and not job.stop_requested and job.owner is not None
+                and self._members.get(job.job_id, {job.owner}) <= silent
             ]
         for job in orphans:
             job.stop()
@@ -349,16 +419,21 @@ class JobRegistry:
             job.set_queue_position(position)
 
     def _forget_old(self, owner: str) -> None:
-        """Make room for one more job (caller holds the lock)."""
-        done = [job for job in self._jobs.values() if job.owner == owner and job.done]
+        """Make room for one more job (caller holds the lock). The owner leaves its oldest
+        finished jobs; a job is forgotten once no member is left."""
+        done = [job for job in self._jobs.values() if self._is_member(job, owner) and job.done]
         for job in done[: max(0, len(done) - self.keep_per_owner + 1)]:
-            del self._jobs[job.job_id]
-            self._drop_sharing(job.job_id)
+            members = self._members.get(job.job_id, set())
+            members.discard(owner)
+            if not members:
+                del self._jobs[job.job_id]
+                self._drop_sharing(job.job_id)
         done = [job for job in self._jobs.values() if job.done]
         for job in done[: max(0, len(done) - self.keep_total + 1)]:
             del self._jobs[job.job_id]
             self._drop_sharing(job.job_id)
         owners = {job.owner for job in self._jobs.values()} | {owner}
+        owners |= {member for members in self._members.values() for member in members}
         for silent in set(self._heartbeats) - owners:  # tabs with nothing left here
             del self._heartbeats[silent]
         for silent in set(self._browsers) - owners:

@@ -22,6 +22,7 @@ from explorer.training.batches import Batches, check_fits, data_problem, seeded_
 from explorer.training.compute import thread_budget, train_device
 from explorer.training.data import Dataset
 from explorer.training.evaluation import eval_indices, predict, report_errors
+from explorer.training.identity import run_key
 from explorer.training.nets import first_conv
 from explorer.training.settings import (
     OPTIMISERS,
@@ -377,10 +378,13 @@ def _diverged_message(step: int, settings: TrainSettings, x: torch.Tensor | None
 
 
 def submit_training(registry: JobRegistry, settings: TrainSettings, dataset: Dataset, *,
-                    owner: str | None = None, browser: str | None = None) -> str:
+                    owner: str | None = None, browser: str | None = None,
+                    share: bool = True) -> str:
     """Queue a Train-page run in the registry and return its id (see JobRegistry.submit_job).
+    With share, a run identical to a running or finished one joins it (training.identity).
     ValueError when the model cannot take the dataset (checked before anything queues)."""
     return registry.submit_job(
         lambda threads, on_done: TrainingJob(settings, dataset, owner=owner,
                                              threads=threads, on_done=on_done),
-        threads=settings.threads, owner=owner, browser=browser)
+        threads=settings.threads, owner=owner, browser=browser,
+        key=run_key(settings, dataset) if share else None)

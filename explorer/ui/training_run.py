@@ -110,6 +110,16 @@ def control(job_id: str, action: str) -> None:
                 "Press Start for a new run.")
     elif action != "stop" and job.stop_requested:
         _refuse("This run is stopping; press Start for a new run.")
+    elif action == "stop" and len(registry().members(job_id)) > 1:
+        registry().leave(job_id, session_owner())  # the others' run goes on
+        st.session_state[JOB_KEY] = None
+        st.query_params.pop("job", None)
+        _refuse("You left the shared run: it goes on for the others who started the same "
+                "settings. Press Start to train (or join) again.")
+    elif action in ("pause", "resume") and len(registry().members(job_id)) > 1:
+        _refuse("This run is shared with others who pressed Start with the same settings: "
+                "pausing it would pause theirs too. Stop leaves it; change a setting (the "
+                "seed, say) to train a run of your own.")
     elif action in ("pause", "resume", "stop"):
         getattr(job, action)()
 
@@ -137,7 +147,8 @@ def _share_link(job_id: str) -> str:
 def controls(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:
     """Start / Pause / Resume / Stop, the ablation queue and the learning-rate range test."""
     job = registry().get(current_job_id() or "")
-    mine = job is not None and job.owner == owner()
+    mine = job is not None and registry().owned(job.job_id, owner()) is not None
+    shared = mine and len(registry().members(job.job_id)) > 1
     active = job is not None and not job.done
     ready = settings is not None and dataset is not None
     st.session_state[DRAWN_KEY] = _control_state(job)
@@ -159,11 +170,15 @@ def controls(settings: train_settings.TrainSettings | None, dataset: data.Datase
                           on_click=control, args=(job.job_id, "resume"))
     else:
         columns[1].button("Pause", icon=":material/pause:", width="stretch",
-                          disabled=not (own_active and not stopping and job.state == "running"),
-                          on_click=control, args=(getattr(job, "job_id", ""), "pause"))
-    columns[2].button("Stop", icon=":material/stop:", width="stretch",
-                      disabled=not own_active or stopping, on_click=control,
-                      args=(getattr(job, "job_id", ""), "stop"))
+                          disabled=not (own_active and not stopping and job.state == "running")
+                          or shared, on_click=control, args=(getattr(job, "job_id", ""), "pause"),
+                          help="A shared run cannot be paused: it would pause the others' too."
+                          if shared else None)
+    columns[2].button("Leave" if shared and own_active else "Stop", icon=":material/stop:",
+                      width="stretch", disabled=not own_active or stopping, on_click=control,
+                      args=(getattr(job, "job_id", ""), "stop"),
+                      help="Leave the shared run: it goes on for the others, and stops when "
+                           "nobody follows it." if shared else None)
     columns[3].button("Lecture ablation", icon=":material/science:", width="stretch",
                       disabled=not ready, on_click=ablation, args=(settings, dataset),
                       help="Four runs in a queue: plain, + batch norm, + dropout 0.5, "
@@ -221,6 +236,7 @@ def live_view(job_id: str, dataset: data.Dataset | None) -> None:
         st.caption("This run is gone (the server restarted or it was removed).")
         return
     snap = job.snapshot()
+    shared_note(job_id)
     show_run(snap, dataset)
     if snap.done or _control_state(job) != st.session_state.get(DRAWN_KEY):
         st.rerun()  # the controls, the run table and the downloads follow the new state
@@ -238,16 +254,26 @@ def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
                 icon=":material/model_training:")
         return
     st.query_params["job"] = job.job_id
-    if job.owner == owner():
+    if registry().owned(job.job_id, owner()) is not None:
         share_panel(job.job_id)
     else:
         st.info("You are looking at another tab's run, read-only: only the tab that started "
                 "it can pause or stop it. **Start** trains a run of your own.",
                 icon=":material/visibility:")
     if job.done:
+        shared_note(job.job_id)
         show_run(job.snapshot(), dataset)
     else:
         live_view(job.job_id, dataset)
+
+
+def shared_note(job_id: str) -> None:
+    """"Shared with N others": identical settings (and data, seed, code) are trained once."""
+    others = len(registry().members(job_id) - {owner()})
+    if others:
+        st.caption(f":material/group: Shared with {others} other{'s' if others > 1 else ''}: "
+                   "the same settings, data and seed give the same run, so the server trains "
+                   "it once for everyone who pressed Start with them.")
 
 
 def share_panel(job_id: str) -> None:
