@@ -40,7 +40,7 @@ def browsers(monkeypatch):
 @pytest.fixture
 def one_slot(monkeypatch):
     """A server whose single training slot is busy makes later runs queue."""
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     monkeypatch.setattr(job_registry, "_REGISTRY", registry)
     training_session.registry.clear()
     yield registry

@@ -8,9 +8,10 @@ import time
 import pytest
 
 from explorer.jobs import registry as job_registry
+from explorer.jobs.fair_share import Turns
 from explorer.jobs.registry import JobRegistry, QueueFull
 from explorer.training.data import Dataset
-from explorer.training.job import submit_training
+from explorer.training.job import TrainingJob, submit_training
 from tests.test_training import (
     HANG_SECONDS,
     finish,
@@ -41,7 +42,7 @@ def distinct_run(registry, settings, dataset, **kwargs) -> str:
 
 
 def test_queue_runs_jobs_one_after_another(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     first_id = distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="a")
     second_id = distinct_run(registry, tiny_settings(epochs=1), tiny, owner="b")
     first, second = registry.get(first_id), registry.get(second_id)
@@ -58,14 +59,14 @@ def test_queue_runs_jobs_one_after_another(tiny):
 
 
 def test_threads_per_job_follow_the_cap(tiny):
-    registry = JobRegistry(max_running=2, cores=2)
+    registry = JobRegistry(max_running=2, max_live=2, cores=2)
     job = registry.get(distinct_run(registry, tiny_settings(threads=2, epochs=1), tiny))
     assert job.threads == 1
     assert registry.stop_all()
 
 
 def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     running = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny))
     waiting = [registry.get(distinct_run(registry, tiny_settings(), tiny)) for _ in range(2)]
     assert [job.snapshot().queue_position for job in waiting] == [1, 2]
@@ -79,7 +80,7 @@ def test_stopping_a_queued_job_removes_it_from_the_queue(tiny):
 
 
 def test_reap_stops_jobs_of_silent_owners(tiny):
-    registry = JobRegistry(max_running=2)
+    registry = JobRegistry(max_running=2, max_live=2)
     gone = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="gone"))
     here = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="here"))
     registry.heartbeat("here")
@@ -93,7 +94,7 @@ def test_reap_stops_jobs_of_silent_owners(tiny):
 
 
 def test_forget_keeps_the_registry_small(tiny):
-    registry = JobRegistry(max_running=1, keep_per_owner=2)
+    registry = JobRegistry(max_running=1, max_live=1, keep_per_owner=2)
     ids = []
     for _ in range(4):
         ids.append(distinct_run(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner="o"))
@@ -104,7 +105,7 @@ def test_forget_keeps_the_registry_small(tiny):
 
 
 def test_finished_runs_are_bounded_over_all_tabs(tiny):
-    registry = JobRegistry(max_running=1, keep_total=3)
+    registry = JobRegistry(max_running=1, max_live=1, keep_total=3)
     ids = []
     for owner in "abcde":
         ids.append(distinct_run(registry, tiny_settings(epochs=1, eval_every=100), tiny, owner=owner))
@@ -116,7 +117,7 @@ def test_finished_runs_are_bounded_over_all_tabs(tiny):
 
 def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tiny):
     """Nobody polls, nobody submits: the reaper thread alone stops the orphaned run."""
-    registry = JobRegistry(max_running=1, grace_seconds=0.2)
+    registry = JobRegistry(max_running=1, max_live=1, grace_seconds=0.2)
     job = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="closed tab"))
     finish(job)  # 1000 epochs: the reaper ends it long before (else state is "finished")
     assert job.snapshot().state == "stopped"
@@ -125,7 +126,7 @@ def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tin
 
 
 def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
-    registry = JobRegistry(max_running=1, grace_seconds=1.0)
+    registry = JobRegistry(max_running=1, max_live=1, grace_seconds=1.0)
     job = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="open tab"))
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:  # three grace periods, beating as the page does
@@ -136,7 +137,7 @@ def test_heartbeats_keep_a_run_alive_past_the_grace_period(tiny):
 
 
 def test_one_tab_cannot_fill_the_queue(tiny):
-    registry = JobRegistry(max_running=1, max_per_owner=4)
+    registry = JobRegistry(max_running=1, max_live=1, max_per_owner=4)
     for _ in range(4):  # the ablation: four runs
         distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="tab")
     assert registry.free_places("tab") == 0
@@ -198,7 +199,7 @@ def test_tokens_and_browser_keys():
 
 
 def test_only_the_owner_controls_a_run(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     job_id = distinct_run(registry, tiny_settings(epochs=1000), tiny, owner=A, browser="browser a")
     assert registry.owned(job_id, A) is registry.get(job_id)
     for other in (B, None, "", A.upper(), A + " "):
@@ -210,7 +211,7 @@ def test_only_the_owner_controls_a_run(tiny):
 
 
 def test_a_token_is_claimed_back_only_from_its_own_browser(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     distinct_run(registry, tiny_settings(epochs=1), tiny, owner=A, browser="browser a")
     assert registry.claim(A, "browser a")  # the same tab reloaded
     assert not registry.claim(A, "browser b")  # its address pasted into another browser
@@ -223,7 +224,7 @@ def test_a_token_is_claimed_back_only_from_its_own_browser(tiny):
 
 
 def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     mine = distinct_run(registry, tiny_settings(epochs=1), tiny, owner=A)
     theirs = distinct_run(registry, tiny_settings(epochs=1), tiny, owner=B)
     stopped = distinct_run(registry, tiny_settings(epochs=1000), tiny, owner=A)
@@ -258,7 +259,7 @@ def test_model_lists_show_own_runs_and_runs_shared_with_the_viewer(tiny):
 
 def test_watching_a_run_keeps_nothing_alive(tiny):
     """A viewer's page beats for its own (empty) token: no entry, no effect on the owner's."""
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     distinct_run(registry, tiny_settings(epochs=1000), tiny, owner=A)
     registry.heartbeat(B)
     assert B not in registry._heartbeats
@@ -272,7 +273,7 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
     from explorer.transfer.job import TransferJob
     from explorer.transfer.tasks import builtin_task
 
-    registry = JobRegistry(max_running=1, cores=2, max_per_owner=2)
+    registry = JobRegistry(max_running=1, max_live=1, cores=2, max_per_owner=2)
     backbone, task = default_backbone(), builtin_task("letters", train_per_class=10,
                                                       test_per_class=5)
 
@@ -283,15 +284,16 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
     training = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="a"))
     adapted = registry.get(registry.submit_job(transfer, threads=4, owner="a"))
     assert isinstance(adapted, TransferJob) and adapted.threads == 2  # cores // max_running
-    assert adapted.state == "queued" and adapted.snapshot().queue_position == 1
+    assert adapted.state != "queued"  # training takes turns: the compute slot is free
     with pytest.raises(QueueFull):  # both kinds count towards the tab's limit
         registry.submit_job(transfer, threads=1, owner="a")
     assert registry.jobs_of("a", TrainingJob) == [training]
     assert registry.jobs_of("a", TransferJob) == [adapted]
-    training.stop()
-    finish(training)
     wait_for(lambda: adapted.done, progress=lambda: adapted.snapshot().epoch)
     assert adapted.join(HANG_SECONDS) and adapted.state == "finished"
+    assert not training.done  # the run took turns beside it and goes on
+    training.stop()
+    finish(training)
     assert registry.finished_visible_to("a", TransferJob) == [adapted]
     assert set(registry.finished_visible_to("a")) == {training, adapted}
     assert registry.stop_all()
@@ -301,7 +303,7 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
 
 
 def test_identical_runs_share_one_job_and_different_ones_do_not(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     first = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
     joined = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
     again = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
@@ -319,7 +321,7 @@ def test_identical_runs_share_one_job_and_different_ones_do_not(tiny):
 
 
 def test_stop_detaches_a_member_and_the_last_one_stops_the_run(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     job_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
     submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
     job = registry.get(job_id)
@@ -337,7 +339,7 @@ def test_stop_detaches_a_member_and_the_last_one_stops_the_run(tiny):
 
 
 def test_a_finished_run_is_joined_at_once_with_its_results(tiny):
-    registry = JobRegistry(max_running=1)
+    registry = JobRegistry(max_running=1, max_live=1)
     job = registry.get(submit_training(registry, tiny_settings(epochs=1), tiny, owner="a"))
     finish(job)
     late = submit_training(registry, tiny_settings(epochs=1), tiny, owner="late")
@@ -346,7 +348,7 @@ def test_a_finished_run_is_joined_at_once_with_its_results(tiny):
 
 
 def test_the_reaper_keeps_a_shared_run_while_one_member_is_alive(tiny):
-    registry = JobRegistry(max_running=1, grace_seconds=60)
+    registry = JobRegistry(max_running=1, max_live=1, grace_seconds=60)
     job_id = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="closed")
     submit_training(registry, tiny_settings(epochs=1000), tiny, owner="open")
     registry._heartbeats["closed"] -= 120  # silent for two minutes
@@ -357,10 +359,44 @@ def test_the_reaper_keeps_a_shared_run_while_one_member_is_alive(tiny):
 
 
 def test_joining_counts_against_the_tab_limit(tiny):
-    registry = JobRegistry(max_running=1, max_per_owner=1)
+    registry = JobRegistry(max_running=1, max_live=1, max_per_owner=1)
     shared = submit_training(registry, tiny_settings(epochs=1000), tiny, owner="a")
     distinct_run(registry, tiny_settings(epochs=1000, seed=3), tiny, owner="b")
     with pytest.raises(QueueFull):
         submit_training(registry, tiny_settings(epochs=1000), tiny, owner="b")
     assert registry.members(shared) == {"a"}
+    registry.stop_all()
+
+
+# -- every run live at once ---------------------------------------------------------------------
+
+
+def test_distinct_training_runs_all_progress_at_once_taking_turns(tiny):
+    turns = Turns(slots=1, slice_seconds=0.05)
+    registry = JobRegistry(max_running=1)  # max_live: the default, far above four
+    jobs = []
+    for seed in range(4):
+        jobs.append(registry.get(registry.submit_job(
+            lambda threads, on_done, seed=seed: TrainingJob(
+                tiny_settings(epochs=1000, seed=seed), tiny, owner=f"tab{seed}", threads=threads,
+                on_done=on_done, turns=turns),
+            threads=1, owner=f"tab{seed}")))
+    assert not registry.queued() and len(registry.running()) == 4
+    wait_for(lambda: all(job.snapshot().step > 0 for job in jobs),
+             progress=lambda: progress_of(*jobs), what="every run's first step")
+    first = [job.snapshot().step for job in jobs]
+    wait_for(lambda: all(job.snapshot().step > s for job, s in zip(jobs, first, strict=True)),
+             progress=lambda: progress_of(*jobs), what="every run to keep moving")
+    shares = [turns.share(job.job_id) for job in jobs]
+    registry.stop_all()
+    assert all(share is None or share < 0.75 for share in shares)  # nobody had the cores alone
+    assert turns.live() == 0
+
+
+def test_runs_past_max_live_wait_in_the_queue(tiny):
+    registry = JobRegistry(max_running=1, max_live=1)
+    training = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="a"))
+    queued = registry.get(distinct_run(registry, tiny_settings(epochs=1000, seed=5), tiny,
+                                       owner="b"))
+    assert training.state != "queued" and queued.state == "queued"  # past max_live
     registry.stop_all()

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from explorer.jobs.fair_share import get_turns
+
 DONE_STATES = frozenset({"finished", "stopped", "failed"})
 
 
@@ -43,7 +45,7 @@ class JobControl:
             self._queue_position = None
             self._state, self._message = "running", "starting"
             self._on_start()
-            self._thread = threading.Thread(target=self._run, daemon=True,
+            self._thread = threading.Thread(target=self._work, daemon=True,
                                             name=f"{self.THREAD_PREFIX}-{self.job_id}")
             self._thread.start()
 
@@ -104,6 +106,21 @@ class JobControl:
                 self._message = f"waiting: number {position} in the queue" if position else ""
 
     # -- for subclasses --------------------------------------------------------
+
+    def _work(self) -> None:
+        """The worker thread. A job that does not take turns itself (takes_turns, see
+        jobs.fair_share) holds one turn on the cores for its whole run, so it never computes
+        beside a full set of training turns."""
+        if getattr(self, "takes_turns", False):
+            self._run()
+            return
+        turns = get_turns()
+        turns.join(self.job_id)
+        try:
+            turns.wait_turn(self.job_id, self._stop)  # False when stopped: _run then ends at once
+            self._run()
+        finally:
+            turns.leave(self.job_id)
 
     def _run(self) -> None:
         raise NotImplementedError

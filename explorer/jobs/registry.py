@@ -12,7 +12,10 @@ a finished run, so it appears in the model lists of the tabs that opened its lin
 (finished_visible_to).
 
 Configured from the environment (read when the registry is made):
-- EXPLORER_MAX_JOBS: jobs training at once (default: one per two cores, at least one);
+- EXPLORER_MAX_JOBS: jobs that compute without taking turns (transfer, feature
+  visualisation) running at once (default: one per two cores, at least one);
+- EXPLORER_MAX_LIVE_RUNS: jobs that take turns on the cores (training: jobs.fair_share) live at
+  once, all progressing (default 48; beyond it they queue);
 - EXPLORER_MAX_JOBS_PER_TAB: unfinished jobs (running or queued) one tab may hold (default 4,
   the lecture's ablation);
 - EXPLORER_JOB_GRACE_S: seconds without a heartbeat after which a tab counts as closed and its
@@ -48,6 +51,18 @@ def default_max_running(cores: int | None = None) -> int:
     """$EXPLORER_MAX_JOBS, else one job per two cores: on 2 cores one job with 2 threads beats
     two jobs sharing them (and leaves the pages a core's worth of slack between its steps)."""
     return _env_int("EXPLORER_MAX_JOBS", max(1, (cores or os.cpu_count() or 1) // 2))
+
+
+def default_max_live() -> int:
+    """$EXPLORER_MAX_LIVE_RUNS, else 48: a class's distinct runs all live at once (a small
+    CNN's run holds a few MB besides the shared dataset; benchmarks/class_train.py)."""
+    return _env_int("EXPLORER_MAX_LIVE_RUNS", 48)
+
+
+def takes_turns(job: Job) -> bool:
+    """Does the job share the cores through jobs.fair_share (and so never waits in the queue
+    for a compute slot, only for a live place)?"""
+    return bool(getattr(job, "takes_turns", False))
 
 
 class QueueFull(ValueError):
@@ -95,8 +110,10 @@ def browser_key(xsrf_cookie: str | None) -> str | None:
 class JobRegistry:
     """All training jobs of this process. Thread-safe.
 
-    At most `max_running` jobs run; later ones wait in a FIFO queue and report their position.
-    Each running job gets min(its threads, cores // max_running) torch threads. Jobs belong to
+    Jobs that take turns on the cores (training) all run, up to `max_live` of them, and share
+    the cores through jobs.fair_share; other jobs run at most `max_running` at once. Later ones
+    wait in a FIFO queue and report their position. Each job gets min(its threads,
+    cores // max_running) torch threads. Jobs belong to
     an owner (the tab): at most `max_per_owner` of an owner's jobs may be unfinished at once, so
     one tab cannot fill the queue. The page calls heartbeat(owner) while it polls; a reaper
     thread (running while any job is unfinished) stops the jobs of owners silent for longer
@@ -106,9 +123,11 @@ class JobRegistry:
 
     def __init__(self, max_running: int | None = None, *, cores: int | None = None,
                  keep_per_owner: int = 20, grace_seconds: float | None = None,
-                 max_per_owner: int | None = None, keep_total: int = 200) -> None:
+                 max_per_owner: int | None = None, keep_total: int = 200,
+                 max_live: int | None = None) -> None:
         self.cores = cores or os.cpu_count() or 1
         self.max_running = max_running or default_max_running(self.cores)
+        self.max_live = max_live or default_max_live()
         self.keep_per_owner = keep_per_owner
         self.keep_total = keep_total  # finished jobs kept over all owners (memory bound)
         self.grace_seconds = (grace_seconds if grace_seconds is not None
@@ -409,10 +428,20 @@ class JobRegistry:
 
     def _start_waiting(self) -> None:
         """Start queued jobs while slots are free; renumber the rest (caller holds the lock)."""
-        while self._queue and len(self._running) < self.max_running:
-            job = self._queue.popleft()
+        running = [self._jobs[job_id] for job_id in self._running if job_id in self._jobs]
+        live = sum(takes_turns(job) for job in running)
+        computing = len(running) - live
+        for job in list(self._queue):
             if job.done:
+                self._queue.remove(job)
                 continue
+            if takes_turns(job) and live < self.max_live:
+                live += 1
+            elif not takes_turns(job) and computing < self.max_running:
+                computing += 1
+            else:
+                continue  # waits for a place of its kind; the others may still start
+            self._queue.remove(job)
             self._running.add(job.job_id)
             job.start()
         for position, job in enumerate(self._queue, start=1):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.jobs.control import DONE_STATES, JobControl
+from explorer.jobs.fair_share import Turns, get_turns
 from explorer.jobs.registry import JobRegistry
 from explorer.training.batches import Batches, check_fits, data_problem, seeded_model
 from explorer.training.compute import thread_budget, train_device
@@ -49,6 +50,7 @@ class TrainingJob(JobControl):
     """
 
     THREAD_PREFIX = "training"
+    takes_turns = True  # shares the cores with the other live runs (jobs.fair_share)
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class TrainingJob(JobControl):
         owner: str | None = None,
         threads: int | None = None,
         on_done: Callable[[TrainingJob], None] | None = None,
+        turns: Turns | None = None,
     ) -> None:
         check_fits(settings, dataset)
         self.settings = settings
@@ -71,6 +74,7 @@ class TrainingJob(JobControl):
         self.model: nn.Module | None = None  # on the CPU once the run has ended
         self.error: str | None = None  # traceback of an unexpected exception
         self._init_control(on_done)
+        self._turns = turns or get_turns()  # the process's, unless a test brings its own
         self._model_lock = threading.Lock()  # held during each optimiser step
         self._live_model: nn.Module | None = None
 
@@ -152,12 +156,16 @@ class TrainingJob(JobControl):
             return None
         if self._progress <= 0:
             return None
-        # Progress is linear in steps or in time, so elapsed / progress extrapolates both.
-        return max(0.0, self._elapsed * (1 - self._progress) / self._progress)
+        # Progress is linear in steps or in time, so elapsed / progress extrapolates both; the
+        # clock counts this run's own computing, so divide by its current share of the cores.
+        computing_left = self._elapsed * (1 - self._progress) / self._progress
+        share = self._turns.share(self.job_id)
+        return max(0.0, computing_left / share if share else computing_left)
 
     # -- the worker ----------------------------------------------------------
 
     def _run(self) -> None:
+        self._turns.join(self.job_id)
         try:
             with thread_budget(self.threads):
                 self._train()
@@ -167,6 +175,7 @@ class TrainingJob(JobControl):
             self.error = traceback.format_exc()
             self._set_state("failed", f"{type(exc).__name__}: {exc}")
         finally:
+            self._turns.leave(self.job_id)
             if self._live_model is not None:
                 with self._model_lock:
                     model = self._live_model.eval().to("cpu")  # the pages run it on the CPU
@@ -184,6 +193,7 @@ class TrainingJob(JobControl):
         if self._may_run.is_set():
             return
         clock.pause()
+        self._turns.release(self.job_id)  # a paused run holds no turn
         self._set_state("paused", f"paused at step {self._step}")
         self._may_run.wait()  # stop() sets it too
         if self._stop.is_set():
@@ -221,6 +231,7 @@ class TrainingJob(JobControl):
             order = torch.randperm(train_count, generator=generator)
             for first in range(0, self._steps_per_epoch * self._batch, self._batch):
                 self._wait_if_paused(clock)
+                self._wait_turn(clock)
                 index = order[first : first + self._batch]
                 x = batches.prepare(data.train_images[index], augment=True, generator=generator)
                 y = data.train_labels[index].to(self.device)
@@ -273,9 +284,20 @@ class TrainingJob(JobControl):
                 if last:
                     break
 
+        self._wait_turn(clock)
         self._final_evaluation(model, batches, subset)
         reason = "time budget reached" if self._progress_by_time() else "all epochs done"
         self._set_state("finished", f"finished after {self._step} steps ({reason})")
+
+    def _wait_turn(self, clock: _Clock) -> None:
+        """Wait for this job's turn on the cores (jobs.fair_share); the clock stops meanwhile,
+        so a time budget counts this run's own computing, not the class's queue."""
+        clock.pause()
+        try:
+            if not self._turns.wait_turn(self.job_id, self._stop):
+                raise _Stopped
+        finally:
+            clock.resume()
 
     def _progress_at(self, step: int, seconds: float) -> float:
         by_steps = step / self._planned if self._planned else 0.0
