@@ -5,7 +5,7 @@
     python benchmarks/class_load.py --single         # one student per page: rerun medians
     python benchmarks/class_load.py --soak 1800      # is memory flat over half an hour?
 
-The server is started as the README's "Hosting for a class" says: `python -m explorer.ui.serve` from
+The server is started as docs/hosting.md says: `python -m explorer.ui.serve` from
 the repository root on a free loopback port (or, with --replicas N, `deploy/serve.sh` with N
 replicas behind HAProxy on 127.0.0.1). The script waits until it answers its health check (as
 long as the process is alive and making progress), then until the background warm-up has

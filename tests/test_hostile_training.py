@@ -18,6 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from explorer.jobs import registry as job_registry
+from explorer.jobs import tokens
 from explorer.jobs.registry import JobRegistry
 from explorer.training import data, lr_range
 from explorer.training import job as training
@@ -154,7 +155,7 @@ def test_a_job_link_shows_another_tabs_run_read_only_and_a_forged_stop_is_refuse
 def test_the_same_job_link_with_another_owner_token_gives_no_control():
     owner_tab = open_train()
     job = start_long_run(owner_tab, hold=True)
-    for token in (job_registry.new_token(), "0" * 32, "not-a-token", '{"a": 1}', "[" * 5000):
+    for token in (tokens.new_token(), "0" * 32, "not-a-token", '{"a": 1}', "[" * 5000):
         other = open_train({"job": job.job_id, "owner": token}, browser="browser b")
         assert other.session_state[OWNER] != owner_tab.session_state[OWNER]
         assert button(other, "Stop").disabled
@@ -444,7 +445,7 @@ def test_each_setting_out_of_its_range_in_a_link_keeps_its_default(name, value):
 def test_odd_job_and_owner_values_neither_crash_nor_claim(query):
     tab = open_train(query)
     assert tab.session_state["train.job"] is None
-    assert job_registry.is_token(tab.session_state[OWNER])
+    assert tokens.is_token(tab.session_state[OWNER])
     assert tab.session_state[OWNER] != query.get("owner")
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from explorer.jobs import registry as job_registry
+from explorer.jobs import tokens
 from explorer.jobs.fair_share import Turns
 from explorer.jobs.registry import JobRegistry, QueueFull
 from explorer.training.data import Dataset
@@ -174,10 +175,10 @@ A, B = "a" * 32, "b" * 32  # owner tokens of two tabs
 
 
 def test_tokens_and_browser_keys():
-    token = job_registry.new_token()
-    assert job_registry.is_token(token) and token != job_registry.new_token()
+    token = tokens.new_token()
+    assert tokens.is_token(token) and token != tokens.new_token()
     for bad in (None, "", "x" * 32, token.upper(), token + "0", 42, ["a"] * 32, {"a": 1}):
-        assert not job_registry.is_token(bad)
+        assert not tokens.is_token(bad)
     # Streamlit's XSRF cookie is re-masked on every response; the browser key must not change
     raw = bytes(range(16))
 
@@ -187,15 +188,15 @@ def test_tokens_and_browser_keys():
 
     first, again = cookie(b"\x01\x02\x03\x04"), cookie(b"\xff\x00\xaa\x55")
     assert first != again
-    key = job_registry.browser_key(first)
-    assert key == job_registry.browser_key(again) == job_registry.browser_key(f'"{again}"')
+    key = tokens.browser_key(first)
+    assert key == tokens.browser_key(again) == tokens.browser_key(f'"{again}"')
     other = bytes(range(1, 17))
-    assert key != job_registry.browser_key(f"2|00000000|{other.hex()}|1")
+    assert key != tokens.browser_key(f"2|00000000|{other.hex()}|1")
     assert raw.hex() not in key  # the key does not reveal the cookie's token
     for nothing in (None, "", '""', 7):
-        assert job_registry.browser_key(nothing) is None
+        assert tokens.browser_key(nothing) is None
     for odd in ("2|zz|zz|1", "2|||", "v1-token", "|" * 50, "2|" + "a" * 10_000 + "|b|1"):
-        assert isinstance(job_registry.browser_key(odd), str)  # odd cookies are still ids
+        assert isinstance(tokens.browser_key(odd), str)  # odd cookies are still ids
 
 
 def test_only_the_owner_controls_a_run(tiny):

@@ -1,6 +1,6 @@
 """Many students at once on one server: concurrent sessions must not break each other.
 
-Starts the real server (`python -m explorer.ui.serve` on a free loopback port, as the README's
+Starts the real server (`python -m explorer.ui.serve` on a free loopback port, as docs/hosting.md's
 hosting section does) and runs benchmarks/stload.py against it: a dozen simulated students with
 short think times on the Convolution, Colour filters and Pretrained pages (two networks, so
 different models run and are traced at the same time) and Home. Asserts that no rerun failed

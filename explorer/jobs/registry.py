@@ -24,16 +24,15 @@ Configured from the environment (read when the registry is made):
 
 from __future__ import annotations
 
-import binascii
 import contextlib
-import hashlib
 import os
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from explorer.jobs.tokens import is_token
 
 # Any job with TrainingJob's control interface (start, stop, done, owner, job_id, model, state,
 # snapshot, set_queue_position) and an on_done callback: TrainingJob, transfer_job.TransferJob.
@@ -69,42 +68,7 @@ class QueueFull(ValueError):
     """This tab already holds as many unfinished runs as it may."""
 
 
-TOKEN = re.compile(r"[0-9a-f]{32}")  # an owner token: 128 random bits, lower-case hex
 USABLE_STATES = frozenset({"finished", "stopped"})  # done runs whose weights are worth a look
-
-
-def is_token(value: object) -> bool:
-    """An owner token as this registry makes them (anything else from a link is ignored)."""
-    return isinstance(value, str) and TOKEN.fullmatch(value) is not None
-
-
-def new_token() -> str:
-    """A fresh owner token (128 bits from the OS's random source)."""
-    return os.urandom(16).hex()
-
-
-def browser_key(xsrf_cookie: str | None) -> str | None:
-    """A stable id of the browser behind a session, from Streamlit's XSRF cookie.
-
-    The cookie ("2|mask|masked token|time", or a bare v1 token) is re-masked on every response,
-    but the token under the mask stays the same for the browser: a reloaded tab sends the same
-    one, another browser (another student) a different one. Returns a SHA-256 prefix of that
-    token, or None without a cookie (XSRF protection off, or a test without a browser).
-    """
-    if not isinstance(xsrf_cookie, str) or not xsrf_cookie.strip("\"' "):
-        return None
-    value = xsrf_cookie.strip("\"' ")
-    token = value.encode("utf-8", "replace")
-    parts = value.split("|")
-    if len(parts) == 4 and parts[0] == "2":
-        try:
-            mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            if mask:
-                token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
-    return hashlib.sha256(b"cnn-explorer-browser:" + token).hexdigest()[:32]
 
 
 class JobRegistry:
@@ -232,6 +196,23 @@ class JobRegistry:
                 return False
         job.stop()
         return True
+
+    def stop_for(self, job_id: str, owner: str | None) -> bool | None:
+        """Stop as one member presses it: a job others follow goes on without this member
+        (False), a job nobody else follows stops (True); None when `owner` is not a member."""
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            if job is None or not self._is_member(job, owner):
+                return None
+            if len(self._members.get(job_id, ())) > 1:
+                return self.leave(job_id, owner)
+        job.stop()
+        return True
+
+    def shared(self, job_id: str) -> bool:
+        """Do several tabs follow this job (so pausing it would pause theirs)?"""
+        with self._lock:
+            return len(self._members.get(job_id, ())) > 1
 
     def free_places(self, owner: str) -> int:
         """How many more runs this owner may submit now."""

@@ -7,26 +7,13 @@ import hashlib
 import weakref
 from pathlib import Path
 
-import explorer
 from explorer.jobs.bounded_cache import array_digest
+from explorer.jobs.identity import code_version, job_key
 from explorer.training.data import Dataset
 from explorer.training.settings import TrainSettings
 
 _DIGESTS: weakref.WeakKeyDictionary[Dataset, str] = weakref.WeakKeyDictionary()
-_CODE_VERSION: str | None = None
-
-
-def code_version() -> str:
-    """The package version and a digest of the training room's source: a changed loop, model
-    or dataset generator makes new keys, so a server never hands out a run of older code."""
-    global _CODE_VERSION
-    if _CODE_VERSION is None:
-        digest = hashlib.sha1(explorer.__version__.encode())
-        for path in sorted(Path(__file__).parent.glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-        _CODE_VERSION = f"{explorer.__version__}+{digest.hexdigest()[:12]}"
-    return _CODE_VERSION
+ROOM = Path(__file__).parent  # the training loop, models, data and augmentation
 
 
 def dataset_digest(dataset: Dataset) -> str:
@@ -45,6 +32,5 @@ def dataset_digest(dataset: Dataset) -> str:
 def run_key(settings: TrainSettings, dataset: Dataset) -> str:
     """Everything the run's result depends on: the settings (all but the thread count, which
     changes the speed, not what is learned), the data's content, the seed and the code."""
-    result_settings = dataclasses.replace(settings, threads=1)
-    text = "\n".join(("train", code_version(), repr(result_settings), dataset_digest(dataset)))
-    return hashlib.sha1(text.encode()).hexdigest()
+    return job_key("train", code_version(ROOM), dataclasses.replace(settings, threads=1),
+                   dataset_digest(dataset))

@@ -10,6 +10,7 @@ import torch
 
 from explorer.featurevis import dataset_examples
 from explorer.featurevis import optimise as featurevis
+from explorer.featurevis.identity import vis_key
 from explorer.featurevis.inputs import example_images, parse_channels
 from explorer.featurevis.job import VisJob
 from explorer.featurevis.optimise import LOGITS, VisSettings
@@ -95,7 +96,8 @@ def _submit(loaded: zoo.LoadedModel, layer: str, units: list[int], settings: Vis
             lambda threads, on_done: VisJob(loaded.model, loaded.name, layer, units, mean=mean,
                                             std=std, settings=settings, owner=me,
                                             threads=threads, on_done=on_done),
-            threads=2, owner=me, browser=browser())
+            threads=2, owner=me, browser=browser(),
+            key=vis_key(loaded.model, layer, units, mean, std, settings))
     except job_registry.QueueFull as error:
         st.session_state[f"{PAGE}.featurevis.refused"] = str(error)
         return
@@ -103,9 +105,7 @@ def _submit(loaded: zoo.LoadedModel, layer: str, units: list[int], settings: Vis
 
 
 def _stop(job_id: str) -> None:
-    job = registry().owned(job_id, session_owner())
-    if job is not None:
-        job.stop()
+    registry().stop_for(job_id, session_owner())  # a shared one goes on for the others
 
 
 def featurevis_panel(loaded: zoo.LoadedModel) -> None:
@@ -320,7 +320,8 @@ def _submit_hierarchy(loaded: zoo.LoadedModel, chosen: dict[str, list[int]]) -> 
             lambda threads, on_done, layer=layer, channels=channels: VisJob(
                 loaded.model, loaded.name, layer, channels, mean=mean, std=std,
                 settings=settings, owner=me, threads=threads, on_done=on_done),
-            threads=2, owner=me, browser=browser()))
+            threads=2, owner=me, browser=browser(),
+            key=vis_key(loaded.model, layer, channels, mean, std, settings)))
     st.session_state[HIERARCHY_KEY] = ids
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from explorer.images import plots
 from explorer.jobs import registry as job_registry
+from explorer.jobs import tokens
 from explorer.networks import (
     activations,
     custom,
@@ -89,11 +90,11 @@ def model_choices() -> dict[str, str]:
     with it), the torchvision zoo. Other students' runs are not listed."""
     choices = {DEFAULT: "CNN Explorer's default network (shapes, offline)"}
     owner = st.session_state.get(OWNER_KEY)
-    if job_registry.is_token(owner) or "owner" in st.query_params:
+    if tokens.is_token(owner) or "owner" in st.query_params:
         from explorer.ui.training_session import owner as tab_owner
 
         owner = tab_owner()  # mirrored in this page's address too: a reload keeps the runs
-    owner = owner if job_registry.is_token(owner) else None
+    owner = owner if tokens.is_token(owner) else None
     for job in job_registry.get_registry().finished_visible_to(owner):
         if job.model is not None:
             snap = job.snapshot()

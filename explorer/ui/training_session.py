@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.jobs import registry as job_registry
+from explorer.jobs import tokens
 from explorer.ui.state import kept, mirror
 
 PAGE = "train"
@@ -24,7 +25,7 @@ def browser() -> str | None:
     """This session's browser (from Streamlit's XSRF cookie; None without one), read once."""
     key = f"{PAGE}.browser"
     if key not in st.session_state:
-        st.session_state[key] = job_registry.browser_key(st.context.cookies.get(XSRF_COOKIE))
+        st.session_state[key] = tokens.browser_key(st.context.cookies.get(XSRF_COOKIE))
     return st.session_state[key]
 
 
@@ -37,13 +38,13 @@ def owner() -> str:
     and sees the linked run read-only. The page never shows the token; "Share this run" gives
     a link without it.
     """
-    if not job_registry.is_token(st.session_state.get(OWNER_KEY)):
+    if not tokens.is_token(st.session_state.get(OWNER_KEY)):
         linked = st.query_params.get("owner")
         if linked is not None and registry().claim(linked, browser()):
             st.session_state[OWNER_KEY] = linked
         else:
-            st.session_state[f"{PAGE}.foreign"] = job_registry.is_token(linked)
-            st.session_state[OWNER_KEY] = job_registry.new_token()
+            st.session_state[f"{PAGE}.foreign"] = tokens.is_token(linked)
+            st.session_state[OWNER_KEY] = tokens.new_token()
     mirror(OWNER_KEY, "owner")  # in the URL for a reload; never taken from a link here
     return st.session_state[OWNER_KEY]
 
@@ -51,4 +52,4 @@ def owner() -> str:
 def session_owner() -> str | None:
     """The owner token without touching the URL (for callbacks)."""
     value = st.session_state.get(OWNER_KEY)
-    return value if job_registry.is_token(value) else None
+    return value if tokens.is_token(value) else None

@@ -19,6 +19,7 @@ from explorer.transfer.export import (
     save_adapted,
     standalone_script,
 )
+from explorer.transfer.identity import transfer_key
 from explorer.transfer.job import TransferJob, TransferSnapshot
 from explorer.transfer.tasks import TransferTask
 from explorer.ui.image_picker import image_picker
@@ -72,7 +73,8 @@ def _submit(settings: list[TransferSettings], backbone: Backbone, task: Transfer
             started.append(registry().submit_job(
                 lambda threads, on_done, one=one: TransferJob(
                     one, backbone, task, owner=me, threads=threads, on_done=on_done),
-                threads=one.threads, owner=me, browser=browser()))
+                threads=one.threads, owner=me, browser=browser(),
+                key=transfer_key(one, backbone, task)))  # identical runs: trained once
         except job_registry.QueueFull as error:
             st.session_state[REFUSED_KEY] = str(error)
         except ValueError as error:  # settings the backbone or task cannot take
@@ -100,16 +102,23 @@ def controls(settings: TransferSettings | None, backbone: Backbone | None,
                 backbone, task)
         st.rerun()
     paused = bool(running) and all(job.pause_requested for job in running)
-    if columns[2].button("Resume" if paused else "Pause", disabled=not running,
+    shared = [job for job in running if registry().shared(job.job_id)]
+    if columns[2].button("Resume" if paused else "Pause", disabled=not running or bool(shared),
                          icon=":material/play_circle:" if paused else ":material/pause:",
-                         key=f"{PAGE}.pause"):
+                         key=f"{PAGE}.pause",
+                         help="Shared with others who started the same runs: pausing would "
+                              "pause theirs too." if shared else None):
         for job in running:
             job.resume() if paused else job.pause()
         st.rerun()
-    if columns[3].button("Stop", disabled=not running, icon=":material/stop:", key=f"{PAGE}.stop"):
+    if columns[3].button("Stop", disabled=not running, icon=":material/stop:", key=f"{PAGE}.stop",
+                         help="Runs shared with others go on for them." if shared else None):
         for job in running:
-            job.stop()
+            registry().stop_for(job.job_id, owner())
         st.rerun()
+    if shared:
+        st.caption(f":material/group: {len(shared)} of these runs are shared with others who "
+                   "started the same settings, backbone and examples: trained once for all.")
     refused = st.session_state.pop(REFUSED_KEY, None)
     if refused:
         st.error(refused, icon=":material/block:")
