@@ -53,12 +53,14 @@ def percentile(values: list[float], q: float) -> float:
 def one_mode(mode: str, args: argparse.Namespace) -> dict:
     """Run the class scenario in this process with one engine mode; its figures."""
     from explorer.jobs.fair_share import Turns
+    from explorer.jobs.memory import limit_malloc_arenas
     from explorer.jobs.registry import JobRegistry
     from explorer.training.data import shapes_dataset
     from explorer.training.identity import run_key
     from explorer.training.job import TrainingJob
     from explorer.training.settings import TrainSettings
 
+    limit_malloc_arenas()  # as the server does (explorer.warmup)
     data = shapes_dataset(n_train=args.train_size, n_test=1000)
     defaults = TrainSettings(epochs=args.epochs)
     threads = 1 if mode == "threads" else defaults.threads

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 
+from explorer.jobs import memory
+
 _STARTED = threading.Event()
 _DONE = threading.Event()
 _ELAPSED: list[float] = []
@@ -29,7 +31,6 @@ def warm() -> float:
 
     from explorer.convolution import conv, kernels
     from explorer.images import pictures as images
-    from explorer.jobs import memory
     from explorer.networks import shared_results
     from explorer.training import app_networks
 
@@ -55,6 +56,7 @@ def start() -> None:
     if _STARTED.is_set():
         return
     _STARTED.set()
+    memory.limit_malloc_arenas()  # before the threads that allocate: a class's runs live at once
     threading.Thread(target=_run, name="explorer-warm-up", daemon=True).start()
 
 

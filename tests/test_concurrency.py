@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -212,3 +215,17 @@ def test_full_collections_after_script_runs_are_rate_limited(monkeypatch):
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_malloc_arenas_are_capped_in_a_fresh_process_unless_the_environment_says_so():
+    code = ("from explorer.jobs.memory import limit_malloc_arenas; "
+            "print(limit_malloc_arenas())")
+    root = Path(__file__).parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    capped = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert capped == ("True" if sys.platform.startswith("linux") else "False")
+    kept = subprocess.run([sys.executable, "-c", code], cwd=root,
+                          env={**env, "MALLOC_ARENA_MAX": "4"}, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert kept == "False"

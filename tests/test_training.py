@@ -488,6 +488,27 @@ def test_the_range_test_runs_the_steps_it_announces(tiny):
     assert result.steps == RANGE_TEST_STEPS == len(result.losses) and not result.stopped_early
 
 
+def test_identical_range_tests_are_computed_once_for_the_whole_server(tiny, monkeypatch):
+    from explorer.training import lr_range
+
+    calls = []
+    real = lr_range.lr_range_test
+    monkeypatch.setattr(lr_range, "lr_range_test",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    lr_range.SHARED_RESULTS.clear()
+    settings = tiny_settings(optimiser="sgd", seed=42)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        lr_range.shared_lr_range_test(settings, tiny, steps=20))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HANG_SECONDS)
+    assert len(results) == 3 and all(r is results[0] for r in results) and calls == [1]
+    lr_range.shared_lr_range_test(tiny_settings(optimiser="sgd", seed=43), tiny, steps=20)
+    assert calls == [1, 1]  # another seed is another test
+
+
 @pytest.mark.parametrize("mean", [math.nan, math.inf])
 def test_a_range_test_on_broken_data_gives_a_result_not_an_exception(mean):
     broken = dataclasses.replace(constant_channel_dataset(), mean=(0.5, 0.5, mean))

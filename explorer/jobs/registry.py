@@ -15,7 +15,7 @@ Configured from the environment (read when the registry is made):
 - EXPLORER_MAX_JOBS: jobs that compute without taking turns (transfer, feature
   visualisation) running at once (default: one per two cores, at least one);
 - EXPLORER_MAX_LIVE_RUNS: jobs that take turns on the cores (training: jobs.fair_share) live at
-  once, all progressing (default 48; beyond it they queue);
+  once, all progressing (default 32; beyond it they queue);
 - EXPLORER_MAX_JOBS_PER_TAB: unfinished jobs (running or queued) one tab may hold (default 4,
   the lecture's ablation);
 - EXPLORER_JOB_GRACE_S: seconds without a heartbeat after which a tab counts as closed and its
@@ -53,9 +53,10 @@ def default_max_running(cores: int | None = None) -> int:
 
 
 def default_max_live() -> int:
-    """$EXPLORER_MAX_LIVE_RUNS, else 48: a class's distinct runs all live at once (a small
-    CNN's run holds a few MB besides the shared dataset; benchmarks/class_train.py)."""
-    return _env_int("EXPLORER_MAX_LIVE_RUNS", 48)
+    """$EXPLORER_MAX_LIVE_RUNS, else 32: a class's distinct runs all live at once. A live run
+    of the default CNN costs about 60 MB of resident memory (benchmarks/class_train.py), so
+    32 bound a process's runs at about 2 GB; more wait in the queue."""
+    return _env_int("EXPLORER_MAX_LIVE_RUNS", 32)
 
 
 def takes_turns(job: Job) -> bool:

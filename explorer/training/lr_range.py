@@ -9,10 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.jobs.bounded_cache import BoundedCache
 from explorer.jobs.concurrency import heavy_work
 from explorer.training.batches import Batches, check_fits, data_problem, seeded_model
 from explorer.training.compute import thread_budget
 from explorer.training.data import Dataset
+from explorer.training.identity import run_key
 from explorer.training.settings import OPTIMISERS, TrainSettings
 
 RANGE_TEST_STEPS = 200  # batches of the learning-rate range test (the page's spinner says so)
@@ -59,6 +61,20 @@ def lr_range_test(settings: TrainSettings, dataset: Dataset, *, start: float = 1
     """
     with heavy_work():
         return _lr_range_test(settings, dataset, start, end, steps, smoothing)
+
+
+# Results by everything they depend on: a class that presses "LR range test" on the same
+# settings computes it once (later askers wait for the first, then read it). Each is ~10 KB.
+SHARED_RESULTS: BoundedCache[RangeTestResult] = BoundedCache(max_entries=256, max_bytes=8 << 20,
+                                                             size=lambda result: 10_000)
+
+
+def shared_lr_range_test(settings: TrainSettings, dataset: Dataset, *,
+                         steps: int = RANGE_TEST_STEPS) -> RangeTestResult:
+    """lr_range_test, computed once per server for identical settings, data, seed and code."""
+    key = (run_key(settings, dataset), steps)
+    return SHARED_RESULTS.get_or_compute(
+        key, lambda: lr_range_test(settings, dataset, steps=steps))
 
 
 def _lr_range_test(settings: TrainSettings, dataset: Dataset, start: float, end: float,

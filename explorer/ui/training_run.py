@@ -197,7 +197,8 @@ def range_test(settings: train_settings.TrainSettings | None, dataset: data.Data
     with st.spinner(f"Training {lr_range.RANGE_TEST_STEPS} batches with a growing learning "
                     "rate..."):
         try:
-            result = lr_range.lr_range_test(settings, dataset, steps=lr_range.RANGE_TEST_STEPS)
+            result = lr_range.shared_lr_range_test(settings, dataset,
+                                                   steps=lr_range.RANGE_TEST_STEPS)
         except ValueError as error:
             st.error(f"The range test cannot run: {error}", icon=":material/error:")
             return
