@@ -17,7 +17,10 @@
 #   STREAMLIT_SERVER_COOKIE_SECRET
 #                     the same for every replica; default: read from COOKIE_SECRET_FILE
 #                     (deploy/.cookie-secret, generated once with mode 600, git-ignored)
-#   EXPLORER_MAX_JOBS training runs at once per replica (default 1; more wait in a queue)
+#   EXPLORER_MAX_JOBS transfer runs and feature visualisations at once per replica (default 1;
+#                     more wait in a queue)
+#   EXPLORER_TRAIN_SLOTS training runs computing at once per replica (default 1): every live
+#                     run takes turns on them (EXPLORER_MAX_LIVE_RUNS live, default 32)
 #   OMP_NUM_THREADS   torch threads per replica for the pages' computations (default: cores /
 #                     REPLICAS, at least 1, so the replicas do not fight over the cores)
 #   STARTUP_TIMEOUT   seconds a replica may take to answer its health check (default 300;
@@ -63,6 +66,7 @@ export STREAMLIT_SERVER_COOKIE_SECRET
 
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 export EXPLORER_MAX_JOBS=${EXPLORER_MAX_JOBS:-1}
+export EXPLORER_TRAIN_SLOTS=${EXPLORER_TRAIN_SLOTS:-1}  # replicas share the cores
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( cores / REPLICAS > 0 ? cores / REPLICAS : 1 ))}
 
 # A port already in use would let the health checks below talk to someone else's server.

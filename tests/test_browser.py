@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -210,8 +211,11 @@ def test_training_runs_live_in_the_browser(page, server_url: str, screenshot_dir
     assert_no_error(page)
 
 
+_SEEDS = itertools.count(100)  # identical runs are shared: each test's run is its own
+
+
 def start_run(tab, url: str, epochs: int = 30) -> None:
-    tab.goto(f"{url}{TRAIN}&epochs={epochs}")
+    tab.goto(f"{url}{TRAIN}&epochs={epochs}&seed={next(_SEEDS)}")
     wait_idle(tab, "Train a CNN")
     button(tab, "Start").click()
     wait_while_training(tab, button(tab, "Stop", enabled=True), "the run to start")
@@ -247,7 +251,7 @@ def test_a_copied_address_shows_the_run_read_only_in_another_browser(
 
 @pytest.fixture(scope="module")
 def one_slot_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server with one training slot, as a busy class server: a second run queues."""
+    """A server with one live training run, as a full class server: a second run queues."""
     port = free_port()
     log = tmp_path_factory.mktemp("one-slot") / "streamlit.log"
     with open(log, "wb") as output:
@@ -256,7 +260,7 @@ def one_slot_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
              "--server.port", str(port), "--server.address", "127.0.0.1",
              "--server.headless", "true"],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-            env={**os.environ, "EXPLORER_MAX_JOBS": "1"},
+            env={**os.environ, "EXPLORER_MAX_JOBS": "1", "EXPLORER_MAX_LIVE_RUNS": "1"},
         )
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
@@ -288,7 +292,7 @@ def test_a_queued_run_can_be_paused_once_it_leaves_the_queue(page, browser, one_
     other = browser.new_context(viewport={"width": 1400, "height": 1100})
     try:
         second = other.new_page()
-        second.goto(f"{one_slot_url}{TRAIN}&epochs=30")
+        second.goto(f"{one_slot_url}{TRAIN}&epochs=30&seed={next(_SEEDS)}")  # a run of its own
         wait_idle(second, "Train a CNN")
         button(second, "Start").click()
         wait_while_training(second, second.locator(MAIN, has_text="Waiting for a free training"),

@@ -112,5 +112,5 @@ def test_slots_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("EXPLORER_TRAIN_SLOTS", "3")
     assert fair_share.default_slots(2) == 3
     monkeypatch.setenv("EXPLORER_TRAIN_SLOTS", "zero")
-    assert fair_share.default_slots(2) == 1
-    assert fair_share.default_slots(8) == 4
+    assert fair_share.default_slots(2) == 2  # one per core
+    assert fair_share.default_slots(8) == 8

@@ -68,13 +68,15 @@ class TrainingJob(JobControl):
         self.dataset = dataset
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.owner = owner
-        # never more torch threads than cores: a bigger team only oversubscribes them
-        self.threads = max(1, min(threads or settings.threads, os.cpu_count() or 1))
+        self._turns = turns or get_turns()  # the process's, unless a test brings its own
+        # never more torch threads than a turn's share of the cores (slots compute at once):
+        # a bigger team only oversubscribes them
+        per_turn = max(1, (os.cpu_count() or 1) // self._turns.slots)
+        self.threads = max(1, min(threads or settings.threads, per_turn))
         self.device = train_device()
         self.model: nn.Module | None = None  # on the CPU once the run has ended
         self.error: str | None = None  # traceback of an unexpected exception
         self._init_control(on_done)
-        self._turns = turns or get_turns()  # the process's, unless a test brings its own
         self._model_lock = threading.Lock()  # held during each optimiser step
         self._live_model: nn.Module | None = None
 

@@ -132,10 +132,12 @@ def share(job_id: str) -> None:
 
 def _control_state(job: TrainingJob | None) -> tuple | None:
     """What the control buttons depend on; the live view redraws the page when it changes
-    (the buttons are drawn outside the polling fragment)."""
+    (the buttons are drawn outside the polling fragment). Whether others share the run is part
+    of it: Pause and Stop / Leave change when someone joins or leaves."""
     if job is None:
         return None
-    return (job.job_id, job.state, job.pause_requested, job.stop_requested, job.done)
+    return (job.job_id, job.state, job.pause_requested, job.stop_requested, job.done,
+            registry().shared(job.job_id))
 
 
 def _share_link(job_id: str) -> str:
