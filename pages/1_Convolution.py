@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from explorer.ui import convolution as panels
+from explorer.ui.convolution import panels
+from explorer.ui.convolution.kernel_editor import kernel_editor
 from explorer.ui.image_picker import image_picker
-from explorer.ui.kernel_editor import kernel_editor
 from explorer.ui.presenter import presenting
 from explorer.ui.widgets import lazy_tabs, page_header
 

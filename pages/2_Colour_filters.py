@@ -4,8 +4,8 @@ import streamlit as st
 
 from explorer.colour.feature_maps import MODES, apply_filters
 from explorer.ui import colour_filters as panels
+from explorer.ui.convolution.kernel_editor import kernel_editor
 from explorer.ui.image_picker import image_picker
-from explorer.ui.kernel_editor import kernel_editor
 from explorer.ui.state import boolean, kept, one_of, seed
 from explorer.ui.widgets import code_panel, lazy_tabs, page_header
 

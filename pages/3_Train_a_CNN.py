@@ -3,8 +3,12 @@
 import streamlit as st
 
 from explorer.training import data
-from explorer.ui import ablation_view, training_preview, training_run, training_runs, training_setup
 from explorer.ui.state import bound_expander_link
+from explorer.ui.training import ablation as ablation_view
+from explorer.ui.training import preview as training_preview
+from explorer.ui.training import run as training_run
+from explorer.ui.training import runs as training_runs
+from explorer.ui.training import setup as training_setup
 from explorer.ui.widgets import page_header
 
 page_header(

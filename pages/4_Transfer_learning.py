@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from explorer.ui import transfer_page as ui
-from explorer.ui import transfer_results as runs
+from explorer.ui.transfer import page as ui
+from explorer.ui.transfer import results as runs
 from explorer.ui.widgets import lazy_tabs, page_header
 
 page_header(

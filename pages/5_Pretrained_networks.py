@@ -3,9 +3,10 @@
 import streamlit as st
 
 from explorer.networks import model_registry
-from explorer.ui import channel_views, occlusion_view
-from explorer.ui import pretrained_page as ui
 from explorer.ui.image_picker import image_picker
+from explorer.ui.networks import channels as channel_views
+from explorer.ui.networks import occlusion as occlusion_view
+from explorer.ui.networks import page as ui
 from explorer.ui.widgets import code_panel, lazy_tabs, page_header
 
 page_header(

@@ -1,6 +1,6 @@
 """CNN layers: backprop is correlation and convolution, receptive fields, dense = 1x1 conv."""
 
-from explorer.ui import layers_page as panels
+from explorer.ui.convolution import layers as panels
 from explorer.ui.widgets import lazy_tabs, page_header
 
 page_header(

@@ -22,7 +22,9 @@ from explorer.jobs import tokens
 from explorer.jobs.registry import JobRegistry
 from explorer.training import data, lr_range
 from explorer.training import job as training
-from explorer.ui import training_run, training_session, training_setup
+from explorer.ui import training_session
+from explorer.ui.training import run as training_run
+from explorer.ui.training import setup as training_setup
 from tests.helpers import run
 from tests.test_page_train import PAGE, SMALL, K, button, small_shapes  # noqa: F401 (autouse fixture)
 from tests.test_training import HANG_SECONDS, progress_of, wait_for

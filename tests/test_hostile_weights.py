@@ -38,7 +38,8 @@ from explorer.networks import (
     zoo,
 )
 from explorer.training import app_networks
-from explorer.ui import image_picker, pretrained_page
+from explorer.ui import image_picker
+from explorer.ui.networks import page as pretrained_page
 from tests.helpers import run
 
 PAGE = "../pages/5_Pretrained_networks.py"

@@ -354,7 +354,7 @@ def test_full_mode_at_dilation_8_with_a_31x31_kernel_stays_quick(app: AppTest) -
     (np.ones((3, 3)) / 9, 1e-16, "rounding"),
 ])
 def test_the_difference_note_says_why(kernel, largest, expected):
-    from explorer.ui.convolution import difference_note
+    from explorer.ui.convolution.panels import difference_note
 
     note = difference_note(kernel, largest)
     assert expected in note and "symmetric" not in note

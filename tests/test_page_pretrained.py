@@ -9,10 +9,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from explorer.jobs import tokens
 from explorer.training import runs as train_runs
 from explorer.training.batches import normalisation
 from explorer.training.job import submit_training
-from explorer.ui import pretrained_page
+from explorer.ui.networks import page as pretrained_page
 from tests.helpers import run
 
 PAGE = "../pages/5_Pretrained_networks.py"
@@ -194,7 +195,7 @@ def test_the_model_list_shows_this_tabs_runs_only() -> None:
 
     def tab_with_owner() -> tuple[AppTest, str]:
         at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
-        token = job_registry.new_token()
+        token = tokens.new_token()
         at.session_state[OWNER_KEY] = token
         at.run()
         return at, token
@@ -221,7 +222,7 @@ def test_a_finished_run_opens_as_a_network() -> None:
     from tests.test_training import quadrant_dataset, tiny_settings
 
     at = AppTest.from_file("../explorer/Home.py", default_timeout=120)
-    token = job_registry.new_token()
+    token = tokens.new_token()
     at.session_state[OWNER_KEY] = token
     at.run()
     registry = job_registry.get_registry()
@@ -254,7 +255,7 @@ def test_a_big_occlusion_map_fills_in_live_and_then_shows_whole(app: AppTest,
     """Maps over INLINE_MULTIPLY_ADDS (VGG16's) run in the background: the tab shows progress
     and the map so far, and the whole map once it is done."""
     from explorer.networks import shared_results
-    from explorer.ui import occlusion_view
+    from explorer.ui.networks import occlusion as occlusion_view
 
     monkeypatch.setattr(occlusion_view, "INLINE_MULTIPLY_ADDS", 0)  # as if the net were VGG16
     monkeypatch.setattr(occlusion_view.occlusion, "ABANDON_AFTER_S", 3600.0)  # no fragment polls
@@ -362,7 +363,7 @@ def test_a_whole_layer_is_one_mosaic(app: AppTest) -> None:
 def test_a_train_page_run_finds_its_top_examples_in_its_own_test_set() -> None:
     from explorer.jobs import registry as job_registry
     from explorer.training import app_networks
-    from explorer.ui import channel_views
+    from explorer.ui.networks import channels as channel_views
     from tests.test_training import finish, quadrant_dataset, tiny_settings
 
     data = quadrant_dataset()

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.jobs import registry as job_registry
 from explorer.training import ablation, data
 from explorer.training import job as training
-from explorer.ui import training_setup
+from explorer.ui.training import setup as training_setup
 from tests.helpers import run
 from tests.test_training import HANG_SECONDS, progress_of
 from tests.test_training import wait_for as wait_until

@@ -12,6 +12,8 @@ from explorer.training import settings as train_settings
 from explorer.training.batches import batch_warning
 from explorer.training.job import TrainingJob, submit_training
 from explorer.ui.state import kept
+from explorer.ui.training.setup import load_named
+from explorer.ui.training.view import show_run
 from explorer.ui.training_session import (
     ABLATION_KEY,
     PAGE,
@@ -21,8 +23,6 @@ from explorer.ui.training_session import (
     registry,
     session_owner,
 )
-from explorer.ui.training_setup import load_named
-from explorer.ui.training_view import show_run
 
 JOB_KEY = f"{PAGE}.job"  # the run this tab shows: its own, or another's read-only
 REFUSED_KEY = f"{PAGE}.refused"  # a message for the next run of the page

@@ -26,9 +26,10 @@ from explorer.transfer.tasks import (
     task_from_examples,
     task_from_zip,
 )
-from explorer.ui import pretrained_page, transfer_examples
+from explorer.ui.networks import page as pretrained_page
 from explorer.ui.state import kept, seed
 from explorer.ui.training_session import owner, registry
+from explorer.ui.transfer import examples as transfer_examples
 
 PAGE = "transfer"
 RUN_PREFIX = "run:"

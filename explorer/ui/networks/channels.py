@@ -256,7 +256,7 @@ def hierarchy_layers(model) -> list[str]:
 def hierarchy_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
     """For this picture: the strongest channels of an early, a middle and a late layer, where
     they fire, and (on request) what each of them looks for."""
-    from explorer.ui.pretrained_page import as_picture, overlay
+    from explorer.ui.networks.page import as_picture, overlay
 
     if x is None:
         st.info("Nothing to show for this picture: the message above says why.")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.convolution import kernels
-from explorer.ui.kernel_paint import paint_grid
+from explorer.ui.convolution.kernel_paint import paint_grid
 from explorer.ui.state import boolean, kept, link_applied, number_in, one_of, seed
 
 GRID_MAX = 9  # the editable grid goes up to 9 x 9; presets go up to kernels.MAX_SIZE

@@ -10,7 +10,7 @@ from explorer.codegen import scripts as codegen
 from explorer.convolution import comparisons, conv, engines, kernels, operations, shapes, specs
 from explorer.images import plots
 from explorer.ui.cell_picker import clickable_heatmap
-from explorer.ui.kernel_editor import KernelChoice, replace_grid
+from explorer.ui.convolution.kernel_editor import KernelChoice, replace_grid
 from explorer.ui.state import kept, number_in, one_of, seed
 
 PAGE = "convolution"

@@ -1,0 +1,2 @@
+"""The Pretrained networks page: the network and picture, predictions and tabs (page), what a
+channel looks for: feature visualisation, examples, hierarchy (channels), occlusion (occlusion)."""

@@ -1,0 +1,2 @@
+"""The Transfer learning page: backbone and task choices (page), examples from uploads or the
+camera (examples), Train / Compare, the live comparison and downloads (results)."""
