@@ -94,13 +94,15 @@ def test_an_address_deeper_than_a_page_opens_the_page(page, server_url: str) -> 
     assert_no_error(page)
 
 
-def click_cell(tab, chart_index: int, row: int, col: int, shape: tuple[int, int],
+def click_cell(tab, chart, row: int, col: int, shape: tuple[int, int],
                expected: str, attempts: int = 4) -> None:
     """Click the centre of cell (row, col) of the chart's rows x cols grid (its plot area)
     until `expected` shows. The chart must first stop moving (pictures above it still loading
     shift it down), and a click that selected nothing leaves the app idle without `expected`:
-    then click again. (One such missed click hung a full run for the whole browser timeout.)"""
-    area = tab.locator(f'{MAIN} [data-testid="stPlotlyChart"] .nsewdrag').nth(chart_index)
+    then click again. (One such missed click hung a full run for the whole browser timeout.)
+    `chart` is the chart's own locator, found by its title: counting drag layers across all
+    charts clicked another chart when one above had not drawn its layer yet."""
+    area = chart.locator(".nsewdrag").first
     shown = tab.locator(MAIN, has_text=expected).first
     for _ in range(attempts):
         tab.wait_for_function(ALL_IMAGES_LOADED, timeout=TIMEOUT_MS)
@@ -114,7 +116,7 @@ def click_cell(tab, chart_index: int, row: int, col: int, shape: tuple[int, int]
         tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
         if shown.count():
             return
-    shown.wait_for(timeout=TIMEOUT_MS)
+    raise AssertionError(f"{expected!r} not shown after {attempts} clicks on the cell")
 
 
 def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F811
@@ -126,8 +128,7 @@ def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F8
     page.wait_for_function(  # plotly draws its titles (SVG text) after the script has run
         "sel => [...document.querySelectorAll(sel)].some(c => c.textContent.includes("
         "'Output (click a cell)'))", arg=charts, timeout=TIMEOUT_MS)
-    titles = page.locator(charts).evaluate_all("charts => charts.map(c => c.textContent)")
-    output = next(i for i, t in enumerate(titles) if "Output (click a cell)" in t)
+    output = page.locator(charts).filter(has_text="Output (click a cell)").first
     click_cell(page, output, 2, 2, (3, 3), "Output[2, 2]")
     assert "= 14" in page.locator(MAIN).inner_text().replace("*", "")
     assert_no_error(page)
@@ -136,6 +137,7 @@ def test_clicking_a_cell_steps_there(page, server_url: str) -> None:  # noqa: F8
 def test_clicking_a_unit_shows_its_receptive_field(page, server_url: str) -> None:  # noqa: F811
     page.goto(f"{server_url}/layers?tab=Receptive+field")
     wait_idle(page, "CNN layers")
-    click_cell(page, 0, 2, 3, (22, 22),  # five 3x3 convolutions: a 22x22 output
+    click_cell(page, page.locator(f'{MAIN} [data-testid="stPlotlyChart"]').first, 2, 3, (22, 22),
+               # five 3x3 convolutions: a 22x22 output
                "Unit (2, 3) sees input rows 2-12, columns 3-13")
     assert_no_error(page)

@@ -227,7 +227,7 @@ def link_parameters_in_the_source() -> set[str]:
     """Every link parameter the pages read: seed(..., url="x"), _seeded(..., "x") and
     st.query_params.get("x") / ["x"]; preset parameters appear as the f-string k_{...}."""
     found = set()
-    for path in [*ROOT.glob("explorer/ui/*.py"), *ROOT.glob("pages/*.py")]:
+    for path in [*ROOT.glob("explorer/ui/**/*.py"), *ROOT.glob("pages/*.py")]:
         text = path.read_text()
         found |= set(re.findall(r'url=f?"(\w+)"', text))
         for arguments in _call_arguments(text, "_seeded"):

@@ -162,7 +162,7 @@ def test_every_picture_is_sent_as_png_never_recompressed_as_jpeg() -> None:
 
     root = Path(__file__).resolve().parent.parent
     missing = []
-    for path in [*(root / "explorer" / "ui").glob("*.py"), *(root / "pages").glob("*.py"),
+    for path in [*(root / "explorer" / "ui").rglob("*.py"), *(root / "pages").glob("*.py"),
                  root / "explorer" / "Home.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)

@@ -171,6 +171,7 @@ class TransferJob(JobControl):
         self._progress = 0.0
         self._features = (0, len(data.train_labels) if self._cached else 0, 0)
         self._elapsed = self._feature_seconds = self._eval_seconds = self._step_seconds = 0.0
+        self._train_seconds = 0.0  # the budget's clock at the last step (see snapshot)
         self._images = 0
         self._history: list[EpochPoint] = []
         self._final: tuple[float, float, np.ndarray] | None = None
@@ -211,7 +212,9 @@ class TransferJob(JobControl):
                 features_done=self._features[0], features_total=self._features[1],
                 features_cached=self._features[2], elapsed_seconds=self._elapsed,
                 feature_seconds=self._feature_seconds,
-                train_seconds=self._elapsed - self._eval_seconds,
+                # as the budget counted it at the last step: an evaluation after it adds to
+                # _eval_seconds but not to _elapsed, so their difference would shrink
+                train_seconds=max(self._train_seconds, self._elapsed - self._eval_seconds),
                 images_per_second=self._images / self._step_seconds if self._step_seconds else 0.0,
                 history=tuple(self._history), trainable_parameters=self.trainable_parameters,
                 frozen_parameters=self.frozen_parameters,
@@ -328,7 +331,7 @@ class TransferJob(JobControl):
                     self._step_seconds += time.perf_counter() - started
                     self._images += len(index)
                     self._elapsed = now
-                    train_seconds = now - self._eval_seconds
+                    train_seconds = self._train_seconds = now - self._eval_seconds
                     self._progress = self._progress_at(epoch - 1 + seen / count, train_seconds)
                 if s.max_seconds is not None and train_seconds >= s.max_seconds:
                     out_of_time = True
