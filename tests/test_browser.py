@@ -63,7 +63,10 @@ def page(browser, server_url: str):
     tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
     tab.on("response", lambda r: _bad_response(r) and tab.console_errors.append(
         f"HTTP {r.status} {r.url}"))
-    tab.on("requestfailed", lambda r: tab.console_errors.append(f"request failed: {r.url}"))
+    # A request the browser cancelled itself (net::ERR_ABORTED: a reload, or a live view's
+    # newer picture replacing one still loading) is no failure of the app; any other is.
+    tab.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
+           and tab.console_errors.append(f"request failed: {r.url} ({r.failure})"))
     yield tab
     context.close()
 
