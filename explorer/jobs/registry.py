@@ -210,7 +210,7 @@ class JobRegistry:
         job.stop()
         return True
 
-    def shared(self, job_id: str) -> bool:
+    def followed_by_several(self, job_id: str) -> bool:
         """Do several tabs follow this job (so pausing it would pause theirs)?"""
         with self._lock:
             return len(self._members.get(job_id, ())) > 1

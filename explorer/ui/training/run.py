@@ -110,13 +110,13 @@ def control(job_id: str, action: str) -> None:
                 "Press Start for a new run.")
     elif action != "stop" and job.stop_requested:
         _refuse("This run is stopping; press Start for a new run.")
-    elif action == "stop" and len(registry().members(job_id)) > 1:
+    elif action == "stop" and registry().followed_by_several(job_id):
         registry().leave(job_id, session_owner())  # the others' run goes on
         st.session_state[JOB_KEY] = None
         st.query_params.pop("job", None)
         _refuse("You left the shared run: it goes on for the others who started the same "
                 "settings. Press Start to train (or join) again.")
-    elif action in ("pause", "resume") and len(registry().members(job_id)) > 1:
+    elif action in ("pause", "resume") and registry().followed_by_several(job_id):
         _refuse("This run is shared with others who pressed Start with the same settings: "
                 "pausing it would pause theirs too. Stop leaves it; change a setting (the "
                 "seed, say) to train a run of your own.")
@@ -137,7 +137,7 @@ def _control_state(job: TrainingJob | None) -> tuple | None:
     if job is None:
         return None
     return (job.job_id, job.state, job.pause_requested, job.stop_requested, job.done,
-            registry().shared(job.job_id))
+            registry().followed_by_several(job.job_id))
 
 
 def _share_link(job_id: str) -> str:
@@ -150,7 +150,7 @@ def controls(settings: train_settings.TrainSettings | None, dataset: data.Datase
     """Start / Pause / Resume / Stop, the ablation queue and the learning-rate range test."""
     job = registry().get(current_job_id() or "")
     mine = job is not None and registry().owned(job.job_id, owner()) is not None
-    shared = mine and len(registry().members(job.job_id)) > 1
+    shared = mine and registry().followed_by_several(job.job_id)
     active = job is not None and not job.done
     ready = settings is not None and dataset is not None
     st.session_state[DRAWN_KEY] = _control_state(job)

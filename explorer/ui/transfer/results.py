@@ -102,7 +102,7 @@ def controls(settings: TransferSettings | None, backbone: Backbone | None,
                 backbone, task)
         st.rerun()
     paused = bool(running) and all(job.pause_requested for job in running)
-    shared = [job for job in running if registry().shared(job.job_id)]
+    shared = [job for job in running if registry().followed_by_several(job.job_id)]
     if columns[2].button("Resume" if paused else "Pause", disabled=not running or bool(shared),
                          icon=":material/play_circle:" if paused else ":material/pause:",
                          key=f"{PAGE}.pause",
