@@ -23,9 +23,11 @@ WORKDIR /app
 # torch from PyPI with its CUDA libraries (several GB; it runs fine on a CPU). For a much
 # smaller CPU-only image, take torch and torchvision from PyTorch's CPU index instead:
 #   RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu .
+# With Ray (the `ray` extra), the same image is a web replica, a Ray head or a Ray worker
+# (deploy/compose.yaml, deploy/kubernetes.yaml).
 COPY pyproject.toml README.md ./
 COPY explorer/ explorer/
-RUN pip install .
+RUN pip install '.[ray]'
 
 # The rest: pages/, assets/, .streamlit/config.toml (read from the working directory).
 COPY . .

@@ -17,11 +17,16 @@ a fresh process, side by side:
   one run computing at a time per two cores with two torch threads, 0.25 s slices, newcomers
   first);
 - turns-cores: the same with one run per core computing, one torch thread each (the server's
-  default, EXPLORER_TRAIN_SLOTS = cores).
+  default, EXPLORER_TRAIN_SLOTS = cores);
+- ray-1, ray-2, ...: the Ray engine (EXPLORER_RAY_ADDRESS) on a local cluster started here: a
+  head with no CPUs and N worker nodes of one CPU each (`ray.cluster_utils.Cluster`; on one
+  machine they share its cores), `--ray-cpus-per-job` CPUs a run (default 1: one run computes
+  per worker CPU, the others wait on the cluster).
 
 Printed per mode: runs trained, time to first curve (a first training-loss point) p50 / p95,
-time to finished p50 / p95 and for all, process CPU seconds and utilisation, peak resident
-memory and its growth per live run; then the ratios against the queue.
+time to finished p50 / p95 and for all, the machine's busy CPU seconds and utilisation (Ray's
+workers are other processes), peak resident memory of this process and its descendants (Ray's
+workers included) and its growth per live run; then the ratios against the first mode.
 """
 
 from __future__ import annotations
@@ -41,11 +46,49 @@ sys.path.insert(0, str(ROOT))  # run from anywhere
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of this process and all its descendants (a local Ray cluster's)."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, grew = {os.getpid()}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(rss.get(pid, 0) for pid in tree) / 2**20
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def ray_engine(workers: int, cpus_per_job: float):
+    """A local cluster (a head with no CPUs, `workers` nodes of one CPU) and an engine on it."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback only
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    from ray.cluster_utils import Cluster
+
+    from explorer.jobs import engines
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    for _ in range(workers):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    engine = engines.connect(cluster.address)
+    if not engine.remote:
+        raise SystemExit(engine.note)
+    engine.cpus_per_job = cpus_per_job
+    return cluster, engine
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -69,7 +112,7 @@ def one_mode(mode: str, args: argparse.Namespace) -> dict:
     threads = 1 if mode in ("threads", "turns-cores") else defaults.threads
     half = max(1, (os.cpu_count() or 1) // 2)  # the old engine: one job with two threads
     slots = {"queue": half, "threads": 10_000, "turns": half,
-             "turns-cores": os.cpu_count() or 1}[mode]
+             "turns-cores": os.cpu_count() or 1}.get(mode, 1)  # ray-N: each actor its own turns
     turns = Turns(slots=slots)
     alone_times = []
     for _ in range(4):  # the first run in a process pays torch's warm-up; the best of the rest
@@ -80,8 +123,12 @@ def one_mode(mode: str, args: argparse.Namespace) -> dict:
         alone_times.append(time.perf_counter() - started)
     one_run = min(alone_times[1:])  # the unit: other processes only ever slow a run down
 
+    cluster = None
     if mode == "queue":
         registry = JobRegistry(max_running=1, max_live=1)
+    elif mode.startswith("ray-"):
+        cluster, engine = ray_engine(int(mode.split("-")[1]), args.ray_cpus_per_job)
+        registry = JobRegistry(max_live=max(args.students, 1), engine=engine)
     else:
         registry = JobRegistry(max_live=max(args.students, 1))
     rng = random.Random(0)
@@ -89,7 +136,7 @@ def one_mode(mode: str, args: argparse.Namespace) -> dict:
     plans = [defaults if i < args.defaults else TrainSettings(epochs=args.epochs, seed=1000 + i)
              for i in range(args.students)]
     rng.shuffle(plans)
-    rss_before, cpu_before = rss_mb(), os.times()
+    rss_before, cpu_before = rss_mb(), busy_seconds()
     start = time.perf_counter()
     pressed: dict[int, float] = {}
     job_of: dict[int, str] = {}
@@ -118,11 +165,15 @@ def one_mode(mode: str, args: argparse.Namespace) -> dict:
         peak_live = max(peak_live, len(registry.running()))
         time.sleep(0.1)
     wall = time.perf_counter() - start
-    cpu_after = os.times()
-    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    cpu = busy_seconds() - cpu_before
     trained = len({job.job_id for job in registry.jobs()})
     failed = [job.job_id for job in registry.jobs() if job.state != "finished"]
     registry.stop_all()
+    if cluster is not None:
+        import ray
+
+        ray.shutdown()  # the driver first: Cluster refuses to remove the node it is on
+        cluster.shutdown()
     firsts, dones = list(first_curve.values()), list(finished.values())
     return {
         "mode": mode, "one_run_s": one_run, "students": args.students, "runs_trained": trained,
@@ -144,6 +195,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-size", type=int, default=5000, help="Shapes training images")
     parser.add_argument("--modes", default="queue,threads,turns,turns-cores")
+    parser.add_argument("--ray-cpus-per-job", type=float, default=1.0)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one mode, print JSON
     args = parser.parse_args()
     if args.one:
@@ -153,7 +205,8 @@ def main() -> int:
     for mode in args.modes.split(","):
         command = [sys.executable, __file__, "--one", mode, "--students", str(args.students),
                    "--defaults", str(args.defaults), "--spread", str(args.spread),
-                   "--epochs", str(args.epochs), "--train-size", str(args.train_size)]
+                   "--epochs", str(args.epochs), "--train-size", str(args.train_size),
+                   "--ray-cpus-per-job", str(args.ray_cpus_per_job)]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
         print(f"{mode}: done", file=sys.stderr)

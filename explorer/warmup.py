@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-from explorer.jobs import memory
+from explorer.jobs import engines, memory
 
 _STARTED = threading.Event()
 _DONE = threading.Event()
@@ -39,6 +39,7 @@ def warm() -> float:
     x, _ = shared_results.prediction(network, image)
     shared_results.captured(network, x, image)
     conv.filter2d(images.builtin_image("cameraman", mode="L"), kernels.make_kernel("gaussian"))
+    engines.get_engine()  # connects to Ray when EXPLORER_RAY_ADDRESS is set (up to ~20 s if refused)
     memory.note_long_lived()
     memory.freeze_long_lived()  # all of the above lives as long as the process
     return time.perf_counter() - start

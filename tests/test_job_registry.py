@@ -288,14 +288,14 @@ def test_transfer_jobs_share_the_slots_and_the_tab_limit(tiny):
     assert adapted.state != "queued"  # training takes turns: the compute slot is free
     with pytest.raises(QueueFull):  # both kinds count towards the tab's limit
         registry.submit_job(transfer, threads=1, owner="a")
-    assert registry.jobs_of("a", TrainingJob) == [training]
-    assert registry.jobs_of("a", TransferJob) == [adapted]
+    assert registry.jobs_of("a", TrainingJob.KIND) == [training]
+    assert registry.jobs_of("a", TransferJob.KIND) == [adapted]
     wait_for(lambda: adapted.done, progress=lambda: adapted.snapshot().epoch)
     assert adapted.join(HANG_SECONDS) and adapted.state == "finished"
     assert not training.done  # the run took turns beside it and goes on
     training.stop()
     finish(training)
-    assert registry.finished_visible_to("a", TransferJob) == [adapted]
+    assert registry.finished_visible_to("a", TransferJob.KIND) == [adapted]
     assert set(registry.finished_visible_to("a")) == {training, adapted}
     assert registry.stop_all()
 

@@ -45,7 +45,7 @@ def button(at: AppTest, label: str):
 
 def my_jobs(at: AppTest) -> list[TransferJob]:
     return job_registry.get_registry().jobs_of(at.session_state["keep.train.owner"],
-                                               TransferJob)
+                                               TransferJob.KIND)
 
 
 def progress(jobs):

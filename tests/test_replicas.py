@@ -216,14 +216,31 @@ def test_compose_and_kubernetes_yaml_parse_if_pyyaml_is_installed():
     yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: YAML not parsed "
                                "(the text checks above still run)")
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-    assert set(compose["services"]) == {"app", "haproxy"}
+    services = compose["services"]
+    assert set(services) == {"app", "haproxy", "ray-head", "ray-worker", "ray-gpu-worker"}
+    # the replicas train on the Ray head's cluster, all with the same token
+    assert services["app"]["environment"]["EXPLORER_RAY_ADDRESS"] == "ray-head:6379"
+    assert "--port=6379" in services["ray-head"]["command"]
+    for worker in ("ray-worker", "ray-gpu-worker"):
+        assert "--address=ray-head:6379" in services[worker]["command"]
+    for name in ("app", "ray-head", "ray-worker", "ray-gpu-worker"):
+        assert services[name]["environment"]["RAY_AUTH_MODE"] == "token"
     documents = list(yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()))
-    kinds = {doc["kind"]: doc for doc in documents}
-    assert set(kinds) == {"Deployment", "Service", "Ingress"}
-    container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    kinds = {(doc["kind"], doc["metadata"]["name"]): doc for doc in documents}
+    assert set(kinds) == {("Deployment", "cnn-explorer"), ("Service", "cnn-explorer"),
+                          ("Ingress", "cnn-explorer"), ("Deployment", "cnn-explorer-ray-head"),
+                          ("Service", "cnn-explorer-ray-head"),
+                          ("Deployment", "cnn-explorer-ray-worker"),
+                          ("Deployment", "cnn-explorer-ray-gpu-worker")}
+    container = kinds["Deployment", "cnn-explorer"]["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/_stcore/health"
     assert container["livenessProbe"]["httpGet"]["path"] == "/_stcore/health"
-    assert kinds["Service"]["spec"]["sessionAffinity"] == "ClientIP"
+    env = {item["name"]: item for item in container["env"]}
+    assert env["EXPLORER_RAY_ADDRESS"]["value"] == "cnn-explorer-ray-head:6379"
+    for name in ("cnn-explorer-ray-worker", "cnn-explorer-ray-gpu-worker"):
+        worker = kinds["Deployment", name]["spec"]["template"]["spec"]["containers"][0]
+        assert "--address=cnn-explorer-ray-head:6379" in worker["command"]
+    assert kinds["Service", "cnn-explorer"]["spec"]["sessionAffinity"] == "ClientIP"
 
 
 # ---------------------------------------------------------------- plain HTTP through the balancer

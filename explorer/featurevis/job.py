@@ -46,6 +46,8 @@ class VisJob(JobControl):
     makes no network for the model lists)."""
 
     THREAD_PREFIX = "featurevis"
+    KIND = "featurevis"
+    SHARED_FIELDS = ("_model",)  # sent once to a Ray cluster for all jobs (jobs.remote)
     model = None
 
     def __init__(self, model: nn.Module, network: str, layer: str, units: Sequence[int], *,

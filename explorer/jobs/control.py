@@ -22,6 +22,11 @@ class JobControl:
     """
 
     THREAD_PREFIX = "job"  # worker threads are named "<prefix>-<job id>"
+    KIND = "job"  # what the pages ask for (JobRegistry.jobs_of(owner, kind)): one name per class
+    # fields that belong to this process (locks, threads, process-wide caches): never copied
+    # with the job to another process (see __getstate__); a subclass adds its own and restores
+    # them in _restore_process_fields
+    PROCESS_FIELDS: tuple[str, ...] = ()
     job_id: str
 
     def _init_control(self, on_done: Callable[[Any], None] | None) -> None:
@@ -104,6 +109,36 @@ class JobControl:
             if self._state == "queued":
                 self._queue_position = position
                 self._message = f"waiting: number {position} in the queue" if position else ""
+
+    # -- copies for another process (jobs.remote: an unstarted job goes to a Ray worker, the
+    # ended job comes back) -------------------------------------------------------
+
+    _CONTROL_FIELDS = ("_lock", "_thread", "_stop", "_may_run", "_done", "_on_done")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but this process's fields; the events travel as flags."""
+        dropped = set(self._CONTROL_FIELDS) | set(self.PROCESS_FIELDS)
+        with self._lock:
+            state = {k: v for k, v in self.__dict__.items() if k not in dropped}
+        state["_control_flags"] = (self._stop.is_set(), self._may_run.is_set(),
+                                   self._done.is_set())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A copy with fresh locks and events; no worker thread (an ended job's copy is done,
+        an unstarted one can be started here) and no on_done callback."""
+        stop, may_run, done = state.pop("_control_flags")
+        self.__dict__.update(state)
+        self._on_done, self._lock, self._thread = None, threading.Lock(), None
+        self._stop, self._may_run, self._done = (threading.Event(), threading.Event(),
+                                                 threading.Event())
+        for event, is_set in ((self._stop, stop), (self._may_run, may_run), (self._done, done)):
+            if is_set:
+                event.set()
+        self._restore_process_fields()
+
+    def _restore_process_fields(self) -> None:
+        """Make this process's own PROCESS_FIELDS after a copy arrived."""
 
     # -- for subclasses --------------------------------------------------------
 

@@ -20,6 +20,8 @@ Configured from the environment (read when the registry is made):
   the lecture's ablation);
 - EXPLORER_JOB_GRACE_S: seconds without a heartbeat after which a tab counts as closed and its
   unfinished jobs are stopped (default 120).
+- EXPLORER_RAY_ADDRESS: run jobs on a Ray cluster instead of this process (jobs.engines); a
+  tab reloaded on another web replica then finds its runs there (claim, view).
 """
 
 from __future__ import annotations
@@ -32,37 +34,21 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from explorer.jobs.engines import get_engine
+from explorer.jobs.limits import (  # noqa: F401 - default_max_running: the tests ask
+    _env_int,
+    default_max_live,
+    default_max_running,
+    takes_turns,
+)
 from explorer.jobs.tokens import is_token
 
-# Any job with TrainingJob's control interface (start, stop, done, owner, job_id, model, state,
-# snapshot, set_queue_position) and an on_done callback: TrainingJob, transfer_job.TransferJob.
+# Any job with JobControl's interface (start, stop, done, owner, job_id, KIND, model, state,
+# snapshot, set_queue_position) and an on_done callback: TrainingJob, TransferJob, VisJob, or
+# a jobs.remote.RemoteJob standing in for one of them on a Ray cluster.
 Job = Any
 # make(threads, on_done) -> an unstarted job
 JobFactory = Callable[[int, Callable[[Job], None]], Job]
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else default
-
-
-def default_max_running(cores: int | None = None) -> int:
-    """$EXPLORER_MAX_JOBS, else one job per two cores: on 2 cores one job with 2 threads beats
-    two jobs sharing them (and leaves the pages a core's worth of slack between its steps)."""
-    return _env_int("EXPLORER_MAX_JOBS", max(1, (cores or os.cpu_count() or 1) // 2))
-
-
-def default_max_live() -> int:
-    """$EXPLORER_MAX_LIVE_RUNS, else 32: a class's distinct runs all live at once. A live run
-    of the default CNN costs about 60 MB of resident memory (benchmarks/class_train.py), so
-    32 bound a process's runs at about 2 GB; more wait in the queue."""
-    return _env_int("EXPLORER_MAX_LIVE_RUNS", 32)
-
-
-def takes_turns(job: Job) -> bool:
-    """Does the job share the cores through jobs.fair_share (and so never waits in the queue
-    for a compute slot, only for a live place)?"""
-    return bool(getattr(job, "takes_turns", False))
 
 
 class QueueFull(ValueError):
@@ -89,7 +75,8 @@ class JobRegistry:
     def __init__(self, max_running: int | None = None, *, cores: int | None = None,
                  keep_per_owner: int = 20, grace_seconds: float | None = None,
                  max_per_owner: int | None = None, keep_total: int = 200,
-                 max_live: int | None = None) -> None:
+                 max_live: int | None = None, engine: Any = None) -> None:
+        self.engine = engine if engine is not None else get_engine()  # jobs.engines
         self.cores = cores or os.cpu_count() or 1
         self.max_running = max_running or default_max_running(self.cores)
         self.max_live = max_live or default_max_live()
@@ -132,7 +119,8 @@ class JobRegistry:
                 return joined
             if owner is not None and len(self.unfinished_of(owner)) >= self.max_per_owner:
                 raise self._full()
-        job = make(max(1, min(threads, self.cores // self.max_running)), self._job_done)
+        job = self.engine.make(make, max(1, min(threads, self.cores // self.max_running)),
+                               self._job_done, browser)
         with self._lock:
             joined = self._join(key, owner, browser)  # an identical run submitted meanwhile
             if joined is not None:
@@ -223,11 +211,11 @@ class JobRegistry:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def jobs_of(self, owner: str, kind: type | None = None) -> list[Job]:
-        """The owner's jobs, oldest first; only those of `kind` (a job class) when given."""
+    def jobs_of(self, owner: str, kind: str | None = None) -> list[Job]:
+        """The owner's jobs, oldest first; only those of `kind` (a job class's KIND) when given."""
         with self._lock:
             return [job for job in self._jobs.values()
-                    if self._is_member(job, owner) and (kind is None or isinstance(job, kind))]
+                    if self._is_member(job, owner) and (kind is None or kind == job.KIND)]
 
     def unfinished_of(self, owner: str) -> list[Job]:
         with self._lock:
@@ -267,7 +255,46 @@ class JobRegistry:
         if not is_token(owner):
             return False
         with self._lock:
+            known = owner in self._browsers
+        if not known:
+            self._adopt_owner(owner)
+        with self._lock:
             return owner in self._browsers and self._browsers[owner] == browser
+
+    def _adopt_owner(self, owner: str) -> None:
+        """Follow the owner's jobs that another replica started on the engine's cluster."""
+        for name in self.engine.find_for_owner(owner):
+            adopted = self.engine.adopt(name, self._job_done)
+            if adopted is not None:
+                job, meta = adopted
+                self._follow(job, owners={owner}, browser=(owner, meta.get("browser")))
+
+    def _adopt(self, job_id: str) -> Job | None:
+        """The job with this id that another replica started on the engine's cluster."""
+        name = self.engine.find(job_id)
+        adopted = self.engine.adopt(name, self._job_done) if name is not None else None
+        if adopted is None:
+            return None
+        job, meta = adopted
+        owners = {meta["owner"]} if meta.get("owner") else set()
+        return self._follow(job, owners=owners, browser=None)
+
+    def _follow(self, job: Job, *, owners: set[str], browser: tuple[str, Any] | None) -> Job:
+        """Register an adopted job as running here (it runs there already)."""
+        with self._lock:
+            known = self._jobs.get(job.job_id)
+            if known is not None:
+                return known
+            self._jobs[job.job_id] = job
+            self._members[job.job_id] = set(owners)
+            self._running.add(job.job_id)
+            now = time.monotonic()
+            for owner in owners:
+                self._heartbeats.setdefault(owner, now)
+            if browser is not None:
+                self._browsers.setdefault(*browser)
+            self._ensure_reaper()
+        return job
 
     def owned(self, job_id: str, owner: str | None) -> Job | None:
         """The job if `owner` is one of its members (and may control it), else None."""
@@ -284,6 +311,8 @@ class JobRegistry:
         """
         if not isinstance(job_id, str) or len(job_id) > 64:
             return None
+        if self.engine.remote and self.get(job_id) is None and job_id.isalnum():
+            self._adopt(job_id)
         with self._lock:
             job = self._jobs.get(job_id)
             if job is not None and viewer is not None and not self._is_member(job, viewer) \
@@ -315,7 +344,7 @@ class JobRegistry:
                 return job
             return None
 
-    def finished_visible_to(self, owner: str | None, kind: type | None = None) -> list[Job]:
+    def finished_visible_to(self, owner: str | None, kind: str | None = None) -> list[Job]:
         """Done runs with weights (finished, or stopped part-way; never failed ones) that
         `owner` may pick in a model list: their own and those shared with them, oldest first.
         None (a tab that never opened the Train page) sees none."""
@@ -326,7 +355,7 @@ class JobRegistry:
                           if self.visible_to(job.job_id, owner) is not None]
         return [job for job in candidates
                 if job.done and job.model is not None and job.state in USABLE_STATES
-                and (kind is None or isinstance(job, kind))]
+                and (kind is None or kind == job.KIND)]
 
     def _drop_sharing(self, job_id: str) -> None:
         """Forget who a job was shared with (caller holds the lock)."""

@@ -50,7 +50,11 @@ class TrainingJob(JobControl):
     """
 
     THREAD_PREFIX = "training"
+    KIND = "training"
+    SHARED_FIELDS = ("dataset",)  # sent once to a Ray cluster for all jobs (jobs.remote)
     takes_turns = True  # shares the cores with the other live runs (jobs.fair_share)
+    # this process's: its turns, the step lock, the model while it trains (maybe on a GPU)
+    PROCESS_FIELDS = ("_turns", "_model_lock", "_live_model")
 
     def __init__(
         self,
@@ -104,6 +108,14 @@ class TrainingJob(JobControl):
         self._confusion_images = 0
         self._misclassified: tuple[Misclassified, ...] = ()
         self._final: tuple[float, float] | None = None
+
+    def _restore_process_fields(self) -> None:
+        """A copy in another process (a Ray worker) takes turns there, on its device."""
+        self._turns = get_turns()
+        self._model_lock = threading.Lock()
+        self._live_model = None
+        if not self.done:
+            self.device = train_device()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the weights (contiguous), taken between steps; {} before the start."""

@@ -133,6 +133,9 @@ class TransferJob(JobControl):
     """
 
     THREAD_PREFIX = "transfer"
+    KIND = "transfer"
+    SHARED_FIELDS = ("backbone",)  # sent once to a Ray cluster for all jobs (jobs.remote)
+    PROCESS_FIELDS = ("cache",)  # the process's feature cache
 
     def __init__(self, settings: TransferSettings, backbone: Backbone, task: TransferTask, *,
                  job_id: str | None = None, owner: str | None = None,
@@ -175,6 +178,9 @@ class TransferJob(JobControl):
         self._images = 0
         self._history: list[EpochPoint] = []
         self._final: tuple[float, float, np.ndarray] | None = None
+
+    def _restore_process_fields(self) -> None:
+        self.cache = FEATURE_CACHE  # a copy in another process uses that process's cache
 
     def _on_start(self) -> None:
         self._phase = "preparing"

@@ -47,7 +47,7 @@ def example_source(loaded: zoo.LoadedModel) -> str:
     from explorer.training.job import TrainingJob
 
     for job in registry().jobs():
-        if isinstance(job, TrainingJob) and job.model is loaded.model:
+        if job.KIND == TrainingJob.KIND and job.model is loaded.model:
             return "run:" + job.job_id
     shapes = tuple(loaded.categories) == tuple(SHAPE_CLASSES) and loaded.input_shape[0] == 3
     return "default" if shapes else "photos"
@@ -163,7 +163,7 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
     if refused:
         st.error(refused, icon=":material/block:")
     job = registry().get(st.session_state.get(JOB_KEY) or "")
-    if isinstance(job, VisJob) and job.network == loaded.name:
+    if job is not None and job.KIND == VisJob.KIND and job.network == loaded.name:
         if job.done:
             show_vis(job.snapshot(), loaded)
         else:
@@ -278,7 +278,7 @@ def hierarchy_panel(loaded: zoo.LoadedModel, image: np.ndarray, x) -> None:
                 "channels (by mean activation) and where they fire.")
     jobs = {job.layer: job for job in (registry().get(i) for i in
                                        st.session_state.get(HIERARCHY_KEY, []))
-            if isinstance(job, VisJob) and job.network == loaded.name}
+            if job is not None and job.KIND == VisJob.KIND and job.network == loaded.name}
     columns = st.columns(len(chosen))
     for column, (layer, channels) in zip(columns, chosen.items(), strict=True):
         with column:

@@ -75,7 +75,7 @@ def trained_model(job_id: str) -> zoo.LoadedModel | None:
     job = job_registry.get_registry().get(job_id)
     if job is None or job.model is None:
         return None
-    if not isinstance(job, training.TrainingJob):  # a network adapted on the Transfer page
+    if job.KIND != training.TrainingJob.KIND:  # a network adapted on the Transfer page
         from explorer.transfer.export import as_loaded_model
 
         return as_loaded_model(job)
@@ -99,7 +99,7 @@ def model_choices() -> dict[str, str]:
         if job.model is not None:
             snap = job.snapshot()
             accuracy = f", {snap.final_test_accuracy:.0%}" if snap.final_test_accuracy else ""
-            if isinstance(job, training.TrainingJob):
+            if job.KIND == training.TrainingJob.KIND:
                 label = f"Run {job.job_id[:8]} ({snap.dataset}{accuracy})"
             else:
                 label = (f"Adapted {job.job_id[:8]}: {snap.backbone} on {snap.task}, "

@@ -35,7 +35,7 @@ def current_job_id() -> str | None:
     if JOB_KEY not in st.session_state:
         linked = st.query_params.get("job")
         job = registry().view(linked, owner()) if linked else None
-        if not isinstance(job, TrainingJob):
+        if job is not None and job.KIND != TrainingJob.KIND:
             job = None  # a transfer run's id belongs to the Transfer learning page
         st.session_state[JOB_KEY] = job.job_id if job is not None else None
         if linked and job is None:
@@ -189,6 +189,16 @@ def controls(settings: train_settings.TrainSettings | None, dataset: data.Datase
                          disabled=not ready):
         range_test(settings, dataset)
     range_result()
+    engine_note()
+
+
+def engine_note() -> None:
+    """Where runs train: Ray workers, or this server (and why, when Ray was asked for)."""
+    engine = registry().engine
+    if engine.remote:
+        st.caption(f":material/hub: Runs train on {engine.describe()}.")
+    elif engine.note:
+        st.caption(f":material/info: {engine.note}")
 
 
 def range_test(settings: train_settings.TrainSettings | None, dataset: data.Dataset | None) -> None:

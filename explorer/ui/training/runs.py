@@ -45,7 +45,7 @@ def _row(snap: JobSnapshot) -> dict:
 
 def runs_panel(dataset: data.Dataset | None) -> None:
     """Every run of this tab: a table, curves overlaid, downloads of the latest finished run."""
-    jobs = registry().jobs_of(owner(), training.TrainingJob)
+    jobs = registry().jobs_of(owner(), training.TrainingJob.KIND)
     if not jobs:
         return
     snaps = [job.snapshot() for job in jobs]

@@ -61,7 +61,7 @@ def backbone_choices() -> dict[str, str]:
     """Select box keys -> labels: the app's network, this tab's finished Train runs (and runs
     shared with it), the torchvision networks."""
     choices = {"default": BACKBONES["default"].label}
-    for job in registry().finished_visible_to(owner(), training.TrainingJob):
+    for job in registry().finished_visible_to(owner(), training.TrainingJob.KIND):
         snap = job.snapshot()
         accuracy = f", {snap.final_test_accuracy:.0%}" if snap.final_test_accuracy else ""
         choices[RUN_PREFIX + job.job_id] = f"Train-page run {job.job_id[:8]} ({snap.dataset}" \

@@ -35,7 +35,7 @@ POLL_SECONDS = 1.0
 
 def my_runs() -> list[TransferJob]:
     """This tab's transfer runs, oldest first."""
-    return registry().jobs_of(owner(), TransferJob)
+    return registry().jobs_of(owner(), TransferJob.KIND)
 
 
 def _same_comparison(a: TransferSnapshot, b: TransferSnapshot) -> bool:
