@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint screenshots benchmarks clean
+.PHONY: run test lint screenshots benchmarks clean ray-head ray-worker
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(BIN)/python -m pip install -e '.[ray]'
 	touch $@
 
 run: $(VENV)/.installed
@@ -38,3 +42,13 @@ benchmarks: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/artifacts .pytest_cache .ruff_cache
+
+# Jobs on more machines (docs/hosting.md, "Training on more machines"). Export the same
+# RAY_AUTH_MODE=token and RAY_AUTH_TOKEN on every machine first.
+# The head, on the web server: `make ray-head`, then `EXPLORER_RAY_ADDRESS=<this host>:6379 make run`.
+ray-head: $(VENV)/.installed-ray
+	$(BIN)/ray start --head --block --port=6379 --num-cpus=0 --include-dashboard=false --disable-usage-stats
+
+# A worker machine (a GPU worker too: Ray finds its GPUs): `make ray-worker HEAD=10.0.0.5:6379`.
+ray-worker: $(VENV)/.installed-ray
+	$(BIN)/ray start --address=$(HEAD) --block --disable-usage-stats $(if $(GPUS),--num-gpus=$(GPUS))

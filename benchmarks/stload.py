@@ -27,6 +27,25 @@ link), then until --duration is over: think (exponential, mean --think seconds),
       parameters are ignored, exactly as in a browser; the variety comes from widget changes.
   link mode: close the session and open a new one on the drawn page with a new random query
       string (every action is a first visit: "everyone opens a different link").
+Job buttons and live views (--jobs train=0.3,ablation=0.05,transfer=0.1,featurevis=0.05; off by
+default): before each think step's action, a student presses one job's button with its
+probability: train = Start and ablation = Lecture ablation (Train page), transfer = Compare all
+four and transfer_one = Train (Transfer learning page), featurevis = Visualise (Pretrained page,
+"What channels look for" tab). Elsewhere, the student first goes there (a nav, a tab change: both
+browsing); --own-seed of the Start presses first set a seed of their own (a distinct run; the rest
+share the run on the defaults). A press is a rerun whose WidgetStates carry the button's
+trigger_value. Then the student watches (--watch, mean 15 s) before thinking and acting again.
+Polling (on with --jobs, or --poll): every ForwardMsg auto_rerun (a fragment with run_every
+drawn: the Train page's live view, the heartbeat on any page...) starts a timer, as the browser's
+handleAutoRerun does; each tick sends BackMsg rerun_script with fragment_id and is_auto_rerun set,
+whether or not the last one was answered. A full run's new_session (metadata.run.fragment_ids
+empty) or a page change stops the timers (the full run draws the fragments again), as does
+stop_auto_rerun; so a student who leaves the page stops polling it. A poll is done at the
+script_finished of the fragment run that answers it (new_session naming its fragment; through
+st.rerun() to the full run it asks for); a poll the server folds into a full run or drops with a
+stopped run is "superseded" / "interrupted", not timed and not a failure. Presses and polls are
+timed and counted apart from browsing ("press", "fragment"); the summary also splits browsing
+into actions with and without some student's live view polled within 2 s.
 A rerun is done at the script_finished message (and, with --fetch-media, when its /media/...
 images are fetched). Errors: exception elements, compile errors, page_not_found, websocket
 closed, timeout (--timeout), media HTTP errors, forward-message cache misses, connect errors.
@@ -35,6 +54,8 @@ are closed with a websocket close frame.
 
 Other modes (no load):
   --inspect 'convolution?kernel=sobel_x&mode=valid'   one session, one load, print what arrived
+      (--then KEY=VALUE: a widget change; --then press=Start: a button, by key or label;
+       --then wait=10: stay 10 s, polling the live fragments, and show what the polls got)
   --check-params N   N random query strings per page of --mix, each in a new session: is each
                      parameter accepted (echoed back unchanged in the app's URL)?
 Output: a summary on stdout; --json FILE gets the summary, the server samples and every action.
@@ -44,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import math
 import multiprocessing as mp
@@ -75,6 +97,7 @@ USER_AGENT = f"stload/{VERSION} (Streamlit protocol load generator)"
 FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
             ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 FATAL = {"timeout", "ws_closed", "send_error"}  # the session is dropped and reopened
+ORPHAN_S = 5.0  # a poll of a fragment a full run did not draw again, not started by then: dropped
 
 # ----------------------------------------------------------------------------------------
 # The app's pages and their link parameters (read from the app: explorer/ui/state.py seed(),
@@ -84,7 +107,7 @@ FATAL = {"timeout", "ws_closed", "send_error"}  # the session is dropped and reo
 # ----------------------------------------------------------------------------------------
 
 PAGE_URL = {"home": "", "convolution": "convolution", "colour": "colour", "train": "train",
-            "pretrained": "pretrained"}
+            "pretrained": "pretrained", "transfer": "transfer"}
 BUILTINS = ["cameraman", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "text",
             "brick", "grass", "gravel", "colour wheel", "immunohistochemistry"]
 PATTERNS = {  # name: fixed size (no `size` parameter)
@@ -229,7 +252,22 @@ def gen_pretrained(rng: random.Random, cfg) -> list:
 
 
 GENERATORS = {"home": lambda rng, cfg: [], "train": lambda rng, cfg: [],
+              "transfer": lambda rng, cfg: [],
               "convolution": gen_convolution, "colour": gen_colour, "pretrained": gen_pretrained}
+
+# The job buttons a student presses (--jobs): the page, the tab to open first (the page's
+# lazy "tab" tabs) and the button, by key, else by label (explorer/ui/training/run.py
+# controls(), explorer/ui/transfer/results.py controls(), explorer/ui/networks/channels.py
+# featurevis_panel()). Each job's page then shows a live view, an st.fragment(run_every=...).
+JOBS = {
+    "train": ("train", None, "Start"),  # one run (3 epochs of Shapes on the defaults)
+    "ablation": ("train", None, "Lecture ablation"),  # four runs in the tab's queue
+    "transfer": ("transfer", None, "transfer.compare"),  # "Compare all four" strategies
+    "transfer_one": ("transfer", None, "transfer.train"),  # "Train": the chosen strategy
+    "featurevis": ("pretrained", "What channels look for", "pretrained.featurevis.go"),
+}
+SEED_KEY = "keep.train.seed"  # --own-seed: a seed of one's own, so the run is not shared
+LIVE_INTERVAL = 5.0  # a fragment polled at most this far apart is a live view (the heartbeat: 20 s)
 
 
 def spoil(rng: random.Random, params: list) -> list:
@@ -373,7 +411,7 @@ class Widget:
 def tweak_choices(page: str, w: Widget, models: list) -> list | None | bool:
     """Which widgets a simulated student moves: None = leave alone, True = any value,
     a list = only these option labels."""
-    if page in ("home", "train") or w.disabled:
+    if page in ("home", "train", "transfer") or w.disabled:
         return None
     if w.kind == "tabs":
         return True if w.key == "tab" else None  # the page's main (lazy) tabs
@@ -487,36 +525,62 @@ class HttpPool:
 
 
 class Run:
-    """One rerun request, from the BackMsg sent to script_finished (+ its media)."""
+    """One rerun request, from the BackMsg sent to its run's script_finished (+ its media).
+    kind "full": a page run (load, navigation, widget change, button press); "fragment": an
+    auto-rerun of one fragment (fragment_id), as the browser's run_every timer sends it."""
 
-    def __init__(self, t0: float):
+    def __init__(self, t0: float, kind: str = "full", fragment_id: str = ""):
         self.t0 = t0
+        self.kind, self.fragment_id = kind, fragment_id
         self.done = asyncio.Event()
         self.t_first = self.t_script = self.t_end = None
         self.status = None
-        self.new_session = False
+        self.new_session = False  # a run of the server has started for it
+        self.cont = False  # its run ended FINISHED_EARLY_FOR_RERUN: the next run carries on
+        self.dropped = ""  # a poll the server will not answer on its own: superseded/interrupted
+        self.cancelled = False  # we closed the session under it: not recorded
+        self.live: list[float] = []  # run_every intervals of the fragments its runs registered
         self.errors: list[tuple[str, str]] = []
-        self.widgets: dict[str, Widget] = {}
-        self.tab_paths: dict[tuple, Widget] = {}
         self.media: list[asyncio.Task] = []
         self.media_urls: list[str] = []
         self.msgs = self.nbytes = self.deltas = self.media_bytes = self.media_fetched = 0
         self.cache_hits = 0
         self.headings: list[str] = []
         self.alerts: list[tuple[str, str]] = []
+        self.progress: list[str] = []  # st.progress texts (a live view's "epoch 2 of 3...")
         self.elements = Counter()
 
     def error(self, kind: str, detail: str = "") -> None:
         self.errors.append((kind, detail[:300]))
+
+    def drop(self, reason: str) -> None:
+        self.dropped = reason
+        self.done.set()
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
+class ServerRun:
+    """One script run of the server, from its new_session (metadata.run: script_run_id and
+    fragment_ids, empty for a full run) to its script_finished, and the requests it answers."""
+
+    def __init__(self, fragment_ids: list):
+        self.fragment_ids = fragment_ids
+        self.full = not fragment_ids
+        self.widgets: dict[str, Widget] = {}
+        self.buttons: dict[str, Widget] = {}
+        self.tab_paths: dict[tuple, Widget] = {}
+        self.status = None  # script_finished status once it came
+        self.t_finished = None  # when it came (monotonic)
+        self.requests: list[Run] = []
+
+
 class StClient:
     def __init__(self, base_url: str, *, fetch_media: bool, timeout: float, media_conns: int = 6,
-                 fetch_page: bool = True, trace=None):
+                 fetch_page: bool = True, trace=None, poll: bool = False, on_poll=None,
+                 poll_until: float = math.inf):
         u = urllib.parse.urlsplit(base_url)
         if u.scheme != "http":
             raise ValueError("only http:// URLs are supported")
@@ -532,17 +596,24 @@ class StClient:
         self.closing = False  # we closed it (vs. the server / the network)
         self.lost = ""  # why the websocket closed under us while no rerun was pending
         self.cookies: dict[str, str] = {}
-        self.pending: Run | None = None
+        self.full_req: Run | None = None  # the page run asked for (one at a time, as a student)
+        self.polls: list[Run] = []  # fragment auto-reruns sent and not answered yet
+        self.srv: ServerRun | None = None  # the server's latest run
         self.pages: dict[str, str] = {}  # url_pathname -> page_script_hash
         self.page_hash = ""
         self.page_key: str | None = None
         self.query_string = ""
         self.values: dict[str, tuple[Widget, object]] = {}  # frontend widget state
-        self.cache: dict[str, list] = {}  # ForwardMsg hash -> [serialized msg, run count]
+        self.buttons: dict[str, Widget] = {}  # the page's buttons (no state: trigger values)
+        self.cache: dict[str, list] = {}  # ForwardMsg hash -> [serialized msg, run count, fragment id]
         self.run_count = 0
         self.max_cache_age = 2
         self.fetched: set[str] = set()
         self.bytes_in = 0
+        # fragment auto-reruns (the browser's handleAutoRerun): fragment id -> (timer task, s)
+        self.poll, self.on_poll, self.poll_until = poll, on_poll, poll_until
+        self.timers: dict[str, tuple[asyncio.Task, float]] = {}
+        self.poll_tasks: set[asyncio.Task] = set()
 
     # -- connection -------------------------------------------------------------------
     def _cookie_header(self) -> dict:
@@ -584,6 +655,10 @@ class StClient:
 
     async def close(self) -> None:
         self.closing = True
+        self.stop_polling()
+        for run in self.polls:  # polls still waiting: the tab is gone, nobody waits for them
+            run.cancelled = True
+            run.done.set()
         if self.ws is not None:
             try:
                 await self.ws.close()
@@ -595,9 +670,12 @@ class StClient:
                 await self.reader_task
             except BaseException:
                 pass
-        if self.pending is not None:
-            for task in self.pending.media:
-                task.cancel()
+        for run in [self.full_req, *self.polls]:
+            if run is not None:
+                for task in run.media:
+                    task.cancel()
+        if self.poll_tasks:
+            await asyncio.wait(list(self.poll_tasks), timeout=5)
         self.http.close()
         self.closed = True
 
@@ -615,51 +693,66 @@ class StClient:
             reason = f"{type(e).__name__}: {e}"
         finally:
             self.closed = True
-            if self.pending is not None and not self.pending.done.is_set():
-                self.pending.error("ws_closed", reason)
-                self.pending.done.set()
-            elif not self.closing:
+            self.stop_polling()
+            waiting = [r for r in [self.full_req, *self.polls] if r is not None and not r.done.is_set()]
+            for run in waiting:
+                if self.closing:
+                    run.cancelled = True
+                else:
+                    run.error("ws_closed", reason)
+                run.done.set()
+            if not waiting and not self.closing:
                 self.lost = reason
 
     # -- incoming messages --------------------------------------------------------------
+    def _targets(self) -> list:
+        """The requests the message belongs to: those of the run in progress; before any
+        run started for it (page_not_found, cache misses...), the page run asked for."""
+        if self.srv is not None and self.srv.status is None and self.srv.requests:
+            return self.srv.requests
+        if self.full_req is not None and not self.full_req.done.is_set():
+            return [self.full_req]
+        return []
+
     def _on_message(self, data: bytes) -> None:
         msg = ForwardMsg()
         msg.ParseFromString(data)
         self.bytes_in += len(data)
-        run = self.pending
         typ = msg.WhichOneof("type")
+        if typ == "new_session":  # a run starts: the requests it answers come first
+            self._on_new_session(msg)
+        targets = self._targets()
         if typ == "ref_hash":  # the frontend's ForwardMsg cache (cached_message_hashes)
             entry = self.cache.get(msg.ref_hash)
             if entry is None:
-                if run:
+                for run in targets:
                     run.error("cache_miss", msg.ref_hash)
                 return
             entry[1] = self.run_count
-            if run:
+            for run in targets:
                 run.cache_hits += 1
             cached = ForwardMsg()
             cached.ParseFromString(entry[0])
             cached.metadata.CopyFrom(msg.metadata)
             msg, typ = cached, cached.WhichOneof("type")
         elif msg.metadata.cacheable and msg.hash and msg.hash not in self.cache:
-            self.cache[msg.hash] = [data, self.run_count]
-        if run is not None:
+            self.cache[msg.hash] = [data, self.run_count,
+                                    msg.delta.fragment_id if typ == "delta" else ""]
+        for run in targets:
             run.msgs += 1
             run.nbytes += len(data)
         if self.trace:
             self.trace(msg, typ, len(data))
         if typ == "delta":
-            if run is not None:
+            now = time.monotonic()
+            for run in targets:
                 run.deltas += 1
                 if run.t_first is None:
-                    run.t_first = time.monotonic()
-                self._on_delta(run, msg)
+                    run.t_first = now
+            if self.srv is not None:
+                self._on_delta(targets, self.srv, msg)
         elif typ == "new_session":
             self.max_cache_age = msg.new_session.config.max_cached_message_age or 2
-            if run is not None:
-                run.new_session = True
-                run.widgets.clear()
-                run.tab_paths.clear()
         elif typ == "navigation":
             self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
             self.page_hash = msg.navigation.page_script_hash
@@ -667,54 +760,149 @@ class StClient:
             self.query_string = msg.page_info_changed.query_string
         elif typ == "page_config_changed":
             favicon = msg.page_config_changed.favicon
-            if run is not None and favicon.startswith("/media/"):
-                self._media(run, favicon)
+            if targets and favicon.startswith("/media/"):
+                self._media(targets, favicon)
         elif typ == "page_not_found":
-            if run is not None:
+            for run in targets:
                 run.error("page_not_found", msg.page_not_found.page_name)
         elif typ == "session_event":
-            if msg.session_event.WhichOneof("type") == "script_compilation_exception" and run:
+            if msg.session_event.WhichOneof("type") == "script_compilation_exception":
                 e = msg.session_event.script_compilation_exception
-                run.error("compile_error", f"{e.type}: {e.message}")
+                for run in targets:
+                    run.error("compile_error", f"{e.type}: {e.message}")
+        elif typ == "auto_rerun":  # a fragment with run_every was drawn
+            for run in targets:
+                run.live.append(msg.auto_rerun.interval)
+            self._auto_rerun(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif typ == "stop_auto_rerun":
+            for fid in msg.stop_auto_rerun.fragment_ids:
+                self._stop_timer(fid)
+                for run in self.polls:
+                    if run.fragment_id == fid and not run.new_session:
+                        run.drop("superseded")
         elif typ == "script_finished":
-            status = msg.script_finished
-            if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                return  # st.rerun() or a superseded run: the run goes on
-            if run is not None and run.new_session:  # the browser's cache ages per finished run
-                self.run_count += 1
-                for h in [h for h, e in self.cache.items() if self.run_count - e[1] > self.max_cache_age]:
-                    del self.cache[h]
-            if run is not None and status in FINISHED and not run.done.is_set():
-                run.status = status
-                if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
-                    run.error("compile_error", "script_finished: compile error")
-                run.t_script = time.monotonic()
-                run.done.set()
+            self._on_finished(msg.script_finished)
 
-    def _on_delta(self, run: Run, msg: ForwardMsg) -> None:
+    def _on_new_session(self, msg: ForwardMsg) -> None:
+        """A run starts. Which requests it answers: a full run answers the page run asked for
+        (unless it only carries on another run's st.rerun()); a fragment run answers the polls
+        of its fragments. Runs that end FINISHED_EARLY_FOR_RERUN hand their requests on. A
+        full run supersedes the polls sent before it was asked for and not started (the server
+        folds them into it, or loses them with the runner it stops; polls sent after it are
+        queued behind it and answered by a fragment run after it); the browser's timers are
+        reset too (cleanupAutoReruns). A run that ends without script_finished was stopped for
+        a newer request (runner.fastReruns): its polls are interrupted."""
+        prev = self.srv
+        fragment_ids = list(msg.metadata.run.fragment_ids)
+        srv = ServerRun(fragment_ids)
+        carried = []
+        if prev is not None:
+            for run in prev.requests:
+                if run.done.is_set():
+                    continue
+                if prev.status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    carried.append(run)
+                elif run.kind == "fragment":
+                    run.drop("interrupted")
+        continuing = prev is not None and prev.status == ForwardMsg.FINISHED_EARLY_FOR_RERUN
+        for run in carried:
+            if run.kind == "fragment" or srv.full:
+                srv.requests.append(run)
+        full = self.full_req
+        if srv.full:
+            self.stop_polling()  # as the browser does for a full run: the run re-registers them
+            if continuing:  # st.rerun(): it took the polls the server had by then
+                cutoff = prev.t_finished
+            elif full is not None and not full.done.is_set() and full not in srv.requests:
+                srv.requests.append(full)
+                cutoff = full.t0
+            else:
+                cutoff = time.monotonic()
+            for run in self.polls:
+                if not run.new_session and not run.done.is_set() and run.t0 < cutoff:
+                    run.drop("superseded")
+        else:
+            for run in self.polls:
+                if (not run.new_session and not run.done.is_set()
+                        and run.fragment_id in fragment_ids and run not in srv.requests):
+                    srv.requests.append(run)
+        for run in srv.requests:
+            run.new_session, run.cont = True, False
+        self.srv = srv
+
+    def _on_finished(self, status) -> None:
+        srv = self.srv
+        if srv is None or srv.status is not None:  # no run in progress (a server-side error)
+            if status in FINISHED and self.full_req is not None and not self.full_req.done.is_set():
+                self.full_req.status, self.full_req.t_script = status, time.monotonic()
+                self.full_req.done.set()
+            return
+        srv.status, srv.t_finished = status, time.monotonic()
+        if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+            for run in srv.requests:  # st.rerun() or a superseded run: the next run goes on
+                run.cont = True
+            return
+        # the browser's cache ages per finished run (for a fragment run: its fragments' entries)
+        self.run_count += 1
+        for h, e in list(self.cache.items()):
+            if not srv.full and (not e[2] or e[2] not in srv.fragment_ids):
+                continue
+            if self.run_count - e[1] > self.max_cache_age:
+                del self.cache[h]
+        if status in FINISHED:
+            self._keep_widget_state(srv)
+        if srv.full:  # polls of fragments this run did not draw again: the server drops them
+            orphans = [r for r in self.polls if not r.new_session and not r.done.is_set()
+                       and r.fragment_id not in self.timers]
+            if orphans:
+                asyncio.get_running_loop().call_later(ORPHAN_S, self._drop_orphans, orphans)
+        now = time.monotonic()
+        for run in srv.requests:
+            if run.done.is_set() or status not in FINISHED:
+                continue
+            run.status = status
+            if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                run.error("compile_error", "script_finished: compile error")
+            run.t_script = now
+            run.done.set()
+
+    @staticmethod
+    def _drop_orphans(runs: list) -> None:
+        for run in runs:
+            if not run.new_session and not run.done.is_set():
+                run.drop("superseded")
+
+    def _on_delta(self, runs: list, srv: ServerRun, msg: ForwardMsg) -> None:
         delta = msg.delta
         dt = delta.WhichOneof("type")
         if dt == "new_element":
             et = delta.new_element.WhichOneof("type")
-            run.elements[et] += 1
             el = getattr(delta.new_element, et)
-            if et == "exception":
-                run.error("exception", f"{el.type}: {el.message}")
-            elif et == "alert":
-                fmt = {Alert.ERROR: "error", Alert.WARNING: "warning"}.get(el.format, "info")
-                run.alerts.append((fmt, el.body[:200]))
-            elif et == "heading":
-                run.headings.append(el.body)
-            elif et == "imgs":
+            for run in runs:
+                run.elements[et] += 1
+                if et == "exception":
+                    run.error("exception", f"{el.type}: {el.message}")
+                elif et == "alert":
+                    fmt = {Alert.ERROR: "error", Alert.WARNING: "warning"}.get(el.format, "info")
+                    run.alerts.append((fmt, el.body[:200]))
+                elif et == "heading":
+                    run.headings.append(el.body)
+                elif et == "progress" and el.text:
+                    run.progress.append(el.text[:160])
+            if et == "imgs":
                 for img in el.imgs:
                     if img.url.startswith("/media/") or img.url.startswith(self.prefix + "media/"):
-                        self._media(run, img.url)
+                        self._media(runs, img.url)
             elif et in ("video", "audio") and el.url.startswith("/media/"):
-                self._media(run, el.url)
+                self._media(runs, el.url)
             elif et in WIDGET_TYPES:
                 w = Widget.from_element(et, el)
                 if w is not None:
-                    run.widgets[w.id] = w
+                    srv.widgets[w.id] = w
+            elif et == "button" and el.id:
+                w = Widget(el.id, "button", el.label)
+                w.disabled = el.disabled
+                srv.buttons[w.id] = w
         elif dt == "add_block":
             block = delta.add_block
             bt = block.WhichOneof("type")
@@ -722,20 +910,23 @@ class StClient:
             if bt == "tab_container" and block.tab_container.id:
                 w = Widget(block.tab_container.id, "tabs")
                 w.default = block.tab_container.default_tab_index
-                run.tab_paths[path] = w
-                run.widgets[w.id] = w
-            elif bt == "tab" and path[:-1] in run.tab_paths:
-                w = run.tab_paths[path[:-1]]
+                srv.tab_paths[path] = w
+                srv.widgets[w.id] = w
+            elif bt == "tab" and path[:-1] in srv.tab_paths:
+                w = srv.tab_paths[path[:-1]]
                 w.options.append(block.tab.label)
                 if len(w.options) - 1 == w.default:
                     w.server = block.tab.label  # the open tab: the server's choice
 
-    def _media(self, run: Run, url: str) -> None:
-        run.media_urls.append(url)
-        if not self.fetch_media or url in self.fetched:
+    def _media(self, runs: list, url: str) -> None:
+        for run in runs:
+            run.media_urls.append(url)
+        if not self.fetch_media or url in self.fetched or not runs:
             return  # a browser's memory cache serves a URL it has already loaded
         self.fetched.add(url)
-        run.media.append(asyncio.create_task(self._fetch(run, url)))
+        task = asyncio.create_task(self._fetch(runs[0], url))
+        for run in runs:
+            run.media.append(task)
 
     async def _fetch(self, run: Run, url: str) -> None:
         try:
@@ -749,15 +940,58 @@ class StClient:
             run.media_bytes += size
             run.media_fetched += 1
 
+    # -- fragment auto-reruns (the browser's handleAutoRerun / cleanupAutoReruns) -----------
+    def _auto_rerun(self, fragment_id: str, interval: float) -> None:
+        if not self.poll or not fragment_id or interval <= 0 or self.closing or self.closed:
+            return
+        current = self.timers.get(fragment_id)
+        if current is not None and current[1] == interval:
+            return  # the browser keeps a timer with the same interval
+        self._stop_timer(fragment_id)
+        task = asyncio.create_task(self._poll_timer(fragment_id, interval))
+        self.timers[fragment_id] = (task, interval)
+
+    def _stop_timer(self, fragment_id: str) -> None:
+        current = self.timers.pop(fragment_id, None)
+        if current is not None:
+            current[0].cancel()
+
+    def stop_polling(self) -> None:
+        """Cancel every fragment timer (a full run starts, the page changes, the tab closes)."""
+        for fragment_id in list(self.timers):
+            self._stop_timer(fragment_id)
+
+    async def _poll_timer(self, fragment_id: str, interval: float) -> None:
+        """setInterval(interval): every tick sends a rerun for the fragment, whether or not
+        the last one has been answered (the server coalesces them)."""
+        due = time.monotonic() + interval
+        while True:
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            due += interval
+            if due < time.monotonic():  # a late tick: timers do not catch up
+                due = time.monotonic() + interval
+            if self.closed or self.closing or time.time() >= self.poll_until:
+                return
+            task = asyncio.create_task(self._poll_once(fragment_id, interval, self.page_key or ""))
+            self.poll_tasks.add(task)
+            task.add_done_callback(self.poll_tasks.discard)
+
+    async def _poll_once(self, fragment_id: str, interval: float, page: str) -> None:
+        run = await self.rerun(page_hash=self.page_hash, states=self.states(),
+                               fragment_id=fragment_id)
+        if not run.cancelled and self.on_poll is not None:
+            self.on_poll(run, page, interval)
+
     # -- requests ---------------------------------------------------------------------
     async def rerun(self, *, page_hash: str = "", page_name: str = "", query: str | None = None,
-                    states: list | None = None) -> Run:
-        run = Run(time.monotonic())
+                    states: list | None = None, fragment_id: str = "") -> Run:
+        run = Run(time.monotonic(), "fragment" if fragment_id else "full", fragment_id)
         if self.closed:
+            if self.closing:
+                run.cancelled = True
             run.error("ws_closed", "before send")
             run.t_end = run.t0
             return run
-        self.pending = run
         msg = BackMsg()
         cs = msg.rerun_script
         if query is not None:  # a link / page change: the address bar now shows this query
@@ -768,24 +1002,28 @@ class StClient:
             cs.widget_states.widgets.extend(states)
         else:
             cs.widget_states.SetInParent()
+        if fragment_id:  # the browser's auto-rerun: sendUpdateWidgetsMessage(fragmentId, true)
+            cs.fragment_id, cs.is_auto_rerun = fragment_id, True
         cs.cached_message_hashes.extend(self.cache)
         ci = cs.context_info
         ci.timezone, ci.timezone_offset, ci.locale = "UTC", 0, "en-US"
         ci.url = f"{self.origin}{self.prefix}{PAGE_URL.get(self.page_key or '', page_name)}"  # no query: as Chromium
         ci.is_embedded, ci.color_scheme = False, "light"
+        if fragment_id:
+            self.polls.append(run)
+        else:
+            self.full_req = run
         try:
             await self.ws.send(msg.SerializeToString())
         except Exception as e:
             run.error("send_error", f"{type(e).__name__}: {e}")
-            self.pending = None
-            run.t_end = time.monotonic()
-            return run
+            run.done.set()
         deadline = run.t0 + self.timeout
         try:
             await asyncio.wait_for(run.done.wait(), max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             run.error("timeout", f"no script_finished after {self.timeout:g} s")
-        if run.media:
+        if run.media and not run.cancelled:
             left = max(0.001, deadline - time.monotonic())
             _, late = await asyncio.wait(run.media, timeout=left)
             if late:
@@ -794,16 +1032,19 @@ class StClient:
                 if not any(k == "timeout" for k, _ in run.errors):
                     run.error("timeout", f"{len(late)} media files after {self.timeout:g} s")
         run.t_end = time.monotonic()
-        self.pending = None
-        if run.status in FINISHED:
-            self._keep_widget_state(run)
+        if fragment_id:
+            if run in self.polls:
+                self.polls.remove(run)
+        elif self.full_req is run:
+            self.full_req = None
         return run
 
-    def _keep_widget_state(self, run: Run) -> None:
+    def _keep_widget_state(self, srv: ServerRun) -> None:
         """The frontend's widget state after a run: the server's value where it set one,
-        else what the browser already had, else the widget's default; gone widgets dropped."""
-        values = {}
-        for wid, w in run.widgets.items():
+        else what the browser already had, else the widget's default; after a full run the
+        widgets it did not draw are dropped (a fragment run only updates its own)."""
+        values = {} if srv.full else dict(self.values)
+        for wid, w in srv.widgets.items():
             if w.server is not None:
                 value = w.server
             elif wid in self.values:
@@ -813,6 +1054,10 @@ class StClient:
             if value is not None:
                 values[wid] = (w, value)
         self.values = values
+        if srv.full:
+            self.buttons = dict(srv.buttons)
+        else:
+            self.buttons.update(srv.buttons)
 
     def states(self, change: tuple[str, object] | None = None) -> list:
         out = []
@@ -832,11 +1077,34 @@ class StClient:
     async def navigate(self, page: str, query: str) -> Run:
         """A sidebar click (page_script_hash), carrying a link's parameters."""
         page_hash = self.pages.get(PAGE_URL[page], "")
+        self.stop_polling()  # the browser's onPageChange: cleanupAutoReruns
         run = await self.rerun(page_hash=page_hash, page_name="" if page_hash else PAGE_URL[page],
                                query=query)
         if run.status in FINISHED:
             self.page_key = page
         return run
+
+    def find_widget(self, key_or_label: str) -> tuple[Widget, object] | None:
+        for w, value in self.values.values():
+            if w.key == key_or_label or (w.label and w.label == key_or_label):
+                return w, value
+        return None
+
+    def find_button(self, key_or_label: str) -> Widget | None:
+        """A button of the page by its key (widget id "$$ID-<hash>-<key>"), else its label."""
+        for w in self.buttons.values():
+            if w.key == key_or_label:
+                return w
+        for w in self.buttons.values():
+            if w.label == key_or_label:
+                return w
+        return None
+
+    async def press(self, button: Widget) -> Run:
+        """A click: a rerun whose widget states carry the button's trigger_value (true for this
+        run only, as the browser's setTriggerValue)."""
+        return await self.rerun(page_hash=self.page_hash,
+                                states=self.states() + [WidgetState(id=button.id, trigger_value=True)])
 
     def pick_tweak(self, rng: random.Random, models: list, tab_weight: float = 3.0):
         """(widget, new value) for a random tweakable widget of the current page, or None."""
@@ -860,6 +1128,9 @@ class StClient:
         run = await self.rerun(page_hash=self.page_hash, states=self.states((w.id, value)))
         return run, f"{w.key or w.kind}={value}"
 
+    async def set_widget(self, w: Widget, value) -> Run:
+        return await self.rerun(page_hash=self.page_hash, states=self.states((w.id, value)))
+
 
 # ----------------------------------------------------------------------------------------
 # Simulated students
@@ -881,6 +1152,27 @@ def parse_mix(text: str) -> dict:
     return mix
 
 
+def parse_jobs(text: str | None) -> dict:
+    """--jobs train=0.3,ablation=0.05,...: per think step, the chance of pressing each."""
+    jobs: dict = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, p = part.partition("=")
+        name = name.strip()
+        if name not in JOBS:
+            raise SystemExit(f"--jobs: unknown job {name!r} (jobs: {', '.join(JOBS)})")
+        try:
+            jobs[name] = float(p) if p.strip() else 0.1
+        except ValueError:
+            raise SystemExit(f"--jobs: {part!r} is not NAME=PROBABILITY") from None
+        if not 0 <= jobs[name] <= 1:
+            raise SystemExit(f"--jobs: {name}: a probability is between 0 and 1")
+    if sum(jobs.values()) > 1 + 1e-9:
+        raise SystemExit("--jobs: the probabilities add up to more than 1")
+    return {k: v for k, v in jobs.items() if v > 0}
+
+
 def record(session: int, t_ref: float, page: str, action: str, run: Run, detail: str = "",
            connect_s: float | None = None, query: str = "") -> dict:
     rec = {
@@ -898,6 +1190,12 @@ def record(session: int, t_ref: float, page: str, action: str, run: Run, detail:
     }
     if query:
         rec["query"] = query[:300]
+    if action in ("press", "fragment"):
+        rec["live"] = sorted(set(run.live))  # run_every of the fragments the run drew
+        rec["warnings"] = [body[:120] for f, body in run.alerts if f in ("warning", "error")][:3]
+        rec["elements"] = dict(run.elements)
+    if run.dropped:
+        rec["dropped"] = run.dropped
     return rec
 
 
@@ -905,6 +1203,7 @@ async def student(idx: int, cfg, t_ref: float, start_at: float, deadline: float,
                   stop: asyncio.Event, out: list) -> None:
     rng = random.Random(cfg.seed * 1_000_003 + idx)
     pages, weights = list(cfg.mix), list(cfg.mix.values())
+    jobs, job_p = list(cfg.jobs), list(cfg.jobs.values())
     client: StClient | None = None
 
     def draw_query(page: str) -> str:
@@ -923,6 +1222,52 @@ async def student(idx: int, cfg, t_ref: float, start_at: float, deadline: float,
                 pass
         return not stop.is_set() and time.time() < deadline
 
+    def on_poll(run: Run, page: str, interval: float) -> None:
+        rec = record(idx, t_ref, page, "fragment", run, f"{page or 'home'} every {interval:g} s")
+        rec["interval"] = interval
+        out.append(rec)
+
+    def skipped(job: str, page: str, reason: str) -> None:
+        out.append({"session": idx, "t": round(time.time() - t_ref, 3), "page": page,
+                    "action": "skip", "detail": f"{job}: {reason}", "latency": None,
+                    "errors": [], "error_details": []})
+
+    async def press_job(job: str) -> Run | None:
+        """Go to the job's page (and tab) if not there, as a student would, then press; the
+        way there is browsing (nav / tweak records). None when nothing was pressed."""
+        page, tab, button_name = JOBS[job]
+        if client.page_key != page:
+            query = draw_query(page)
+            run = await client.navigate(page, query)
+            out.append(record(idx, t_ref, page, "nav", run, f"to press {job}", query=query))
+            if run.errors:
+                return run
+        if tab is not None:
+            found = client.find_widget("tab")
+            if found is None or tab not in found[0].options:
+                skipped(job, page, f"no tab {tab!r}")
+                return None
+            if found[1] != tab:
+                run = await client.set_widget(found[0], tab)
+                out.append(record(idx, t_ref, page, "tweak", run, f"tab={tab}"))
+                if run.errors:
+                    return run
+        if job == "train" and cfg.own_seed > 0 and rng.random() < cfg.own_seed:
+            found = client.find_widget(SEED_KEY)
+            if found is not None and not found[0].disabled:
+                seed = rng.randint(1, 9999)
+                run = await client.set_widget(found[0], seed)
+                out.append(record(idx, t_ref, page, "tweak", run, f"{SEED_KEY}={seed}"))
+                if run.errors:
+                    return run
+        button = client.find_button(button_name)
+        if button is None or button.disabled:
+            skipped(job, page, "button disabled" if button is not None else "no button")
+            return None
+        run = await client.press(button)
+        out.append(record(idx, t_ref, page, "press", run, job))
+        return run
+
     try:
         if not await pause(start_at - time.time()):
             return
@@ -931,6 +1276,23 @@ async def student(idx: int, cfg, t_ref: float, start_at: float, deadline: float,
             if not first and not await pause(rng.expovariate(1.0 / cfg.think) if cfg.think > 0 else 0):
                 break
             first = False
+            if jobs and client is not None and not client.closed and client.page_key is not None:
+                r, job = rng.random(), None
+                for name, p in zip(jobs, job_p, strict=True):
+                    if r < p:
+                        job = name
+                        break
+                    r -= p
+                if job is not None:
+                    run = await press_job(job)
+                    if run is not None and any(k in FATAL for k, _ in run.errors):
+                        await client.close()  # the student reloads the tab
+                        client = None
+                    elif run is not None and not run.errors and cfg.watch > 0:
+                        # watch the live view for a while (the fragment is polled meanwhile)
+                        if not await pause(rng.expovariate(1.0 / cfg.watch)):
+                            break
+                    continue
             if (cfg.mode == "browse" and client is not None and not client.closed and client.page_key
                     and rng.random() < cfg.stay and client.pick_tweak(rng, cfg.models) is not None):
                 page = client.page_key  # stay and play with this page's widgets
@@ -945,7 +1307,8 @@ async def student(idx: int, cfg, t_ref: float, start_at: float, deadline: float,
                         out.append(record(idx, t_ref, client.page_key or page, "disconnect", run))
                     await client.close()
                 client = StClient(cfg.url, fetch_media=cfg.fetch_media, timeout=cfg.timeout,
-                                  media_conns=cfg.media_conns, fetch_page=not cfg.no_page)
+                                  media_conns=cfg.media_conns, fetch_page=not cfg.no_page,
+                                  poll=cfg.poll, on_poll=on_poll, poll_until=deadline)
                 query = draw_query(page)
                 try:
                     connect_s = await asyncio.wait_for(client.connect(PAGE_URL[page], query), cfg.timeout)
@@ -1133,9 +1496,63 @@ def latency_stats(values: list) -> dict:
     return out
 
 
+BROWSE = ("load", "nav", "tweak", "rerun")
+JOB_ACTIONS = ("press", "fragment", "skip")
+
+
+def _errors(rs: list) -> dict:
+    return dict(Counter(k for r in rs for k in r["errors"]))
+
+
+def job_summary(cfg, records: list) -> dict:
+    """Presses and fragment polls, apart from browsing; and browsing while live views poll."""
+    window = [r for r in records if r.get("t") is not None and r["t"] >= cfg.warmup]
+    presses = [r for r in records if r["action"] == "press"]
+    polls = [r for r in records if r["action"] == "fragment"]
+    answered = [r for r in polls if not r.get("dropped")]
+    press_ok = [r for r in window if r["action"] == "press" and not r["errors"]]
+    poll_ok = [r for r in window if r["action"] == "fragment" and not r["errors"]
+               and not r.get("dropped")]
+    out: dict = {
+        "presses": len(presses), "presses_ok": sum(1 for r in presses if not r["errors"]),
+        "presses_failed": sum(1 for r in presses if r["errors"]),
+        "presses_live": sum(1 for r in presses if not r["errors"]
+                            and any(i <= LIVE_INTERVAL for i in r.get("live", []))),
+        "presses_with_warning": sum(1 for r in presses if r.get("warnings")),
+        "warning_samples": list(dict.fromkeys(w for r in presses for w in r.get("warnings", [])))[:5],
+        "skipped": dict(Counter(r["detail"] for r in records if r["action"] == "skip")),
+        "press_errors": _errors(presses),
+        "polls": len(answered), "polls_ok": sum(1 for r in answered if not r["errors"]),
+        "polls_failed": sum(1 for r in answered if r["errors"]),
+        "polls_dropped": dict(Counter(r["dropped"] for r in polls if r.get("dropped"))),
+        "poll_errors": _errors(answered),
+        "latency_s": {"press": latency_stats([r["latency"] for r in press_ok]),
+                      "fragment": latency_stats([r["latency"] for r in poll_ok])},
+        "by_job": {}, "by_fragment": {},
+    }
+    for job in sorted({r["detail"] for r in press_ok}):
+        out["by_job"][job] = latency_stats([r["latency"] for r in press_ok if r["detail"] == job])
+    for name in sorted({r["detail"] for r in poll_ok}):
+        out["by_fragment"][name] = latency_stats([r["latency"] for r in poll_ok
+                                                   if r["detail"] == name])
+    # browsing while some student's live view is polled (a poll within 2 s of the action)
+    live = sorted(r["t"] for r in polls if r.get("t") is not None
+                  and r.get("interval", 99) <= LIVE_INTERVAL)
+    browse_ok = [r for r in window if r["action"] in BROWSE and not r["errors"]]
+
+    def during(t: float) -> bool:
+        i = bisect.bisect_left(live, t - 2.0)
+        return i < len(live) and live[i] <= t + 2.0
+    busy = [r["latency"] for r in browse_ok if during(r["t"])]
+    idle = [r["latency"] for r in browse_ok if not during(r["t"])]
+    out["latency_s"]["browse, live views polled"] = latency_stats(busy)
+    out["latency_s"]["browse, none polled"] = latency_stats(idle)
+    return out
+
+
 def summarise(cfg, records: list, monitor: Monitor | None, wall: float) -> dict:
-    actions = [r for r in records if r["action"] in ("load", "nav", "tweak", "rerun")]
-    events = [r for r in records if r["action"] not in ("load", "nav", "tweak", "rerun")]
+    actions = [r for r in records if r["action"] in BROWSE]
+    events = [r for r in records if r["action"] not in BROWSE + JOB_ACTIONS]
     window = [r for r in actions if r.get("t") is not None and r["t"] >= cfg.warmup]
     ok = [r for r in window if not r["errors"]]
     errors = Counter(k for r in records for k in r["errors"])
@@ -1163,6 +1580,8 @@ def summarise(cfg, records: list, monitor: Monitor | None, wall: float) -> dict:
         "cache_hits": sum(r.get("cache_hits", 0) for r in actions),
         "wall_s": round(wall, 1),
     }
+    if cfg.jobs or cfg.poll:
+        summary["jobs"] = job_summary(cfg, records)
     for page in sorted({r["page"] for r in ok}):
         rs = [r for r in ok if r["page"] == page]
         summary["latency_s"][page] = latency_stats([r["latency"] for r in rs])
@@ -1232,6 +1651,39 @@ def print_report(cfg, s: dict) -> None:
         p(row("script only", s["script_latency_s"]["overall"]))
     if s["connect_s"].get("n"):
         p(row("connect", s["connect_s"]) + "   (page + health + host-config + websocket)")
+    j = s.get("jobs")
+    if j:
+        skipped = ", ".join(f"{k}={v}" for k, v in sorted(j["skipped"].items()))
+        p(f"jobs {','.join(f'{k}={v:g}' for k, v in cfg.jobs.items()) or 'none'}: {j['presses']} "
+          f"presses, {j['presses_ok']} ok, {j['presses_failed']} failed, {j['presses_live']} "
+          f"showed a live view, {j['presses_with_warning']} with an app warning"
+          + (f"; not pressed: {skipped}" if skipped else ""))
+        for w in j["warning_samples"][:3]:
+            p(f"   warning: {w}")
+        dropped = ", ".join(f"{k}={v}" for k, v in sorted(j["polls_dropped"].items()))
+        p(f"fragment polls: {j['polls']} answered, {j['polls_ok']} ok, {j['polls_failed']} failed"
+          + (f"; not answered on their own (not failures): {dropped}" if dropped else ""))
+        if j["press_errors"] or j["poll_errors"]:
+            p(f"   errors: presses {j['press_errors'] or 'none'}, polls {j['poll_errors'] or 'none'}")
+        wide = 30
+
+        def row2(name, st):
+            if not st.get("n"):
+                return f"  {name:<{wide}}{0:>6}"
+            return (f"  {name:<{wide}}{st['n']:>6}" + "".join(
+                f"{st[k]:>8.3f}" for k in ("p50", "p90", "p95", "p99", "max", "mean")))
+        p("latency (s) by kind, after warm-up (press: send -> script_finished of its run; "
+          "fragment: one auto-rerun):")
+        p(f"  {'':<{wide}}{'n':>6}" + "".join(f"{k:>8}" for k in ("p50", "p90", "p95", "p99", "max", "mean")))
+        p(row2("browse (all pages)", s["latency_s"]["overall"]))
+        p(row2("  browse, live views polled", j["latency_s"]["browse, live views polled"]))
+        p(row2("  browse, none polled", j["latency_s"]["browse, none polled"]))
+        p(row2("press", j["latency_s"]["press"]))
+        for name, st in j["by_job"].items():
+            p(row2(f"  press {name}", st))
+        p(row2("fragment", j["latency_s"]["fragment"]))
+        for name, st in j["by_fragment"].items():
+            p(row2(f"  {name}", st))
     p(f"images/rerun {s['images_per_rerun']}, media fetched {s['media_fetched']} ({s['media_mb']} MB), "
       f"websocket received {s['ws_mb_received']} MB, wall {s['wall_s']} s")
     r = s.get("resources")
@@ -1290,7 +1742,9 @@ def run_load(cfg) -> int:
                        "server_samples": monitor.samples,
                        "records": sorted(records, key=lambda r: (r.get("t") or 0))}, f, indent=1)
         print(f"written: {cfg.json}")
-    return 1 if summary["reruns_failed"] or summary["other_failures"] else 0
+    j = summary.get("jobs", {})
+    return 1 if (summary["reruns_failed"] or summary["other_failures"] or j.get("presses_failed")
+                 or j.get("polls_failed")) else 0
 
 
 def _trace_printer(t0):
@@ -1315,9 +1769,12 @@ async def inspect(cfg, target: str) -> dict:
     page = {v: k for k, v in PAGE_URL.items()}.get(page_part.strip("/"), page_part.strip("/"))
     if page not in PAGE_URL:
         raise SystemExit(f"--inspect: unknown page {page_part!r}")
+    polls: list = []
     client = StClient(cfg.url, fetch_media=cfg.fetch_media, timeout=cfg.timeout,
                       fetch_page=not cfg.no_page,
-                      trace=_trace_printer(time.monotonic()) if cfg.trace else None)
+                      trace=_trace_printer(time.monotonic()) if cfg.trace else None,
+                      poll=cfg.poll or any(s.startswith("wait=") for s in cfg.then or []),
+                      on_poll=lambda run, page, interval: polls.append((run, interval)))
     connect_s = await client.connect(PAGE_URL[page], query)
     run = await client.load(page, query)
     result = {"page": page, "query_sent": query, "query_echo": client.query_string,
@@ -1328,10 +1785,41 @@ async def inspect(cfg, target: str) -> dict:
               "errors": run.errors,
               "widgets": [{"key": w.key, "kind": w.kind, "label": w.label, "value": v,
                            "disabled": w.disabled} for w, v in client.values.values()],
-              "pages": client.pages, "page_script_hash": client.page_hash,
+              "buttons": [{"key": w.key, "label": w.label, "disabled": w.disabled}
+                          for w in client.buttons.values()],
+              "live": run.live, "pages": client.pages, "page_script_hash": client.page_hash,
               "cached_hashes": len(client.cache)}
     for step in cfg.then or []:  # e.g. --then tab=Step\ through : a widget change by key=value
         key, _, raw = step.partition("=")
+        if key == "press":  # --then press=Start (a button's key or label)
+            button = client.find_button(raw)
+            if button is None:
+                result.setdefault("then", []).append({"step": step, "error": "no such button"})
+                continue
+            run2 = await client.press(button)
+            result.setdefault("then", []).append(
+                {"step": step, "disabled": button.disabled,
+                 "latency": round(run2.t_end - run2.t0, 3), "errors": run2.errors,
+                 "live": run2.live, "elements": dict(run2.elements), "alerts": run2.alerts,
+                 "buttons": [(w.label, w.disabled) for w in client.buttons.values()]})
+            continue
+        if key == "wait":  # --then wait=10 : stay on the page; its live fragments are polled
+            before = len(polls)
+            await asyncio.sleep(float(raw))
+            got = polls[before:]
+            elements = Counter()
+            for r, _ in got:
+                elements.update(r.elements)
+            result.setdefault("then", []).append(
+                {"step": step, "polls": len(got),
+                 "intervals": dict(Counter(i for _, i in got)),
+                 "dropped": dict(Counter(r.dropped for r, _ in got if r.dropped)),
+                 "latency": [round(r.t_end - r.t0, 3) for r, _ in got if not r.dropped][:40],
+                 "errors": [e for r, _ in got for e in r.errors][:5],
+                 "elements": dict(elements), "alerts": [a for r, _ in got for a in r.alerts][-3:],
+                 "progress": [t for r, _ in got for t in r.progress][-4:],
+                 "buttons": [(w.label, w.disabled) for w in client.buttons.values()]})
+            continue
         match = [(w, v) for w, v in client.values.values() if w.key == key or w.label == key]
         if not match:
             result.setdefault("then", []).append({"step": step, "error": "no such widget"})
@@ -1374,7 +1862,7 @@ async def check_params(cfg, n: int) -> dict:
     rng = random.Random(cfg.seed)
     report: dict = {}
     for page in cfg.mix:
-        if page in ("home", "train"):
+        if page in ("home", "train", "transfer"):
             continue
         counts = defaultdict(Counter)
         rejected_examples = []
@@ -1427,7 +1915,7 @@ def main(argv=None) -> int:
     ap.add_argument("--think", type=float, default=2.0,
                     help="mean think time between actions, exponential (default 2.0 s; 0 = none)")
     ap.add_argument("--mix", default="convolution=0.4,colour=0.2,pretrained=0.3,home=0.1",
-                    help="page weights: home, convolution, colour, pretrained, train")
+                    help="page weights: home, convolution, colour, pretrained, train, transfer")
     ap.add_argument("--mode", choices=["browse", "link"], default="browse",
                     help="browse: one session per student, navigation + widget changes; "
                          "link: a new session per action (default browse)")
@@ -1445,6 +1933,23 @@ def main(argv=None) -> int:
                     help="leave actions started in the first S seconds out of the statistics")
     ap.add_argument("--models", default="default,resnet18,vgg16",
                     help="networks the Pretrained page may use (default: default,resnet18,vgg16)")
+    ap.add_argument("--jobs", metavar="JOB=P,...",
+                    help="the class presses job buttons: per think step, the chance that a student "
+                         "presses each (train = Start, ablation = Lecture ablation on the Train "
+                         "page; transfer = Compare all four, transfer_one = Train on the Transfer "
+                         "page; featurevis = Visualise in the Pretrained page's 'What channels "
+                         "look for' tab), going to its page first; e.g. train=0.3,ablation=0.05,"
+                         "transfer=0.1,featurevis=0.05 (default: none). Implies --poll")
+    ap.add_argument("--watch", type=float, default=15.0,
+                    help="with --jobs: after a press the student watches the live view for an "
+                         "exponential time of this mean (s; default 15; 0 = go on at once) "
+                         "before thinking and acting again; polls go on while on the page")
+    ap.add_argument("--own-seed", type=float, default=0.4,
+                    help="with --jobs train: the fraction of Start presses preceded by a seed "
+                         "of one's own (a distinct run; the others share the run on the "
+                         "defaults, as the server trains identical runs once) (default 0.4)")
+    ap.add_argument("--poll", action="store_true",
+                    help="poll the fragments with run_every as the browser does (on with --jobs)")
     ap.add_argument("--invalid", type=float, default=0.0,
                     help="fraction of links with garbage parameter values (robustness)")
     ap.add_argument("--server-pid", type=int, help="sample this process (and its children)")
@@ -1461,6 +1966,10 @@ def main(argv=None) -> int:
                     help="N random links per page of --mix: accepted / rejected per parameter")
     cfg = ap.parse_args(argv)
     cfg.mix = parse_mix(cfg.mix)
+    cfg.jobs = parse_jobs(cfg.jobs)
+    cfg.poll = cfg.poll or bool(cfg.jobs)
+    if cfg.jobs and cfg.mode == "link":
+        raise SystemExit("--jobs needs --mode browse (a live view is polled by its own tab)")
     cfg.models = [m.strip() for m in cfg.models.split(",") if m.strip()]
     for m in cfg.models:
         if m not in MODELS:

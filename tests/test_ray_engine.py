@@ -217,6 +217,51 @@ def test_a_lost_worker_is_reported_and_the_run_can_start_again(makers, ray_engin
     assert registry.stop_all()
 
 
+def test_a_job_waiting_for_a_worker_says_so_and_stops_at_once(makers, ray_address):
+    """Jobs of 2 CPUs on a 2-CPU cluster: the second waits for the first, the page says so,
+    the first still reports, and Stop ends the waiting one without a worker."""
+    from explorer.jobs.remote import WAITING
+
+    engine = engines.connect(ray_address)
+    engine.cpus_per_job = 2.0
+    registry = JobRegistry(engine=engine)
+    first = registry.get(makers["training"](registry, A, epochs=1000))
+    wait_for(lambda: first.snapshot().step > 0, progress=lambda: progress(first),
+             what="the first run's first steps")
+    second = registry.get(makers["training"](registry, A, epochs=1000, seed=7))
+    assert second.snapshot().message == WAITING and second.state == "queued"
+    step = first.snapshot().step
+    wait_for(lambda: first.snapshot().step > step, progress=lambda: progress(first),
+             what="the first run to go on while the second waits")
+    assert second.snapshot().message == WAITING
+    second.stop()
+    assert second.done and second.state == "stopped"
+    first.stop()
+    assert run_to_the_end(registry, first.job_id).state == "stopped"
+    assert registry.stop_all()
+
+
+def test_a_job_asks_ray_for_its_cpus_and_gpus(makers, ray_address, monkeypatch):
+    """EXPLORER_RAY_CPUS_PER_JOB / _GPUS_PER_JOB reach the actor's options (a GPU worker takes
+    the runs that ask for a GPU); on a cluster without GPUs such a run waits, and Stop ends it."""
+    from explorer.jobs.remote import WAITING
+
+    engine = engines.connect(ray_address)
+    engine.cpus_per_job, engine.gpus_per_job = 0.5, 0.25
+    asked = []
+    options = engine._actor_class.options
+    monkeypatch.setattr(engine, "_actor_class", type("Spy", (), {
+        "options": staticmethod(lambda **kw: asked.append(kw) or options(**kw))}))
+    registry = JobRegistry(engine=engine)
+    job = registry.get(makers["training"](registry, A, epochs=1000, seed=11))
+    assert asked[0]["num_cpus"] == 0.5 and asked[0]["num_gpus"] == 0.25
+    assert asked[0]["lifetime"] == "detached" and asked[0]["name"].endswith("." + job.job_id)
+    assert job.snapshot().message == WAITING and job.threads == 1
+    job.stop()
+    assert job.done and job.state == "stopped"
+    assert registry.stop_all()
+
+
 def test_a_job_nobody_follows_stops_on_its_worker(makers, ray_address):
     engine = engines.connect(ray_address)
     engine.orphan_seconds = 2.0
@@ -224,7 +269,7 @@ def test_a_job_nobody_follows_stops_on_its_worker(makers, ray_address):
     job = registry.get(makers["training"](registry, A, epochs=1000))
     wait_for(lambda: job.snapshot().step > 0, progress=lambda: progress(job),
              what="the first steps")
-    engine._forget(job)  # this replica stops polling (as if it had gone away)
+    engine.forget(job)  # this replica stops polling (as if it had gone away)
     actor = job.actor  # status() is not following: the watchdog goes on counting the silence
     wait_for(lambda: ray.get(actor.status.remote()) == "stopped", what="the orphaned run to stop")
 

@@ -35,7 +35,8 @@ from explorer.jobs.control import JobControl
 
 NAMESPACE = "cnn-explorer"
 POLL_SECONDS = 0.5  # how often the engine asks every live actor for its snapshot
-FETCHED_LINGER_SECONDS = 2.0  # then the actor leaves and frees its CPUs for the next job
+FETCHED_LINGER_SECONDS = 1.0  # then the actor leaves and frees its CPUs for the next job
+WAITING = "waiting for a free worker on the Ray cluster"
 LOST = ("The Ray worker running this job stopped (its machine or process went away). "
         "Start it again.")
 
@@ -179,7 +180,13 @@ class RemoteJob:
             self._template.stop()  # never started: ends here at once
             self._ended()
             return
-        if not self._done.is_set():
+        if self._poll is None and not self._done.is_set():  # no worker took it: nothing ran
+            with _quiet():
+                ray.kill(actor)
+            self._engine.forget(self)
+            self._template.stop()
+            self._ended()
+        elif not self._done.is_set():
             with _quiet():
                 actor.stop.remote()
 
@@ -235,6 +242,8 @@ class RemoteJob:
         shown = self._poll["snapshot"] if self._poll else self._template.snapshot()
         if self._lost is not None:
             return dataclasses.replace(shown, state="failed", message=self._lost)
+        if self._poll is None and self._actor is not None:  # created, no worker has it yet
+            return dataclasses.replace(shown, message=WAITING)
         return shown
 
     # -- for the engine ----------------------------------------------------------------
@@ -244,6 +253,8 @@ class RemoteJob:
 
     def finish(self, final: JobControl | None, lost: str | None = None) -> None:
         """The job ended there: keep its final copy (or why it was lost) and tell the registry."""
+        if self._done.is_set():  # stopped here while it waited for a worker
+            return
         self._final, self._lost = final, lost
         self._ended()
 
@@ -278,6 +289,7 @@ class RayEngine:
         self._actor_class = ray.remote(JobHost)
         self._lock = threading.Lock()
         self._live: dict[int, RemoteJob] = {}  # id(job): several registries may follow one run
+        self._asked: dict[int, tuple[Any, RemoteJob]] = {}  # id(job) -> its unanswered poll
         self._shared: dict[int, tuple[weakref.ref | None, Any, Any]] = {}
         self._poller: threading.Thread | None = None
 
@@ -338,30 +350,35 @@ class RayEngine:
                 if not live:
                     self._poller = None
                     return
+            started = time.monotonic()
             self.poll_once(live)
-            time.sleep(POLL_SECONDS)
+            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - started)))
 
     def poll_once(self, live: list[RemoteJob]) -> None:
-        """Ask every live actor for its snapshot; fetch the ended ones' final copies."""
-        refs = {}
+        """Ask every live actor for its snapshot (one question outstanding per actor: one still
+        waiting for a worker answers when it has one); fetch the ended ones' final copies."""
         for job in live:
+            if id(job) in self._asked:
+                continue
             try:
-                refs[job.actor.poll.remote()] = job
+                self._asked[id(job)] = (job.actor.poll.remote(), job)
             except Exception:  # noqa: BLE001 - Ray raises a plain Exception for a dead actor
-                self._forget(job)
+                self.forget(job)
                 job.finish(None, LOST)
+        refs = {ref: job for ref, job in self._asked.values()}
         if not refs:
             return
-        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=10.0)
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=POLL_SECONDS)
         for ref in ready:
             job = refs[ref]
+            self._asked.pop(id(job), None)
             try:
                 polled = ray.get(ref)
                 job.update(polled)
                 if polled["done"]:
                     self._fetch(job)
             except ray.exceptions.RayError:
-                self._forget(job)
+                self.forget(job)
                 job.finish(None, LOST)
 
     def _fetch(self, job: RemoteJob) -> None:
@@ -370,12 +387,13 @@ class RayEngine:
         state = ray.get(job.actor.result.remote())
         final = job_from_state(type(template), state,
                                {name: getattr(template, name) for name in fields})
-        self._forget(job)
+        self.forget(job)
         job.finish(final)
 
-    def _forget(self, job: RemoteJob) -> None:
+    def forget(self, job: RemoteJob) -> None:
         with self._lock:
             self._live.pop(id(job), None)
+        self._asked.pop(id(job), None)
 
     # -- jobs another replica started ---------------------------------------------
 
@@ -399,3 +417,4 @@ class RayEngine:
             return None
         template = job_from_state(cls, state, {})
         return RemoteJob(self, template, on_done, actor=actor), meta
+
