@@ -785,9 +785,9 @@ class StClient:
 
     def _on_new_session(self, msg: ForwardMsg) -> None:
         """A run starts. Which requests it answers: a full run answers the page run asked for
-        (unless it only carries on another run's st.rerun()); a fragment run answers the polls
-        of its fragments. Runs that end FINISHED_EARLY_FOR_RERUN hand their requests on. A
-        full run supersedes the polls sent before it was asked for and not started (the server
+        (the one waiting, if any: a run stopped under it hands it on); a fragment run answers
+        the polls of its fragments. Runs that end FINISHED_EARLY_FOR_RERUN hand their requests
+        on. A full run supersedes the polls sent before it was asked for and not started (the server
         folds them into it, or loses them with the runner it stops; polls sent after it are
         queued behind it and answered by a fragment run after it); the browser's timers are
         reset too (cleanupAutoReruns). A run that ends without script_finished was stopped for
@@ -811,11 +811,16 @@ class StClient:
         full = self.full_req
         if srv.full:
             self.stop_polling()  # as the browser does for a full run: the run re-registers them
-            if continuing:  # st.rerun(): it took the polls the server had by then
-                cutoff = prev.t_finished
-            elif full is not None and not full.done.is_set() and full not in srv.requests:
+            # The page run asked for is this one, unless this one only carries on a poll's
+            # st.rerun() and started before the request reached the server: then the server
+            # stops it for the request (runner.fastReruns: no script_finished) and the request
+            # moves on to the next run. (If that carried-on run finishes before the request
+            # gets there, the request is timed to its end: a rare, short, harmless error.)
+            if full is not None and not full.done.is_set() and full not in srv.requests:
                 srv.requests.append(full)
                 cutoff = full.t0
+            elif continuing:  # st.rerun(): it took the polls the server had by then
+                cutoff = prev.t_finished
             else:
                 cutoff = time.monotonic()
             for run in self.polls:
@@ -1194,6 +1199,8 @@ def record(session: int, t_ref: float, page: str, action: str, run: Run, detail:
         rec["live"] = sorted(set(run.live))  # run_every of the fragments the run drew
         rec["warnings"] = [body[:120] for f, body in run.alerts if f in ("warning", "error")][:3]
         rec["elements"] = dict(run.elements)
+        if run.progress:  # the live view's status line: "**Running**: epoch 0.5, step ..."
+            rec["progress"] = run.progress[-1]
     if run.dropped:
         rec["dropped"] = run.dropped
     return rec
@@ -1759,6 +1766,12 @@ def _trace_printer(t0):
             extra = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
         elif typ == "page_info_changed":
             extra = msg.page_info_changed.query_string[:100]
+        elif typ == "new_session":
+            extra = f"fragments={list(msg.metadata.run.fragment_ids)}"
+        elif typ == "auto_rerun":
+            extra = f"{msg.auto_rerun.fragment_id} every {msg.auto_rerun.interval:g} s"
+        elif typ == "stop_auto_rerun":
+            extra = str(list(msg.stop_auto_rerun.fragment_ids))
         print(f"  {time.monotonic() - t0:8.3f}s {size:8d} B {typ} {extra} "
               f"path={list(msg.metadata.delta_path)}", file=sys.stderr)
     return trace

@@ -105,7 +105,7 @@ def test_captures_from_many_threads_agree_with_one_thread():
 
 
 def test_heavy_work_runs_at_most_the_slots_at_once(monkeypatch):
-    monkeypatch.setattr(concurrency, "_SLOTS", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(concurrency, "_SLOTS", concurrency.FairSlots(2))
     running = 0
     most = 0
     lock = threading.Lock()
@@ -129,11 +129,40 @@ def test_heavy_work_runs_at_most_the_slots_at_once(monkeypatch):
 
 
 def test_heavy_work_is_reentrant_in_one_thread(monkeypatch):
-    monkeypatch.setattr(concurrency, "_SLOTS", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(concurrency, "_SLOTS", concurrency.FairSlots(1))
     with concurrency.heavy_work(), concurrency.heavy_work():  # would deadlock if not re-entrant
         pass
     assert concurrency._SLOTS.acquire(blocking=False)  # released again
     concurrency._SLOTS.release()
+
+
+def test_a_released_slot_goes_to_the_first_waiter_not_back_to_its_holder():
+    """A job that works in steps releases its slot and asks again at once: a page's pass that
+    was waiting gets it first (a plain semaphore let the job take it straight back)."""
+    slots = concurrency.FairSlots(1)
+    assert slots.acquire()
+    order: list[str] = []
+    waiting = threading.Event()
+
+    def page() -> None:
+        waiting.set()
+        slots.acquire()
+        order.append("page")
+        slots.release()
+
+    thread = threading.Thread(target=page)
+    thread.start()
+    waiting.wait()
+    while not slots._waiters:  # the page queues
+        time.sleep(0.001)
+    slots.release()
+    assert not slots.acquire(blocking=False)  # handed to the page, not free
+    slots.acquire()  # the job's next step: after the page's pass
+    order.append("job")
+    slots.release()
+    thread.join()
+    assert order == ["page", "job"]
+    assert slots.acquire(blocking=False)
 
 
 @pytest.mark.parametrize(("value", "expected"), [("3", 3), ("0", None), ("x", None), ("", None)])

@@ -7,6 +7,7 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -158,6 +159,33 @@ def test_the_conv_layers_of_the_default_network(default):
 
 
 # ---------------------------------------------------------------- the job
+
+
+def test_a_visualisation_holds_the_heavy_slot_and_the_network_one_step_at_a_time(default):
+    """Between steps the server's heavy-work slot and the network's private copy are free, so
+    students' passes (the Pretrained page on the same network) do not wait for the whole run."""
+    from explorer.jobs import concurrency
+    from explorer.networks.private_copy import copy_of
+
+    free_between_steps = []
+
+    def take_both() -> None:  # as another session's thread would (the copy's lock is an RLock)
+        slot = concurrency._SLOTS.acquire(blocking=False)
+        lock = copy_of(default.model).lock.acquire(blocking=False)
+        free_between_steps.append(slot and lock)
+        if slot:
+            concurrency._SLOTS.release()
+        if lock:
+            copy_of(default.model).lock.release()
+
+    def on_step(step, images, values):
+        other = threading.Thread(target=take_both)
+        other.start()
+        other.join()
+
+    featurevis.visualise(default.model, "conv1", [0], settings=VisSettings(
+        steps=4, size=32, jitter=2), on_step=on_step, **norm(default))
+    assert free_between_steps == [True] * 4
 
 
 def test_the_job_reports_steps_and_finishes(default):

@@ -308,7 +308,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(ray_engine, monkeypatch):
     next(b for b in run(at).button if b.label == "Start").click()
     run(at)
     assert not at.exception, at.exception
-    assert any("Runs train on Ray at" in caption.value for caption in at.caption)
+    assert any("Runs train on the Ray cluster at" in caption.value for caption in at.caption)
     job = registry.get(at.session_state["train.job"])
     assert type(job).__name__ == "RemoteJob"
     wait_for(lambda: job.done, progress=lambda: progress(job), what="the page's run")

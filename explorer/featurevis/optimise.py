@@ -242,25 +242,29 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
     optimiser = torch.optim.Adam(parameters.parameters(), lr=settings.learning_rate)
     history: list[np.ndarray] = []
     stopped = False
-    with activations.differentiable(model, None if layer == LOGITS else layer) as network:
+    # each step holds the server's heavy-work slot on its own: a student's forward pass on
+    # another page waits for one step, not for the whole visualisation
+    with activations.differentiable_steps(model, None if layer == LOGITS else layer) as (
+            network, one_step):
         for step in range(1, settings.steps + 1):
             if should_stop is not None and should_stop():
                 stopped = True
                 break
-            images = parameters()
-            seen = random_transform(images, settings, generator)
-            values = unit_values(network(normalise(seen, mean, std)), units)
-            loss = -values.sum()
-            if settings.tv_weight:
-                loss = loss + settings.tv_weight * total_variation(images).sum()
-            optimiser.zero_grad()
-            (gradient,) = torch.autograd.grad(loss, [parameters.raw])
+            with one_step():
+                images = parameters()
+                seen = random_transform(images, settings, generator)
+                values = unit_values(network(normalise(seen, mean, std)), units)
+                loss = -values.sum()
+                if settings.tv_weight:
+                    loss = loss + settings.tv_weight * total_variation(images).sum()
+                optimiser.zero_grad()
+                (gradient,) = torch.autograd.grad(loss, [parameters.raw])
             parameters.raw.grad = gradient
             optimiser.step()
             history.append(values.detach().numpy().copy())
             if on_step is not None:
                 on_step(step, images.detach(), values.detach())
-        with torch.no_grad():
+        with one_step(), torch.no_grad():
             final = parameters()
             reached = unit_values(network(normalise(final, mean, std)), units)
     return VisResult(final.permute(0, 2, 3, 1).numpy().astype(np.float32), units,

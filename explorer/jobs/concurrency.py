@@ -15,6 +15,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -38,7 +39,37 @@ class _Counters:
     wait_seconds: float = 0.0
 
 
-_SLOTS = threading.BoundedSemaphore(heavy_slots())
+class FairSlots:
+    """A counting semaphore that serves waiters in the order they came: a slot released while
+    others wait goes to the first of them, so a thread that releases and asks again (a job
+    working in steps) queues behind them instead of taking the slot straight back."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._lock = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            if not blocking:
+                return False
+            ticket = threading.Event()
+            self._waiters.append(ticket)
+        ticket.wait()  # release() hands the slot over: it stays taken
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._free += 1
+
+
+_SLOTS = FairSlots(heavy_slots())
 _HELD = threading.local()  # .depth: nesting in this thread
 _COUNTERS = _Counters()
 _COUNTERS_LOCK = threading.Lock()

@@ -294,7 +294,8 @@ class RayEngine:
         self._poller: threading.Thread | None = None
 
     def describe(self) -> str:
-        return f"Ray at {self.address} ({self.cpus_per_job:g} CPU, {self.gpus_per_job:g} GPU a job)"
+        gpus = f" and {self.gpus_per_job:g} GPU" if self.gpus_per_job else ""
+        return f"the Ray cluster at {self.address}, {self.cpus_per_job:g} CPU{gpus} a run"
 
     def make(self, factory: Callable[[int, Any], Any], threads: int,
              on_done: Callable[[Any], None], browser: str | None = None) -> RemoteJob:

@@ -43,24 +43,49 @@ def differentiable(model: nn.Module, layer: str | None) -> Iterator[Callable[[to
     private = copy_of(model)
     with heavy_work(), private.lock:
         torch.set_flush_denormal(True)
-        if layer is None:
-            yield private.module
-            return
-        (layer,) = check_layers(private, layer)
-        if private.traced:
-            extractor = extractor_for(private, (layer,))
-            yield lambda x: extractor(x)[layer]
-            return
-        module = dict(private.module.named_modules())[layer]
+        yield _layer_function(private, layer)
 
-        def run(x: torch.Tensor) -> torch.Tensor:
-            stored: list[torch.Tensor] = []
-            with forward_hooks({layer: module}, lambda _name: lambda _m, _i, out:
-                                stored.append(out) if not stored else None):
-                private.module(x)
-            return stored[0]
 
-        yield run
+@contextlib.contextmanager
+def differentiable_steps(model: nn.Module, layer: str | None) -> Iterator[
+        tuple[Callable[[torch.Tensor], torch.Tensor],
+              Callable[[], contextlib.AbstractContextManager[None]]]]:
+    """(run, step) for a long optimisation: `run` as differentiable's function, called only
+    inside `with step():`, which holds a heavy-work slot and the copy's lock for one step (the
+    forward and backward passes). Nothing is held between steps, so other sessions' passes on
+    the server, and on this network, run between them instead of waiting for the whole
+    optimisation."""
+    private = copy_of(model)
+    with private.lock:
+        run = _layer_function(private, layer)
+
+    @contextlib.contextmanager
+    def step() -> Iterator[None]:
+        with heavy_work(), private.lock:
+            torch.set_flush_denormal(True)
+            yield
+
+    yield run, step
+
+
+def _layer_function(private, layer: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """x -> the layer's output on the private copy (caller holds the copy's lock)."""
+    if layer is None:
+        return private.module
+    (layer,) = check_layers(private, layer)
+    if private.traced:
+        extractor = extractor_for(private, (layer,))
+        return lambda x: extractor(x)[layer]
+    module = dict(private.module.named_modules())[layer]
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        stored: list[torch.Tensor] = []
+        with forward_hooks({layer: module}, lambda _name: lambda _m, _i, out:
+                           stored.append(out) if not stored else None):
+            private.module(x)
+        return stored[0]
+
+    return run
 
 
 # ---------------------------------------------------------------------------
