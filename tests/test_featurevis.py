@@ -67,6 +67,54 @@ def test_the_final_values_are_the_units_own(default, conv2):
     np.testing.assert_allclose(np.diag(again), conv2.values, rtol=1e-4, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def act2(default):
+    """8 channels after the default network's second ReLU, optimised once (issue #25: 5 of 8
+    stayed a blank grey square when the optimisation started where the ReLU is off)."""
+    settings = VisSettings(steps=256, size=32, jitter=2)
+    return visualise(default.model, "act2", range(8), settings=settings, **norm(default))
+
+
+def test_channels_after_a_relu_are_never_blank_where_an_example_excites_them(default, act2):
+    examples, _ = example_images("default", 32)
+    real = featurevis.unit_values_of_images(default.model, "act2", range(8), examples,
+                                            **norm(default))
+    best = real.max(axis=0)  # (8,) the best Shapes test picture per channel
+    excited = best > 0
+    assert excited.any()
+    # every channel some example excites gets a picture that excites it at least as much
+    assert (act2.values[excited] >= best[excited]).all(), (act2.values, best)
+    assert (act2.images.std(axis=(1, 2, 3))[excited] > 0.01).all()  # not a flat grey square
+    x = torch.from_numpy(act2.images).permute(0, 3, 1, 2)  # the values reported are the ReLU's
+    again = featurevis.unit_values_of_images(default.model, "act2", range(8), x, **norm(default))
+    np.testing.assert_allclose(np.diag(again), act2.values, rtol=1e-4, atol=1e-5)
+    assert (act2.history >= 0).all()  # post-ReLU values, never the leaky objective
+
+
+def test_the_input_of_a_relu_is_found_in_the_traced_graph(default):
+    from explorer.networks.activations import relu_input
+
+    assert relu_input(default.model, "act2") in ("bn2", "conv2")
+    assert relu_input(default.model, "conv2") is None  # not a ReLU
+    assert relu_input(default.model, "no such layer") is None
+
+    class Functional(nn.Module):  # F.relu in forward, not a module
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.relu(self.conv(x)).mean(dim=(2, 3))
+
+    functional = Functional()
+    from explorer.networks.activations import layer_names
+
+    relu = next(name for name in layer_names(functional) if "relu" in name)
+    assert relu_input(functional, relu) == "conv"
+    sequential = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3))
+    assert relu_input(sequential, "1") == "0"  # VGG's in-place ReLUs
+
+
 def test_a_class_logit_can_be_maximised(default):
     result = visualise(default.model, LOGITS, [0, 1], settings=VisSettings(steps=40, size=32,
                                                                            jitter=2),

@@ -9,6 +9,8 @@ Distill 2017):
   frequencies move first) and with decorrelated colours (ImageNet's colour covariance);
 - every step sees a randomly jittered, scaled and rotated copy (robust features only);
 - an optional total-variation penalty smooths what is left.
+A channel read after a ReLU is optimised on the ReLU's input (through a leaky ReLU, plus its
+strongest unit), so the gradient flows while the channel is still off (see visualise).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ COLOUR_CORRELATION = _COLOUR_SQRT / _COLOUR_SQRT.norm(dim=0).max()
 LOGITS = "logits"  # the network's output: one class per image instead of one channel
 MAX_STEPS = 1024
 MAX_BATCH = 64  # channels optimised at once
+LEAK = 0.1  # the slope below zero that lets the gradient through a ReLU that is off
+SPOT = 0.1  # the weight of a ReLU channel's strongest unit in what is maximised
 MAX_BATCH_PIXELS = 16 * 128 * 128  # channels x side x side of one optimisation (work bound)
 
 
@@ -242,10 +246,31 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
     optimiser = torch.optim.Adam(parameters.parameters(), lr=settings.learning_rate)
     history: list[np.ndarray] = []
     stopped = False
+    # After a ReLU, a channel that is off everywhere (the usual start) passes no gradient and
+    # the picture never leaves its grey start. So the optimisation runs on the ReLU's input
+    # through a leaky ReLU (slope LEAK below zero: Lucid's ReLU gradient override), and reports
+    # the ReLU's own output.
+    before = None if layer == LOGITS else activations.relu_input(model, layer)
+    cut = None if layer == LOGITS else (before or layer)
+
+    def objective(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what is maximised, what is reported) per image."""
+        if before is None:
+            values = unit_values(output, units)
+            return values, values
+        reported = unit_values(F.relu(output), units)
+        leaky = unit_values(F.leaky_relu(output, LEAK), units)
+        if output.dim() != 4:
+            return leaky, reported
+        # plus the strongest unit's input: a channel off everywhere turns on in one spot
+        # before its whole map can (weighted SPOT, so the map's mean leads once it is on)
+        index = torch.as_tensor(list(units), dtype=torch.long)
+        strongest = output[torch.arange(len(index)), index].flatten(1).max(dim=1).values
+        return leaky + SPOT * strongest, reported
+
     # each step holds the server's heavy-work slot on its own: a student's forward pass on
     # another page waits for one step, not for the whole visualisation
-    with activations.differentiable_steps(model, None if layer == LOGITS else layer) as (
-            network, one_step):
+    with activations.differentiable_steps(model, cut) as (network, one_step):
         for step in range(1, settings.steps + 1):
             if should_stop is not None and should_stop():
                 stopped = True
@@ -253,8 +278,8 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
             with one_step():
                 images = parameters()
                 seen = random_transform(images, settings, generator)
-                values = unit_values(network(normalise(seen, mean, std)), units)
-                loss = -values.sum()
+                maximised, values = objective(network(normalise(seen, mean, std)))
+                loss = -maximised.sum()
                 if settings.tv_weight:
                     loss = loss + settings.tv_weight * total_variation(images).sum()
                 optimiser.zero_grad()
@@ -266,7 +291,7 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
                 on_step(step, images.detach(), values.detach())
         with one_step(), torch.no_grad():
             final = parameters()
-            reached = unit_values(network(normalise(final, mean, std)), units)
+            reached = objective(network(normalise(final, mean, std)))[1]
     return VisResult(final.permute(0, 2, 3, 1).numpy().astype(np.float32), units,
                      reached.numpy(), np.asarray(history, dtype=np.float32).reshape(-1, len(units)),
                      len(history), stopped)

@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import fx, nn
 
 from explorer.jobs.concurrency import heavy_work
 from explorer.networks.private_copy import (
@@ -16,6 +17,7 @@ from explorer.networks.private_copy import (
     copy_of,
     extractor_for,
     forward_hooks,
+    returned_nodes,
 )
 
 MAX_GROUP = 40  # group_layers splits a top-level block with more names than this
@@ -66,6 +68,24 @@ def differentiable_steps(model: nn.Module, layer: str | None) -> Iterator[
             yield
 
     yield run, step
+
+
+def relu_input(model: nn.Module, layer: str) -> str | None:
+    """The layer whose output is the input of `layer` when `layer` is a ReLU (an nn.ReLU module
+    or F.relu / torch.relu in the traced graph), else None; None too for models that could not
+    be traced (hooks see only module outputs)."""
+    private = copy_of(model)
+    if not private.traced or layer not in private.names:
+        return None
+    nodes = returned_nodes(private.graph)
+    node = nodes[layer]
+    modules = dict(private.module.named_modules())
+    is_relu = (node.op == "call_module" and isinstance(modules.get(node.target), nn.ReLU)) or (
+        node.op == "call_function" and node.target in (F.relu, torch.relu, torch.relu_)) or (
+        node.op == "call_method" and node.target in ("relu", "relu_"))
+    if not is_relu or not node.args or not isinstance(node.args[0], fx.Node):
+        return None
+    return next((name for name, known in nodes.items() if known is node.args[0]), None)
 
 
 def _layer_function(private, layer: str | None) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -222,6 +222,13 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
             with columns[i % len(columns)]:
                 st.image(_patches(pictures, field, examples.top), width="stretch",
                          output_format="PNG")
+        dead = [examples.channel for examples in found if examples.top[0].value <= 0]
+        if dead:
+            names = ", ".join(str(channel) for channel in dead)
+            st.info(f"Channel{'s' if len(dead) > 1 else ''} {names}: dead for every picture of "
+                    f"the {where} (no unit above zero anywhere), so no real picture excites "
+                    f"{'them' if len(dead) > 1 else 'it'}; the optimised picture shows what "
+                    "would.", icon=":material/visibility_off:")
         with st.expander("Least-activating patches"):
             lows = st.columns(len(columns))
             for i, examples in enumerate(found):
