@@ -12,7 +12,7 @@ PAGE = "train"
 OWNER_KEY = kept(f"{PAGE}.owner")  # this tab's secret owner token (explorer.ui.heartbeat reads it)
 ABLATION_KEY = f"{PAGE}.ablation"  # [(variant key, job id)] of this tab's latest ablation
 XSRF_COOKIE = "_streamlit_xsrf"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0  # every watcher's poll redraws the run: 1 s polls of a class saturated a core
 
 
 @st.cache_resource

@@ -238,7 +238,7 @@ def range_result() -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live_view(job_id: str, dataset: data.Dataset | None) -> None:
-    """Polls the job about once a second while it runs; the rest of the page stays put until
+    """Polls the job every POLL_SECONDS (2 s) while it runs; the rest of the page stays put until
     the run's state changes (queued -> running, paused, done): then the whole page redraws,
     so the buttons outside this fragment match the run."""
     me = session_owner()

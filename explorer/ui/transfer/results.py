@@ -30,7 +30,7 @@ PAGE = "transfer"
 GROUP_KEY = f"{PAGE}.group"  # the job ids the last Train / Compare press started
 REFUSED_KEY = f"{PAGE}.refused"
 DRAWN_KEY = f"{PAGE}.drawn"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0  # as the Train page (explorer/ui/training_session.py)
 
 
 def my_runs() -> list[TransferJob]:
@@ -190,7 +190,7 @@ def show_group(snaps: list[TransferSnapshot]) -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live_group(job_ids: tuple[str, ...]) -> None:
-    """Polls the runs about once a second; the whole page redraws when a run's state changes
+    """Polls the runs every POLL_SECONDS (2 s); the whole page redraws when a run's state changes
     (so the buttons, the predictions and the downloads follow)."""
     me = session_owner()
     if me is not None:
