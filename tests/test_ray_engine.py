@@ -287,12 +287,10 @@ def test_an_unreachable_address_runs_jobs_here_and_says_why(monkeypatch):
 def test_the_train_page_runs_on_ray_as_it_does_here(ray_engine, monkeypatch):
     """The page does not know the engine: Start, a live curve, the finished run's results and
     downloads, and a caption that says where runs train."""
-    from streamlit.testing.v1 import AppTest
-
     from explorer.jobs import registry as job_registry
     from explorer.training import data
+    from explorer.ui import training_session
     from explorer.ui.training import setup as training_setup
-    from tests.helpers import run
 
     small = data.shapes_dataset(n_train=512, n_test=256)
     spec = data.DATASETS["shapes"]
@@ -301,6 +299,19 @@ def test_the_train_page_runs_on_ray_as_it_does_here(ray_engine, monkeypatch):
     training_setup._dataset_store()[0].clear()
     registry = JobRegistry(engine=ray_engine)
     monkeypatch.setattr(job_registry, "_REGISTRY", registry)
+    training_session.registry.clear()  # the page keeps its registry in st.cache_resource
+    try:
+        page_on(registry)
+    finally:
+        training_session.registry.clear()  # later tests get the process's own again
+        training_setup._dataset_store()[0].clear()
+
+
+def page_on(registry: JobRegistry) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.helpers import run
+
     at = AppTest.from_file("../explorer/Home.py", default_timeout=HANG_SECONDS)
     at.run()
     at.switch_page("../pages/3_Train_a_CNN.py").run()
@@ -317,5 +328,4 @@ def test_the_train_page_runs_on_ray_as_it_does_here(ray_engine, monkeypatch):
     assert job.state == "finished"
     assert any("Test accuracy on all" in s.value for s in at.success)
     assert len(at.get("download_button")) == 3
-    training_setup._dataset_store()[0].clear()
     assert registry.stop_all()

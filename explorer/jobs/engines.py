@@ -81,6 +81,8 @@ def connect(address: str) -> Any:
     problem = reachable(address)
     if problem is None:
         try:
+            # a call after a disconnect must fail, not start a private cluster in this process
+            os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
             import ray
 
             from explorer.jobs.remote import NAMESPACE, RayEngine

@@ -358,6 +358,11 @@ class RayEngine:
     def poll_once(self, live: list[RemoteJob]) -> None:
         """Ask every live actor for its snapshot (one question outstanding per actor: one still
         waiting for a worker answers when it has one); fetch the ended ones' final copies."""
+        if not ray.is_initialized():  # disconnected (shut down): nothing will answer again
+            for job in live:
+                self.forget(job)
+                job.finish(None, LOST)
+            return
         for job in live:
             if id(job) in self._asked:
                 continue
