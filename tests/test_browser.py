@@ -344,7 +344,10 @@ def test_transfer_learning_from_uploaded_examples(page, server_url: str, tmp_pat
             arg=[MAIN, index + 1], timeout=TIMEOUT_MS)
     page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
     button(page, "Train", enabled=True).click()
-    wait_while_training(page, page.locator(MAIN, has_text="true class:"), "the run to finish")
+    # the page is idle between two polls of the live view: wait for the run's own word
+    wait_while_training(page, page.locator(MAIN, has_text="Frozen features + new head: finished"),
+                        "the run to finish")
+    page.locator(MAIN, has_text="true class:").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
     text = page.locator(MAIN).inner_text()
     assert "Frozen features + new head: finished" in text

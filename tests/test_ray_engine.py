@@ -110,6 +110,14 @@ def progress(job):
     return (job.state, getattr(snapshot, "step", None), getattr(snapshot, "epoch", None))
 
 
+def training_started(registry, makers, owner=A, **changes):
+    """A long training run (1,000 epochs) that has made its first steps."""
+    job = registry.get(makers["training"](registry, owner, epochs=1000, **changes))
+    wait_for(lambda: job.snapshot().step > 0, progress=lambda: progress(job),
+             what="the first steps")
+    return job
+
+
 def run_to_the_end(registry, job_id):
     job = registry.get(job_id)
     wait_for(lambda: job.done, progress=lambda: progress(job), what=f"job {job_id}")
@@ -160,9 +168,7 @@ def test_every_kind_of_job_runs_on_both_engines_with_the_same_result(kind, maker
 
 def test_pause_resume_and_stop_reach_the_actor(makers, ray_engine):
     registry = JobRegistry(engine=ray_engine)
-    job = registry.get(makers["training"](registry, A, epochs=1000))
-    wait_for(lambda: job.snapshot().step > 0, progress=lambda: progress(job),
-             what="the first steps")
+    job = training_started(registry, makers)
     job.pause()
     wait_for(lambda: job.state == "paused", progress=lambda: progress(job), what="a pause")
     assert job.pause_requested
@@ -179,10 +185,7 @@ def test_another_replica_finds_a_run_by_its_owner_and_by_its_id(makers, ray_engi
     """A run outlives the replica that started it: a tab reloaded on another replica claims
     its token there and follows the same run; a view-only link finds it by id."""
     first = JobRegistry(engine=ray_engine)  # C: a tab with no earlier runs on the cluster
-    job_id = makers["training"](first, C, epochs=1000)
-    started = first.get(job_id)
-    wait_for(lambda: started.snapshot().step > 0, progress=lambda: progress(started),
-             what="the first steps")
+    job_id = training_started(first, makers, C).job_id
     second = JobRegistry(engine=ray_engine)  # another replica: it never saw this run
     assert not second.claim(C, "another browser")  # the token is bound to its own browser
     assert second.claim(C, None)
@@ -205,9 +208,7 @@ def test_another_replica_finds_a_run_by_its_owner_and_by_its_id(makers, ray_engi
 
 def test_a_lost_worker_is_reported_and_the_run_can_start_again(makers, ray_engine):
     registry = JobRegistry(engine=ray_engine)
-    job = registry.get(makers["training"](registry, A, epochs=1000))
-    wait_for(lambda: job.snapshot().step > 0, progress=lambda: progress(job),
-             what="the first steps")
+    job = training_started(registry, makers)
     ray.kill(job.actor)  # the worker process goes away (a machine lost, an OOM kill)
     job = run_to_the_end(registry, job.job_id)
     assert job.state == "failed" and job.snapshot().state == "failed"
@@ -225,9 +226,7 @@ def test_a_job_waiting_for_a_worker_says_so_and_stops_at_once(makers, ray_addres
     engine = engines.connect(ray_address)
     engine.cpus_per_job = 2.0
     registry = JobRegistry(engine=engine)
-    first = registry.get(makers["training"](registry, A, epochs=1000))
-    wait_for(lambda: first.snapshot().step > 0, progress=lambda: progress(first),
-             what="the first run's first steps")
+    first = training_started(registry, makers)
     second = registry.get(makers["training"](registry, A, epochs=1000, seed=7))
     assert second.snapshot().message == WAITING and second.state == "queued"
     step = first.snapshot().step
@@ -266,9 +265,7 @@ def test_a_job_nobody_follows_stops_on_its_worker(makers, ray_address):
     engine = engines.connect(ray_address)
     engine.orphan_seconds = 2.0
     registry = JobRegistry(engine=engine)
-    job = registry.get(makers["training"](registry, A, epochs=1000))
-    wait_for(lambda: job.snapshot().step > 0, progress=lambda: progress(job),
-             what="the first steps")
+    job = training_started(registry, makers)
     engine.forget(job)  # this replica stops polling (as if it had gone away)
     actor = job.actor  # status() is not following: the watchdog goes on counting the silence
     wait_for(lambda: ray.get(actor.status.remote()) == "stopped", what="the orphaned run to stop")

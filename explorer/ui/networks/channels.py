@@ -170,12 +170,17 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
             live_vis(job.job_id, loaded)
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live_vis(job_id: str, loaded: zoo.LoadedModel) -> None:
+def _followed(job_id: str):
+    """The job a live view polls (None once it is gone), after this tab's heartbeat."""
     me = session_owner()
     if me is not None:
         registry().heartbeat(me)
-    job = registry().get(job_id)
+    return registry().get(job_id)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_vis(job_id: str, loaded: zoo.LoadedModel) -> None:
+    job = _followed(job_id)
     if job is None:
         return
     st.button("Stop", icon=":material/stop:", key=f"{PAGE}.featurevis.stop", on_click=_stop,
@@ -341,13 +346,10 @@ def _looks_for(snap) -> None:
         st.caption(f"what they look for: {snap.message}")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=POLL_SECONDS)
 def _live_looks_for(job_id: str) -> None:
     """One layer's visualisation as it forms; the page redraws once it is done."""
-    me = session_owner()
-    if me is not None:
-        registry().heartbeat(me)
-    job = registry().get(job_id)
+    job = _followed(job_id)
     if job is None:
         return
     _looks_for(job.snapshot())
