@@ -1142,16 +1142,25 @@ class StClient:
 # ----------------------------------------------------------------------------------------
 
 
-def parse_mix(text: str) -> dict:
-    mix = {}
-    for part in text.split(","):
+def _named_numbers(text: str | None, option: str, known, default: float) -> dict:
+    """NAME=NUMBER,... with every NAME in `known` (a missing number is `default`)."""
+    values: dict = {}
+    for part in (text or "").split(","):
         if not part.strip():
             continue
-        name, _, weight = part.partition("=")
+        name, _, number = part.partition("=")
         name = name.strip()
-        if name not in GENERATORS:
-            raise SystemExit(f"--mix: unknown page {name!r} (pages: {', '.join(GENERATORS)})")
-        mix[name] = float(weight) if weight else 1.0
+        if name not in known:
+            raise SystemExit(f"{option}: unknown name {name!r} (one of: {', '.join(known)})")
+        try:
+            values[name] = float(number) if number.strip() else default
+        except ValueError:
+            raise SystemExit(f"{option}: {part!r} is not NAME=NUMBER") from None
+    return values
+
+
+def parse_mix(text: str) -> dict:
+    mix = _named_numbers(text, "--mix", GENERATORS, 1.0)
     if not mix or sum(mix.values()) <= 0:
         raise SystemExit("--mix: no page with a positive weight")
     return mix
@@ -1159,19 +1168,9 @@ def parse_mix(text: str) -> dict:
 
 def parse_jobs(text: str | None) -> dict:
     """--jobs train=0.3,ablation=0.05,...: per think step, the chance of pressing each."""
-    jobs: dict = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        name, _, p = part.partition("=")
-        name = name.strip()
-        if name not in JOBS:
-            raise SystemExit(f"--jobs: unknown job {name!r} (jobs: {', '.join(JOBS)})")
-        try:
-            jobs[name] = float(p) if p.strip() else 0.1
-        except ValueError:
-            raise SystemExit(f"--jobs: {part!r} is not NAME=PROBABILITY") from None
-        if not 0 <= jobs[name] <= 1:
+    jobs = _named_numbers(text, "--jobs", JOBS, 0.1)
+    for name, p in jobs.items():
+        if not 0 <= p <= 1:
             raise SystemExit(f"--jobs: {name}: a probability is between 0 and 1")
     if sum(jobs.values()) > 1 + 1e-9:
         raise SystemExit("--jobs: the probabilities add up to more than 1")
