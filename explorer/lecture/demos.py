@@ -30,12 +30,15 @@ class Demo:
         return f"/{self.page}" + (f"?{urlencode(self.params)}" if self.params else "")
 
 
+MOTIVATION = "Motivation: the ImageNet challenge (ILSVRC)"
+DEEP = "Deep networks and feature hierarchies"
 BASICS = "2D convolution basics"
 CNNS = "Convolutional neural networks"
 PYTORCH = "Creating and visualising convolutional layers in PyTorch"
 TRAINING = "Training CNNs: backpropagation, batch norm, dropout, etc."
 TRANSFER = "Transfer learning from famous pre-trained networks"
-SECTIONS = (BASICS, CNNS, PYTORCH, TRAINING, TRANSFER)
+APPLICATIONS = "Other applications of deep learning"
+SECTIONS = (MOTIVATION, DEEP, BASICS, CNNS, PYTORCH, TRAINING, TRANSFER, APPLICATIONS)
 
 CAMERAMAN = {"image": "builtin", "photo": "cameraman"}
 LECTURE_5X5 = {"image": "pattern", "pattern": "lecture 5x5", "from": "grid",

@@ -34,8 +34,10 @@ def render_lecture() -> None:
     st.markdown(INTRO)
     columns_per_row = 3
     for section in SECTIONS:
-        st.subheader(section, anchor=False)
         demos = [demo for demo in DEMOS if demo.section == section]
+        if not demos:
+            continue
+        st.subheader(section, anchor=False)
         for start in range(0, len(demos), columns_per_row):
             row = st.columns(columns_per_row)
             for column, demo in zip(row, demos[start:start + columns_per_row], strict=False):
