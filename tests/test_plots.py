@@ -419,3 +419,22 @@ def test_jpeg_bytes_is_a_jpeg_of_the_picture():
     decoded = Image.open(io.BytesIO(plots.jpeg_bytes(pixels)))
     assert decoded.format == "JPEG" and decoded.size == (64, 48)
     assert np.abs(np.asarray(decoded) / 255.0 - pixels).max() < 0.05
+
+
+def test_png_bytes_decode_to_the_pixels_and_identical_pictures_are_encoded_once() -> None:
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    picture = rng.random((40, 30, 3)).astype(np.float32)
+    before = plots._ENCODED.misses
+    first = plots.png_bytes(picture)
+    again = plots.png_bytes(picture.copy())  # another array with the same pixels
+    assert again is first and plots._ENCODED.misses == before + 1
+    decoded = np.asarray(Image.open(io.BytesIO(first)))
+    np.testing.assert_array_equal(decoded, (picture * 255.0 + 0.5).astype(np.uint8))
+    changed = picture.copy()
+    changed[0, 0, 0] = 1.0 - changed[0, 0, 0]  # one pixel: a new picture, not the cached one
+    assert plots.png_bytes(changed) != first
+    assert plots.jpeg_bytes(picture) != first  # the format is part of the key

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer.jobs.bounded_cache import BoundedCache, array_digest
+
 # Diverging scale for signed values: blue < 0 < red, white at 0 (ColorBrewer RdBu, reversed).
 DIVERGING = [
     [0.0, "#053061"], [0.1, "#2166ac"], [0.2, "#4393c3"], [0.3, "#92c5de"], [0.4, "#d1e5f0"],
@@ -90,13 +92,25 @@ def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
     return _encoded(pixels, format="JPEG", quality=quality)
 
 
+# Encoded pictures for the whole server: a class looks at the same pictures (the defaults, a
+# lecture link, a dataset's examples), and encoding was a quarter of the pages' time while a
+# class trained (py-spy, benchmarks/stload.py --jobs); hashing the pixels costs about a tenth
+# of encoding them.
+_ENCODED: BoundedCache = BoundedCache(max_entries=2048, max_bytes=48 * 2**20, size=len)
+
+
 def _encoded(pixels: np.ndarray, **options) -> bytes:
+    if pixels.dtype != np.uint8:
+        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    key = (array_digest(pixels), tuple(sorted(options.items())))
+    return _ENCODED.get_or_compute(key, lambda: _encode(pixels, options))
+
+
+def _encode(pixels: np.ndarray, options: dict) -> bytes:
     import io
 
     from PIL import Image
 
-    if pixels.dtype != np.uint8:
-        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, **options)
     return buffer.getvalue()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from explorer.jobs.fair_share import get_turns
+from explorer.jobs.priority import lower_this_thread
 
 DONE_STATES = frozenset({"finished", "stopped", "failed"})
 
@@ -145,7 +146,9 @@ class JobControl:
     def _work(self) -> None:
         """The worker thread. A job that does not take turns itself (takes_turns, see
         jobs.fair_share) holds one turn on the cores for its whole run, so it never computes
-        beside a full set of training turns."""
+        beside a full set of training turns. Every job computes at a lower CPU priority than
+        the pages (jobs.priority)."""
+        lower_this_thread()
         if getattr(self, "takes_turns", False):
             self._run()
             return
