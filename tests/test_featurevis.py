@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from explorer.featurevis import optimise as featurevis
-from explorer.featurevis.inputs import example_images, parse_channels
+from explorer.featurevis.inputs import channels_argument, example_images, parse_channels
 from explorer.featurevis.job import VisJob
 from explorer.featurevis.optimise import (
     LOGITS,
@@ -269,9 +269,11 @@ def test_a_stopped_job_and_a_job_stopped_in_the_queue(default):
 def test_parse_channels():
     assert parse_channels("0-3,7,2") == [0, 1, 2, 3, 7]
     assert parse_channels(" ALL ") is None
-    for bad in ("", "a", "-1", "0-99"):
-        with pytest.raises(argparse.ArgumentTypeError):
+    for bad in ("", "a", "-1", "0-99", "0-999999999"):
+        with pytest.raises(ValueError):  # the page's message
             parse_channels(bad)
+        with pytest.raises(argparse.ArgumentTypeError):  # the command line's
+            channels_argument(bad)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -8,9 +8,15 @@ import sys
 import time
 from collections.abc import Sequence
 
-from explorer.featurevis.inputs import example_images, loaded_network, parse_channels
+from explorer.featurevis.inputs import channels_argument, example_images, loaded_network
 from explorer.featurevis.optimise import (
+    JITTER,
+    LEARNING_RATE,
     LOGITS,
+    SEED,
+    SIZE,
+    STEPS,
+    TV_WEIGHT,
     VisSettings,
     channel_count,
     check_batch,
@@ -31,15 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default (the app's Shapes network, offline) or a torchvision name "
                              "such as resnet18 or vgg16 (cached ImageNet weights)")
     parser.add_argument("--layer", help="layer name (see --list-layers) or 'logits'")
-    parser.add_argument("--channels", type=parse_channels, default=parse_channels("0-7"),
+    # every number is checked by the same fields as the page's (featurevis.optimise)
+    parser.add_argument("--channels", type=channels_argument, default=channels_argument("0-7"),
                         help="0-7, 0,3,5 or all (default 0-7)")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--size", type=int, help="picture side (default: the network's input)")
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate)
-    parser.add_argument("--jitter", type=int, help="pixels (default: size / 16)")
-    parser.add_argument("--tv", type=float, default=defaults.tv_weight, help="TV penalty weight")
+    parser.add_argument("--steps", type=STEPS.argparse_type(), default=defaults.steps)
+    parser.add_argument("--size", type=SIZE.argparse_type(),
+                        help="picture side (default: the network's input)")
+    parser.add_argument("--lr", type=LEARNING_RATE.argparse_type(),
+                        default=defaults.learning_rate)
+    parser.add_argument("--jitter", type=JITTER.argparse_type(),
+                        help="pixels (default: size / 16)")
+    parser.add_argument("--tv", type=TV_WEIGHT.argparse_type(), default=defaults.tv_weight,
+                        help="TV penalty weight")
     parser.add_argument("--pixels", action="store_true", help="plain pixels, not Fourier")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seed", type=SEED.argparse_type(), default=defaults.seed)
     parser.add_argument("--out", help="write the pictures as one PNG grid here")
     parser.add_argument("--list-layers", action="store_true")
     parser.add_argument("--json", action="store_true", help="one JSON line per channel")
@@ -59,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.layer:
         parser.error("--layer is required (see --list-layers)")
-    size = args.size or loaded.input_shape[1]
+    size = args.size if args.size is not None else loaded.input_shape[1]
     try:
         if args.channels is None:
             args.channels = list(range(channel_count(model, args.layer, loaded.input_shape)))

@@ -7,26 +7,23 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from explorer.featurevis.optimise import MAX_BATCH
+from explorer.featurevis.optimise import MAX_BATCH, MAX_CHANNEL
+from explorer.user_input import InputError, parse_index_ranges
 
 
 def parse_channels(text: str) -> list[int] | None:
     """"0-7" or "0,3,5" or "2-4,9" -> [0, 1, ...] (in order, without repeats); "all" -> None
-    (every channel of the layer)."""
-    if text.strip().lower() == "all":
-        return None
-    units: list[int] = []
+    (every channel of the layer). InputError (a ValueError) for anything else, checked before
+    any range is expanded: the page's box, its link and the command line share this."""
+    return parse_index_ranges(text, label="Channels", high=MAX_CHANNEL, max_count=MAX_BATCH)
+
+
+def channels_argument(text: str) -> list[int] | None:
+    """parse_channels for argparse (which then names --channels in its message)."""
     try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            low, _, high = part.partition("-")
-            units.extend(range(int(low), int(high or low) + 1))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: use numbers like 0-7 or 0,3,5") from exc
-    if not units or min(units) < 0:
-        raise argparse.ArgumentTypeError("name channels 0 or above, e.g. 0-7")
-    if len(set(units)) > MAX_BATCH:
-        raise argparse.ArgumentTypeError(f"at most {MAX_BATCH} channels at once")
-    return list(dict.fromkeys(units))
+        return parse_channels(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def loaded_network(name: str):

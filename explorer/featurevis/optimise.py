@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.networks import activations
+from explorer.user_input import NumberField
 
 # Lucid's square root of ImageNet's colour covariance (SVD), columns scaled to norm <= 1.
 _COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -37,6 +38,17 @@ MAX_BATCH = 64  # channels optimised at once
 LEAK = 0.1  # the slope below zero that lets the gradient through a ReLU that is off
 SPOT = 0.1  # the weight of a ReLU channel's strongest unit in what is maximised
 MAX_BATCH_PIXELS = 16 * 128 * 128  # channels x side x side of one optimisation (work bound)
+MAX_CHANNEL = 65_535  # the highest channel number anyone may type (layers have far fewer)
+
+# What a user may set, for the page, its links and the command line alike (explorer.user_input)
+STEPS = NumberField("Steps", 1, MAX_STEPS, integer=True)
+SIZE = NumberField("The picture side (pixels)", 8, 256, integer=True)
+LEARNING_RATE = NumberField("The learning rate", 1e-6, 1.0)
+JITTER = NumberField("Jitter (pixels)", 0, 64, integer=True)
+SCALE = NumberField("The zoom (fraction)", 0.0, 0.5)
+ROTATE = NumberField("The rotation (degrees)", 0.0, 45.0)
+TV_WEIGHT = NumberField("The TV penalty weight", 0.0, 100.0)
+SEED = NumberField("The seed", 0, 2**32 - 1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -58,16 +70,14 @@ class VisSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise ValueError(f"Steps must be 1 to {MAX_STEPS}; got {self.steps}.")
-        if not 8 <= self.size <= 256:
-            raise ValueError(f"The image side must be 8 to 256 pixels; got {self.size}.")
-        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
-            raise ValueError(f"The learning rate must be in (0, 1]; got {self.learning_rate}.")
-        if not 0 <= self.jitter <= self.size // 4:
-            raise ValueError(f"Jitter must be 0 to a quarter of the side ({self.size // 4}).")
-        if not (0 <= self.scale <= 0.5 and 0 <= self.rotate <= 45 and self.tv_weight >= 0):
-            raise ValueError("Scale must be 0-0.5, rotation 0-45 degrees, the TV weight >= 0.")
+        for field, value in ((STEPS, self.steps), (SIZE, self.size),
+                             (LEARNING_RATE, self.learning_rate), (JITTER, self.jitter),
+                             (SCALE, self.scale), (ROTATE, self.rotate),
+                             (TV_WEIGHT, self.tv_weight), (SEED, self.seed)):
+            field.check(value)  # InputError (a ValueError) naming the field, limits and value
+        if self.jitter > self.size // 4:
+            raise ValueError(f"Jitter must be 0 to a quarter of the side ({self.size // 4} "
+                             f"pixels); got {self.jitter}.")
 
 
 class ImageParameters(nn.Module):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from explorer.user_input import finite_float
 
 PAD_SIZE = 256  # the pad's coordinate system: 0..256 on both axes
 MAX_STROKES = 200
@@ -26,10 +27,8 @@ class Stroke:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return min(max(value, 0.0), float(PAD_SIZE)) if math.isfinite(value) else None
+    number = finite_float(value)  # None for 10**400 (OverflowError in float()), NaN, inf, True
+    return None if number is None else min(max(number, 0.0), float(PAD_SIZE))
 
 
 def clean_strokes(value: object) -> tuple[Stroke, ...]:
@@ -42,7 +41,8 @@ def clean_strokes(value: object) -> tuple[Stroke, ...]:
         if not isinstance(item, dict):
             continue
         size, colour, points = item.get("size"), item.get("colour"), item.get("points")
-        if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size):
+        size = finite_float(size)
+        if size is None:
             continue
         if not isinstance(colour, str) or not COLOUR.fullmatch(colour):
             continue

@@ -10,11 +10,30 @@ from pathlib import Path
 
 from explorer.training.data import DatasetError
 from explorer.training.settings import DEFAULT_THREADS
-from explorer.transfer.adapt import STRATEGIES, STRATEGY_ALIASES, TransferSettings
+from explorer.transfer.adapt import (
+    BATCH_SIZE,
+    EPOCHS,
+    EXAMPLES_PER_CLASS,
+    INPUT_SIZE,
+    LEARNING_RATE,
+    MAX_SECONDS,
+    SEED,
+    STRATEGIES,
+    STRATEGY_ALIASES,
+    THREADS,
+    TransferSettings,
+)
 from explorer.transfer.backbones import BACKBONES, Backbone, load_backbone
 from explorer.transfer.export import save_adapted, summary
 from explorer.transfer.job import TransferJob, TransferSnapshot
-from explorer.transfer.tasks import TASKS, TransferTask, builtin_task, task_from_zip
+from explorer.transfer.tasks import (
+    TASKS,
+    TEST_PER_CLASS,
+    TRAIN_PER_CLASS,
+    TransferTask,
+    builtin_task,
+    task_from_zip,
+)
 
 PROGRESS_EVERY = 2.0  # seconds between progress lines on stderr
 
@@ -37,15 +56,10 @@ def parse_strategies(text: str) -> tuple[str, ...]:
 
 
 def parse_per_class(text: str) -> int | None:
+    """'all' (None) or the examples per class, checked by the page's own field."""
     if text.strip().lower() == "all":
         return None
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'all'") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError("use at least 1 example per class")
-    return value
+    return EXAMPLES_PER_CLASS.argparse_type()(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,25 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"{' | '.join(TASKS)} (built in) or a zip / folder of class folders")
     parser.add_argument("--per-class", type=parse_per_class, default=defaults.examples_per_class,
                         help="training examples per class, or 'all' (default %(default)s)")
-    parser.add_argument("--train-per-class", type=int, default=200,
+    parser.add_argument("--train-per-class", type=TRAIN_PER_CLASS.argparse_type(), default=200,
                         help="built-in task: images generated per class to pick from")
-    parser.add_argument("--test-per-class", type=int, default=100,
+    parser.add_argument("--test-per-class", type=TEST_PER_CLASS.argparse_type(), default=100,
                         help="built-in task: test images per class")
     parser.add_argument("--strategy", type=parse_strategies, default=tuple(STRATEGIES),
                         help="comma list of " + ", ".join(STRATEGIES) + " (finetune = "
                              "finetune_last) or all (default)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--max-seconds", type=float, default=None,
+    parser.add_argument("--epochs", type=EPOCHS.argparse_type(), default=defaults.epochs)
+    parser.add_argument("--max-seconds", type=MAX_SECONDS.argparse_type(), default=None,
                         help="training-time budget of each strategy")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr", type=LEARNING_RATE.argparse_type(), default=None,
                         help="learning rate (default: each strategy's own)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--input-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=BATCH_SIZE.argparse_type(),
+                        default=defaults.batch_size)
+    parser.add_argument("--input-size", type=INPUT_SIZE.argparse_type(), default=None,
                         help="pixels the backbone sees (default: its own)")
     parser.add_argument("--no-cache", action="store_true",
                         help="frozen: train through the network instead of on cached features")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch threads")
+    parser.add_argument("--seed", type=SEED.argparse_type(), default=defaults.seed)
+    parser.add_argument("--threads", type=THREADS.argparse_type(), default=DEFAULT_THREADS,
+                        help="torch threads")
     parser.add_argument("--save-dir", type=Path, default=None,
                         help="write <strategy>.pt for each (torch.load(..., weights_only=True))")
     parser.add_argument("--json", action="store_true",
@@ -99,7 +115,8 @@ def load_task(args: argparse.Namespace, backbone: Backbone) -> TransferTask:
     from explorer.training.dataset_zip import zip_folder
 
     path = Path(args.task)
-    size = args.input_size or backbone.input_size[0]  # stored as the backbone will see it
+    # stored as the backbone will see it
+    size = args.input_size if args.input_size is not None else backbone.input_size[0]
     if path.is_dir():
         return task_from_zip(zip_folder(path), name=path.name, size=size)
     if path.is_file():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from torch import nn
 from explorer.jobs.concurrency import RNG_LOCK
 from explorer.training.settings import DEFAULT_THREADS
 from explorer.transfer.backbones import Backbone, build_architecture
+from explorer.user_input import NumberField
 
 # ---------------------------------------------------------------------------
 # Strategies (keys are what the page's select box shows)
@@ -53,6 +53,17 @@ STRATEGIES: dict[str, StrategySpec] = {
 STRATEGY_ALIASES = {"finetune": "finetune_last", "fine-tune": "finetune_last", "head": "frozen"}
 MAX_EPOCHS = 1000
 
+# What a user may set, for the page, its links and the command line alike (explorer.user_input)
+EXAMPLES_PER_CLASS = NumberField("Examples per class", 1, 100_000, integer=True)
+EPOCHS = NumberField("Epochs", 1, MAX_EPOCHS, integer=True)
+MAX_SECONDS = NumberField("The time budget (seconds)", 0.01, 24 * 3600)
+LEARNING_RATE = NumberField("The learning rate", 1e-8, 10.0)
+BATCH_SIZE = NumberField("The batch size", 1, 4096, integer=True)
+INPUT_SIZE = NumberField("The input size (pixels)", 16, 512, integer=True)
+SEED = NumberField("The seed", 0, 2**32 - 1, integer=True)
+THREADS = NumberField("Threads", 1, 256, integer=True)
+EVAL_SUBSET = NumberField("The evaluation subset", 1, 1_000_000, integer=True)
+
 
 @dataclass(frozen=True)
 class TransferSettings:
@@ -81,22 +92,13 @@ class TransferSettings:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of "
                              f"{list(STRATEGIES)}.")
-        if self.examples_per_class is not None and not 1 <= self.examples_per_class <= 100_000:
-            raise ValueError(f"examples_per_class must be at least 1 (or None for all); got "
-                             f"{self.examples_per_class}.")
-        if not 1 <= self.epochs <= MAX_EPOCHS:
-            raise ValueError(f"epochs must be 1 to {MAX_EPOCHS}; got {self.epochs}.")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be positive; got {self.max_seconds}.")
-        if self.learning_rate is not None and not (math.isfinite(self.learning_rate)
-                                                   and 0 < self.learning_rate <= 10):
-            raise ValueError(f"The learning rate must be in (0, 10]; got {self.learning_rate}.")
-        if not 1 <= self.batch_size <= 4096:
-            raise ValueError(f"The batch size must be 1 to 4096; got {self.batch_size}.")
-        if self.input_size is not None and not 16 <= self.input_size <= 512:
-            raise ValueError(f"input_size must be 16 to 512 pixels; got {self.input_size}.")
-        if self.eval_subset < 1 or self.threads < 1:
-            raise ValueError("eval_subset and threads must be at least 1.")
+        optional = ((EXAMPLES_PER_CLASS, self.examples_per_class),  # None = all / default
+                    (MAX_SECONDS, self.max_seconds), (LEARNING_RATE, self.learning_rate),
+                    (INPUT_SIZE, self.input_size))
+        required = ((EPOCHS, self.epochs), (BATCH_SIZE, self.batch_size), (SEED, self.seed),
+                    (THREADS, self.threads), (EVAL_SUBSET, self.eval_subset))
+        for field, value in (*((f, v) for f, v in optional if v is not None), *required):
+            field.check(value)  # InputError (a ValueError) naming the field, limits and value
 
     @property
     def lr(self) -> float:

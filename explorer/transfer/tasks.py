@@ -13,10 +13,14 @@ import torch.nn.functional as F
 from explorer.images.synthetic import LETTER_CLASSES, SHAPE_CLASSES, render_letters
 from explorer.training.data import Dataset, DatasetError, channel_stats, shapes_dataset
 from explorer.training.dataset_zip import dataset_from_zip
+from explorer.user_input import NumberField
 
 TASK_SIZE = 32  # built-in tasks are 32 x 32 RGB, like Shapes
 MIN_CLASSES, MAX_CLASSES = 2, 10  # examples per class (Teachable-Machine style)
 MAX_EXAMPLES = 500  # per class: more belongs in a zip
+# a built-in task's generated images per class (the command line's --train/--test-per-class)
+TRAIN_PER_CLASS = NumberField("Generated training images per class", 1, 5_000, integer=True)
+TEST_PER_CLASS = NumberField("Generated test images per class", 1, 2_000, integer=True)
 HOLD_OUT_MIN = 5  # every class needs this many examples before some are held out for testing
 HOLD_OUT_FRACTION = 0.2  # of each class (at least one image) when they are
 PER_CLASS_CHOICES = (5, 10, 20, 50, None)  # None = all; what the page offers
@@ -125,6 +129,8 @@ def builtin_task(name: str, *, train_per_class: int = 200, test_per_class: int =
     """A built-in task by TASKS key; deterministic by seed, cached per process."""
     if name not in TASKS:
         raise ValueError(f"Unknown task {name!r}; choose one of {list(TASKS)}.")
+    TRAIN_PER_CLASS.check(train_per_class)  # before anything is generated
+    TEST_PER_CLASS.check(test_per_class)
     spec = TASKS[name]
     dataset = spec.make(train_per_class, test_per_class, size=size, seed=seed)
     return TransferTask(name, "builtin", dataset)
