@@ -23,6 +23,18 @@ PAGES: tuple[PageInfo, ...] = (
         ready=True,
     ),
     PageInfo(
+        "architectures", "../pages/9_Architectures.py", "Architectures", ":material/timeline:",
+        "The ILSVRC story: top-5 error by year beside parameters and compute; GoogLeNet's "
+        "inception module counted branch by branch.",
+        ready=True,
+    ),
+    PageInfo(
+        "playground", "../pages/7_Playground.py", "Playground", ":material/scatter_plot:",
+        "Train a small neural network on 2-D points live: decision regions, every neuron over "
+        "the plane, a hidden unit as a half-space.",
+        ready=True,
+    ),
+    PageInfo(
         "convolution", "../pages/1_Convolution.py", "Convolution", ":material/blur_on:",
         "Slide a kernel over an image: correlation vs convolution, padding modes, stride, pooling.",
         ready=True,
@@ -52,6 +64,12 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo(
         "pretrained", "../pages/5_Pretrained_networks.py", "Pretrained networks", ":material/hub:",
         "Look inside AlexNet, VGG and ResNet layer by layer: predictions, activations, Grad-CAM.",
+        ready=True,
+    ),
+    PageInfo(
+        "deep", "../pages/8_Deep_networks.py", "Deep networks", ":material/stacked_line_chart:",
+        "Vanishing gradients layer by layer (sigmoid vs ReLU, batch norm, skip connections) and "
+        "residual vs plain networks trained side by side.",
         ready=True,
     ),
 )

@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer.networks import model_registry
 from explorer.ui.image_picker import image_picker
+from explorer.ui.networks import attributions as attributions_view
 from explorer.ui.networks import channels as channel_views
 from explorer.ui.networks import occlusion as occlusion_view
 from explorer.ui.networks import page as ui
@@ -39,6 +40,7 @@ lazy_tabs({
     "First-layer kernels": lambda: ui.kernels_panel(loaded),
     "Grad-CAM": lambda: ui.gradcam_panel(loaded, image, x, prediction),
     "Occlusion": lambda: occlusion_view.occlusion_panel(loaded, image, x, prediction),
+    "Attributions": lambda: attributions_view.attributions_panel(loaded, image, x, prediction),
     "What channels look for": lambda: channel_views.featurevis_panel(loaded),
     "Edges to objects": lambda: channel_views.hierarchy_panel(loaded, image, x),
     "Architecture": lambda: ui.architecture_panel(loaded),

@@ -1,6 +1,7 @@
 """CNN layers: backprop is correlation and convolution, receptive fields, dense = 1x1 conv."""
 
 from explorer.ui.convolution import layers as panels
+from explorer.ui.convolution.pattern_matching import pattern_panel
 from explorer.ui.widgets import lazy_tabs, page_header
 
 page_header(
@@ -14,4 +15,5 @@ lazy_tabs({
     "Receptive field": panels.receptive_field_panel,
     "Dense = 1x1 conv": panels.dense_panel,
     "Parameters": panels.parameters_panel,
+    "Pattern matching": pattern_panel,
 })

@@ -411,3 +411,35 @@ def test_a_big_networks_occlusion_map_fills_in_live(page, server_url: str,
     assert "red = evidence for" in text and "not measured yet" not in text
     assert_no_error(page)
     page.screenshot(path=screenshot_dir / "occlusion-live-resnet18.png")
+
+
+def test_deep_networks_page_trains_residual_vs_plain_live(browser, server_url: str,
+                                                          screenshot_dir: Path):
+    """The Deep networks page at 1280x720 in presenter mode: the gradient figure above the
+    fold; then residual vs plain (small: 2 blocks, 100 steps) trains live to the end."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.console_errors = errors  # read by assert_no_error
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        tab.goto(f"{server_url}/deep?present=1&tab=Vanishing+gradients")
+        wait_idle(tab, "Deep networks")
+        assert_no_error(tab)
+        chart = tab.locator(f'{MAIN} [data-testid="stPlotlyChart"]').first
+        chart.wait_for(timeout=TIMEOUT_MS)
+        assert chart.bounding_box()["y"] <= 720 - 150  # above the fold
+        assert "first / last" in tab.locator(MAIN).inner_text()
+        tab.screenshot(path=screenshot_dir / "deep-vanishing-1280x720.png")
+        tab.goto(f"{server_url}/deep?tab=Residual+vs+plain&blocks=2&csteps=100")
+        wait_idle(tab, "Deep networks")
+        tab.locator(f"{MAIN} button", has_text="Train the three").first.click()
+        tab.wait_for_function(  # the live table polls until all three have finished
+            f"""() => (document.querySelector('{MAIN}').innerText.match(/: finished/g) || [])
+                .length >= 3""", timeout=TIMEOUT_MS)
+        tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+        assert_no_error(tab)
+        tab.screenshot(path=screenshot_dir / "deep-residual-vs-plain.png")
+        assert not errors, errors
+    finally:
+        context.close()

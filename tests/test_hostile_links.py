@@ -107,17 +107,39 @@ PAGES = {
     ),
     "layers": (
         "../pages/6_CNN_layers.py",
-        ["Receptive field", "Dense = 1x1 conv", "Parameters"],
+        ["Receptive field", "Dense = 1x1 conv", "Parameters", "Pattern matching"],
         ["bp_n", "bp_k", "bp_cin", "bp_cout", "bp_seed", "rf_stack", "rf_row", "rf_col",
-         "dense_cin", "dense_out", "dense_batch", "p_cin", "p_cout", "p_n", "p_k", "present"],
+         "dense_cin", "dense_out", "dense_batch", "p_cin", "p_cout", "p_n", "p_k", "present",
+         "pm_tpl", "pm_scene", "pm_row", "pm_col", "pm_grid"],
+        [({}, ()), ({"pm_tpl": "drawn"}, ("Pattern matching",))],
+    ),
+    "architectures": (
+        "../pages/9_Architectures.py",
+        ["Inception"],
+        ["block", "variant", "ipic", "present"],
+        [({}, ())],
+    ),
+    "playground": (
+        "../pages/7_Playground.py",
+        ["Half-spaces", "Data"],
+        ["pg_problem", "pg_data", "pg_noise", "pg_test", "pg_points", "pg_features", "pg_hidden",
+         "pg_act", "pg_opt", "pg_lr", "pg_batch", "pg_reg", "pg_reg_rate", "pg_seed",
+         "pg_budget", "pg_clicked", "pg_unit", "owner"],
         [({}, ())],
     ),
     "pretrained": (
         "../pages/5_Pretrained_networks.py",
-        ["Activations", "First-layer kernels", "Grad-CAM", "What channels look for"],
+        ["Activations", "First-layer kernels", "Grad-CAM", "Attributions", "What channels look for"],
         [*PICKER_PARAMS, "model", "layer", "strongest", "shared", "channel", "class", "owner",
-         "vis_layer", "vis_channels"],
+         "vis_layer", "vis_channels", "methods", "ig_steps", "sg_samples", "sanity"],
         [({}, ()), ({"image": "pattern"}, ())],
+    ),
+    "deep": (
+        "../pages/8_Deep_networks.py",
+        ["Residual vs plain"],
+        ["depth", "width", "act", "bn", "skip", "batch", "seed", "steps", "lr", "blocks",
+         "csteps", "paths", "owner"],
+        [({}, ())],
     ),
 }
 
@@ -196,8 +218,13 @@ def test_every_parameter_with_a_hostile_value(page: str, context_index: int,
 
 # The tabs that read link parameters (the others only show what the sidebar chose).
 PARAMETER_TABS = {"convolution": ("Edges (Sobel)", "Pooling"), "colour": (), "train": (), "transfer": (),
-                  "layers": ("Receptive field", "Dense = 1x1 conv", "Parameters"),
-                  "pretrained": ("Activations", "Grad-CAM", "What channels look for")}
+                  "layers": ("Receptive field", "Dense = 1x1 conv", "Parameters",
+                             "Pattern matching"),
+                  "architectures": ("Inception",),
+                  "playground": ("Half-spaces",),
+                  "pretrained": ("Activations", "Grad-CAM", "Attributions",
+                                 "What channels look for"),
+                  "deep": ("Residual vs plain",)}
 
 
 @pytest.mark.parametrize("page", list(PAGES))

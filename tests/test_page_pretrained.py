@@ -18,7 +18,7 @@ from tests.helpers import run
 
 PAGE = "../pages/5_Pretrained_networks.py"
 K = "keep.pretrained."
-TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Occlusion",
+TABS = ["Predictions", "Activations", "First-layer kernels", "Grad-CAM", "Occlusion", "Attributions",
         "What channels look for", "Edges to objects", "Architecture", "Families compared"]
 
 
@@ -79,6 +79,7 @@ def test_every_tab_of_the_default_network(app: AppTest, tab: str) -> None:
                 "First-layer kernels": "conv1: 32 kernels of 3x3x3",
                 "Grad-CAM": "Grad-CAM for", "Architecture": "545,098 parameters",
                 "Occlusion": "Drop in probability when hidden",
+                "Attributions": "Integrated gradients:",
                 "What channels look for": "each regularisation keeps only what survives",
                 "Edges to objects": "**conv2** (sees 8 px)",
                 "Families compared": "GoogLeNet matches VGG16"}[tab]

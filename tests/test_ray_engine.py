@@ -22,7 +22,7 @@ from explorer.training.job import submit_training
 from tests.test_training import HANG_SECONDS, quadrant_dataset, tiny_settings, wait_for
 
 A, B, C = "a" * 32, "b" * 32, "c" * 32  # owner tokens of three tabs
-KINDS = ("training", "transfer", "featurevis")
+KINDS = ("training", "transfer", "featurevis", "gradients", "playground")
 
 
 def _free_port() -> int:
@@ -102,7 +102,23 @@ def makers(tiny):
                                             settings=settings, owner=owner, threads=threads,
                                             on_done=on_done, **norm), threads=1, owner=owner)
 
-    return {"training": training, "transfer": transfer, "featurevis": featurevis}
+    def gradients(registry, owner, **changes):
+        from explorer.gradients.identity import submit_steps
+        from explorer.gradients.settings import DeepSettings
+
+        settings = DeepSettings(**{"depth": 3, "width": 4, "batch_size": 8, "steps": 3,
+                                   **changes})
+        return submit_steps(registry, settings, owner=owner)
+
+    def playground(registry, owner, **changes):
+        from explorer.playground.job import submit_playground
+        from explorer.playground.settings import PlaygroundSettings
+
+        settings = PlaygroundSettings(**{"points": 100, "max_steps": 40, **changes})
+        return submit_playground(registry, settings, owner=owner)
+
+    return {"training": training, "transfer": transfer, "featurevis": featurevis,
+            "gradients": gradients, "playground": playground}
 
 
 def progress(job):
@@ -135,6 +151,12 @@ def outcome(job) -> dict:
     elif job.KIND == "transfer":
         result["epochs"] = snapshot.epoch
         result["accuracy"] = snapshot.test_accuracy
+    elif job.KIND == "gradients":  # the same seed and one torch thread: the same numbers
+        result["steps"] = snapshot.step
+        result["losses"] = snapshot.losses.tolist()
+    elif job.KIND == "playground":
+        result["steps"] = snapshot.step
+        result["losses"] = list(snapshot.curve_train)
     else:
         result["steps"] = snapshot.step
         result["images"] = snapshot.images
@@ -160,7 +182,7 @@ def test_every_kind_of_job_runs_on_both_engines_with_the_same_result(kind, maker
             assert got[name].shape == value.shape and (got[name] >= 0).all()
         else:
             assert got[name] == value, name
-    if kind != "featurevis":  # the ended job's network came back, ready for the model lists
+    if kind in ("training", "transfer"):  # the ended job's network came back, for the model lists
         assert isinstance(remote.model, torch.nn.Module)
         assert there.finished_visible_to(A, kind) == [remote]
     assert here.stop_all() and there.stop_all()
@@ -325,4 +347,22 @@ def page_on(registry: JobRegistry) -> None:
     assert job.state == "finished"
     assert any("Test accuracy on all" in s.value for s in at.success)
     assert len(at.get("download_button")) == 3
+    assert registry.stop_all()
+
+
+def test_one_batch_steps_reach_the_actor(ray_engine):
+    """The playground's Step: a paused run trains exactly one batch per press on its worker."""
+    from explorer.playground.job import submit_playground
+    from explorer.playground.settings import PlaygroundSettings
+
+    registry = JobRegistry(engine=ray_engine)
+    job = registry.get(submit_playground(registry, PlaygroundSettings(points=100, seed=5),
+                                         owner=A, paused=True))
+    job.step_once()  # before its worker took it: the step travels with the job's copy
+    wait_for(lambda: job.snapshot().step == 1, progress=lambda: progress(job),
+             what="the first step on the worker")
+    job.step_once()
+    wait_for(lambda: job.snapshot().step == 2, progress=lambda: progress(job),
+             what="the second step on the worker")
+    assert job.state == "paused" and job.snapshot().step == 2
     assert registry.stop_all()

@@ -126,12 +126,32 @@ def wait_serving(cluster: Cluster) -> None:
     raise TimeoutError(f"not serving after {STARTUP_CAP} s:\n{cluster.server_log()}")
 
 
-def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
-    """Stop serve.sh the way a user does: its trap stops the replicas and HAProxy."""
+def group_size(group: int) -> int:
+    """How many processes are left in a process group (serve.sh's replicas, HAProxy...)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                count += os.getpgid(int(entry.name)) == group
+    return count
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> int | None:
+    """Stop serve.sh the way a user does: its trap stops the replicas and HAProxy. Waits as
+    long as the group keeps shrinking (a busy machine is slow to stop three servers); 30 s
+    without a process ending is a hang."""
     if process.poll() is None:
         process.send_signal(sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
+        left = group_size(process.pid)
+        while True:
+            try:
+                process.wait(timeout=30)
+                break
+            except subprocess.TimeoutExpired:
+                now = group_size(process.pid)
+                if now >= left:
+                    break
+                left = now
     return process.poll()
 
 

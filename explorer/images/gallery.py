@@ -124,12 +124,65 @@ def lecture_picture() -> np.ndarray:
     return _fit(np.repeat(np.hstack(blocks)[..., None], 3, axis=-1), side=2 * THUMBNAIL_SIDE)
 
 
+def ilsvrc_picture() -> np.ndarray:
+    """The lecture's ILSVRC top-5 errors as bars in time order (grey: the 2012 runner-up
+    without a deep net; blue: AlexNet, VGG16, GoogLeNet, ResNet)."""
+    errors = list(lecture.ILSVRC_TOP5_ERROR.values())
+    height, bar, gap = 140, 42, 14  # 280 x 140: the cards' 2:1
+    pixels = np.ones((height, gap + len(errors) * (bar + gap), 3), dtype=np.float32)
+    for i, error in enumerate(errors):
+        top = height - 10 - round((height - 20) * error / max(errors))
+        colour = (0.6, 0.6, 0.6) if i == 0 else (0.12, 0.37, 0.75)
+        left = gap + i * (bar + gap)
+        pixels[top:height - 10, left:left + bar] = colour
+    pixels[height - 10, :] = 0.3  # the axis
+    return _fit(pixels, side=2 * THUMBNAIL_SIDE)
+
+
+def spiral_picture() -> np.ndarray:
+    """The playground's two spirals (r = 5 t, 1.75 turns) as red and blue dots on white (280 x
+    140: the cards' 2:1)."""
+    height, width = 140, 280
+    pixels = np.ones((height, width, 3), dtype=np.float32)
+    t = np.linspace(0, 1, 120, endpoint=False)
+    for delta, colour in ((0.0, (0.84, 0.38, 0.3)), (np.pi, (0.26, 0.58, 0.76))):
+        theta = 1.75 * t * 2 * np.pi + delta
+        px = np.round(width / 2 + 13.0 * 5 * t * np.sin(theta)).astype(int)
+        py = np.round(height / 2 - 13.0 * 5 * t * np.cos(theta)).astype(int)
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                if dx * dx + dy * dy <= 5:
+                    pixels[np.clip(py + dy, 0, height - 1), np.clip(px + dx, 0, width - 1)] = \
+                        colour
+    return _fit(pixels, side=2 * THUMBNAIL_SIDE)
+
+
+def vanishing_picture() -> np.ndarray:
+    """Gradient norms of a 12-layer sigmoid net as bars on a log scale, shrinking towards the
+    input by the sigmoid's slope 0.25 per layer (grey), beside flat ones (blue: with skip
+    connections); 280 x 140, the cards' 2:1."""
+    height, width, layers = 140, 280, 12
+    pixels = np.ones((height, width, 3), dtype=np.float32)
+    bar = width // (2 * layers + 2)
+    for i in range(layers):
+        shrink = (layers - 1 - i) * np.log10(4.0)  # decades lost below the last layer
+        top = 10 + round((height - 20) * min(1.0, shrink / 7.0))
+        left = bar // 2 + 2 * i * bar
+        pixels[top:height - 10, left:left + bar] = (0.6, 0.6, 0.6)
+        pixels[30:height - 10, left + bar:left + 2 * bar - 2] = (0.12, 0.37, 0.75)
+    pixels[height - 10, :] = 0.3  # the axis
+    return _fit(pixels, side=2 * THUMBNAIL_SIDE)
+
+
 CARD_PICTURES = {
     "lecture": lecture_picture,
+    "architectures": ilsvrc_picture,
+    "playground": spiral_picture,
     "convolution": sobel_edges_picture,
     "colour": colour_filter_picture,
     "layers": receptive_field_picture,
     "train": shapes_picture,
     "transfer": letters_picture,
     "pretrained": pretrained_input_picture,
+    "deep": vanishing_picture,
 }

@@ -90,6 +90,10 @@ class JobHost:
     def stop(self) -> None:
         self._job.stop()
 
+    def step_once(self) -> None:
+        """One more batch, then paused (jobs that step: the playground's)."""
+        self._job.step_once()
+
     def poll(self) -> dict[str, Any]:
         """What the pages read of a running job."""
         self._last_poll = time.monotonic()
@@ -197,6 +201,15 @@ class RemoteJob:
     def resume(self) -> None:
         if self._actor is not None:
             self._actor.resume.remote()
+
+    def step_once(self) -> None:
+        """One more batch, then paused: on the actor, or in the copy it will start from."""
+        with self._lock:
+            actor = self._actor
+        if actor is not None:
+            actor.step_once.remote()
+        else:
+            self._template.step_once()  # its pause and pending step travel with the copy
 
     def join(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)

@@ -16,7 +16,7 @@ def _grid(values) -> str:
 
 @dataclass(frozen=True)
 class Demo:
-    key: str  # "S1" ... "S19": the issue's numbering, shown on the card
+    key: str  # shown on the card: "S1" ... "S19" (the first demos), "23.1" ... (issue 23's items)
     section: str  # the lecture's section (its outline)
     title: str
     sentence: str  # what to look at
@@ -46,6 +46,34 @@ LECTURE_5X5 = {"image": "pattern", "pattern": "lecture 5x5", "from": "grid",
                "stride": "1", "dilation": "1"}
 
 DEMOS: tuple[Demo, ...] = (
+    Demo("23.6", MOTIVATION, "The ILSVRC story",
+         "ImageNet's top-5 error by year beside each winner's parameters and GFLOPS "
+         "(torchvision's weights metadata); click a network to look inside it.",
+         "25.6 % (2012 runner-up) → AlexNet 15.3 % → VGG16 7.5 % → GoogLeNet 6.7 % → "
+         "ResNet 3.6 %.",
+         "architectures", {"tab": "ILSVRC"}),
+    Demo("23.1", DEEP, "A hidden unit is a half-space; the output intersects them",
+         "Press Start: each hidden unit's boundary w·x + b = 0 turns until six half-spaces, "
+         "combined by the output, carve out XOR; with no hidden layer one line is all a "
+         "network can draw.",
+         "The boundary is perpendicular to w and shifted by −b/‖w‖; a is largest where x is "
+         "colinear with w. XOR: test accuracy ≥ 95 % with hidden units, ≤ 70 % without.",
+         "playground", {"pg_data": "xor", "pg_hidden": "6", "pg_features": '["x1", "x2"]',
+                        "pg_act": "tanh", "pg_unit": "0", "tab": "Half-spaces"}),
+    Demo("23.2", DEEP, "The vanishing gradient problem",
+         "A 12-layer plain CNN on a batch of Shapes: each layer's gradient norm on a log scale, "
+         "first to last; switch sigmoid to ReLU, add batch norm or skip connections.",
+         "Sigmoid (slope ≤ 0.25): the first layer's gradient is 4 × 10^-11 of the last's "
+         "(< 10^-2); ReLU with skip connections: 0.46 (> 0.1).",
+         "deep", {"tab": "Vanishing gradients", "depth": "12", "act": "sigmoid", "bn": "false",
+                  "skip": "false"}),
+    Demo("23.5", BASICS, "Pattern matching: a template found by correlation",
+         "Move the pattern: the correlation's peak follows it; beside a bright square plain "
+         "correlation is fooled, the normalised one is not.",
+         "The 3x8 example: Z = 40 (\"Big\") vs 32 (\"Small\"); conv 6.1 × 10^5 vs dense "
+         "2.2 × 10^11 weights.",
+         "layers", {"tab": "Pattern matching", "pm_tpl": "cross",
+                    "pm_scene": "noise and a bright square", "pm_row": "40", "pm_col": "20"}),
     Demo("S1", BASICS, "Boundary effects: valid, same, full",
          "A 9x9 uniform kernel on the 512x512 cameraman in the three modes, side by side.",
          "Output shapes full (520, 520), same (512, 512), valid (504, 504).",
@@ -118,6 +146,18 @@ DEMOS: tuple[Demo, ...] = (
          "VGG16 layer by layer: 13 convolutions (3x3) and 3 dense layers.",
          "138,357,544 parameters; about 3x AlexNet's.",
          "pretrained", {"model": "vgg16", "tab": "Architecture"}),
+    Demo("23.4", TRANSFER, "GoogLeNet's inception module",
+         "Four branches in parallel (1x1, 3x3, 5x5, pool), counted on torchvision's block, "
+         "against one convolution of the same output width.",
+         "inception3a: 155,136 weights vs 442,368 for one 3x3 conv 192→256; the 5x5 branch "
+         "makes only 32 channels.",
+         "architectures", {"tab": "Inception", "block": "inception3a", "variant": "torchvision"}),
+    Demo("23.3", TRANSFER, "Residual networks and the degradation problem",
+         "A shallow plain, a deep plain and a deep residual CNN trained side by side on Shapes "
+         "(press Train the three, about a minute); the unravelled view's 2^L paths.",
+         "Training error after 300 steps: shallow about 64 %, deep plain about 89 % (worse: "
+         "degradation), deep residual about 35-43 %; most of the 2^L paths are about L/2 long.",
+         "deep", {"tab": "Residual vs plain", "blocks": "20", "csteps": "300"}),
     Demo("S18", TRANSFER, "Receptive fields: five 3x3 = one 11x11",
          "Click an output unit of a stack of layers and see what it sees.",
          "Five 3x3 convolutions and one 11x11 both see 11 pixels; VGG16's last pool 212.",

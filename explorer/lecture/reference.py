@@ -45,3 +45,25 @@ COLOUR_WEIGHTS = {
     "blue": (-0.5, -0.5, 1.0),
     "red-blue": (0.5, -1.0, 0.5),
 }
+
+# "Pattern matching": a 2x1 template W found in a 3x8 image X by correlation; the slide's boxed
+# image cell is the window's top-left X[j1, j2]: "Big" at (1, 4) (window (4, 6)), "Small" at
+# (1, 5) (window (5, 3))
+PATTERN_TEMPLATE_2X1 = ((4,), (4,))
+PATTERN_IMAGE_3X8 = (
+    (4, 1, 3, 1, 2, 9, 1, 4),
+    (1, 1, 9, 0, 4, 5, 9, 6),
+    (8, 2, 7, 1, 6, 3, 5, 3),
+)
+PATTERN_BIG = (1, 4)
+PATTERN_SMALL = (1, 5)
+
+# "Large-scale image classification" ... "Residual networks": ILSVRC top-5 error rates, in %
+# (the 2012 runner-up, without a deep net, and the winners the lecture names)
+ILSVRC_TOP5_ERROR = {
+    "2012 runner-up": 25.6,
+    "AlexNet": 15.3,
+    "VGG16": 7.5,
+    "GoogLeNet": 6.7,
+    "ResNet": 3.6,
+}

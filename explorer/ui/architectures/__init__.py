@@ -1,0 +1,1 @@
+"""The Architectures page's panels: the ILSVRC story and the inception module."""
