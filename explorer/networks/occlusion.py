@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.jobs.priority import lower_this_thread
 from explorer.networks import activations
 
 MAX_POSITIONS = 256  # patches per map (forward passes): every button's work is bounded before it starts
@@ -201,6 +202,7 @@ class OcclusionRun:
 
     def _run(self) -> None:
         global _pending
+        lower_this_thread()  # a background map computes below the pages' priority, as jobs do
         try:
             with _RUN_SLOTS:  # at most BACKGROUND_RUNS maps at once; the others wait here
                 self._has_slot = True
