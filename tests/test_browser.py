@@ -71,12 +71,22 @@ def page(browser, server_url: str):
     context.close()
 
 
+# Settled: the script has finished, no element of an older run is still drawn (Streamlit marks
+# them data-stale while a run replaces them) and every picture in the main area has loaded.
+SETTLED = f"""() => document.querySelector('{APP_IDLE}') !== null
+    && document.querySelector('[data-stale="true"]') === null
+    && [...document.querySelectorAll('{MAIN} img')].every(img => img.complete)"""
+
+
+def wait_settled(tab) -> None:
+    """Wait (on progress, not on a clock) until the page shows one finished run."""
+    tab.wait_for_function(SETTLED, timeout=TIMEOUT_MS, polling=100)
+
+
 def wait_idle(tab, heading: str) -> None:
     """Wait until the script has finished and the page's title is drawn in the main area."""
     tab.locator(f"{MAIN} h1", has_text=heading).first.wait_for(timeout=TIMEOUT_MS)
-    tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
-    time.sleep(0.5)  # let images and fonts settle before the screenshot
-    tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    wait_settled(tab)
 
 
 # true once every picture in the main area has loaded (a broken one has naturalWidth 0)
@@ -443,3 +453,17 @@ def test_deep_networks_page_trains_residual_vs_plain_live(browser, server_url: s
         assert not errors, errors
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("view, expect", [("Autoencoder", "Top: test images"),
+                                          ("VAE", "Samples: D(z)")])
+def test_generative_views_show_their_sample_grid(page, server_url: str, screenshot_dir: Path,
+                                                 view: str, expect: str):
+    """The autoencoder's and the VAE's tabs load with the shipped weights' pictures."""
+    page.goto(f"{server_url}/generative?tab={view}")
+    wait_idle(page, "Generative models")
+    image = page.locator(f"{MAIN} [data-testid='stImage']").first
+    image.wait_for(timeout=TIMEOUT_MS)
+    assert expect in page.locator(MAIN).inner_text()
+    assert_no_error(page)
+    page.screenshot(path=screenshot_dir / f"generative-{view.lower()}.png")

@@ -3,12 +3,12 @@ on projector-sized screens, with the main figure above the fold and no error."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from explorer.catalogue import PAGES_BY_KEY
 from explorer.lecture.demos import DEMOS
 from tests.test_browser import (  # noqa: F401
     ALL_IMAGES_LOADED,
@@ -63,10 +63,7 @@ def test_every_card_opens_its_demo_in_presenter_mode(browser, server_url: str, s
             link.click()  # inside the open session: the link's settings must apply
             tab.wait_for_function(
                 f"() => location.pathname === '/{demo.page}'", timeout=TIMEOUT_MS)
-            tab.wait_for_timeout(300)
-            tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
-            time.sleep(0.5)
-            tab.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+            wait_idle(tab, PAGES_BY_KEY[demo.page].title)
             assert tab.locator('[data-testid="stException"]').count() == 0, demo.key
             assert tab.locator(f'{MAIN} [data-testid="stAlertContentError"]').count() == 0, \
                 demo.key

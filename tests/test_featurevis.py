@@ -292,14 +292,19 @@ def test_cli_prints_a_line_per_channel_and_writes_the_grid(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_lists_layers_and_names_bad_arguments():
-    listed = run_cli("--list-layers")
-    assert listed.returncode == 0 and "conv2" in listed.stdout and "logits" in listed.stdout
+def test_cli_lists_layers_and_names_bad_arguments(capsys):
+    """In this process (main(argv)): the real process is run by the tests above."""
+    from explorer.featurevis.__main__ import main
+
+    assert main(["--list-layers"]) == 0
+    listed = capsys.readouterr().out
+    assert "conv2" in listed and "logits" in listed
     for args, message in [(["--layer", "nope"], "Unknown layer"),
                           (["--layer", "conv1", "--channels", "99"], "does not exist"),
                           (["--network", "nonet", "--layer", "x"], "Unknown network")]:
-        bad = run_cli(*args)
-        assert bad.returncode == 2 and message in bad.stderr
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- occlusion

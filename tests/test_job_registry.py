@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -122,7 +121,8 @@ def test_a_closed_tabs_run_is_stopped_by_the_timer_without_any_other_visitor(tin
     job = registry.get(distinct_run(registry, tiny_settings(epochs=1000), tiny, owner="closed tab"))
     finish(job)  # 1000 epochs: the reaper ends it long before (else state is "finished")
     assert job.snapshot().state == "stopped"
-    wait_for(lambda: not any(t.name == "job-reaper" for t in threading.enumerate()))
+    reaper = registry._reaper  # this registry's own (other tests' registries have theirs)
+    wait_for(lambda: reaper is None or not reaper.is_alive(), what="the reaper to end")
     assert registry.stop_all()
 
 
