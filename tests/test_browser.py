@@ -72,10 +72,16 @@ def page(browser, server_url: str):
 
 
 # Settled: the script has finished, no element of an older run is still drawn (Streamlit marks
-# them data-stale while a run replaces them) and every picture in the main area has loaded.
+# them data-stale while a run replaces them), no chart is still a loading skeleton (plotly's
+# code loads on first use), every picture in the main area has loaded and every visible chart
+# has been drawn by plotly (its SVG exists).
 SETTLED = f"""() => document.querySelector('{APP_IDLE}') !== null
     && document.querySelector('[data-stale="true"]') === null
-    && [...document.querySelectorAll('{MAIN} img')].every(img => img.complete)"""
+    && document.querySelector('[data-testid="stSkeleton"]') === null
+    && [...document.querySelectorAll('{MAIN} img')].every(img => img.complete)
+    && [...document.querySelectorAll('{MAIN} [data-testid="stPlotlyChart"]')]
+        .filter(chart => chart.offsetParent !== null)
+        .every(chart => chart.querySelector('.main-svg') !== null)"""
 
 
 def wait_settled(tab) -> None:
