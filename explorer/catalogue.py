@@ -72,6 +72,13 @@ PAGES: tuple[PageInfo, ...] = (
         "residual vs plain networks trained side by side.",
         ready=True,
     ),
+    PageInfo(
+        "generative", "../pages/10_Generative_models.py", "Generative models",
+        ":material/auto_awesome:",
+        "Models that make new data, trained live: autoencoder, VAE, GANs, a normalizing flow "
+        "and diffusion.",
+        ready=False,
+    ),
 )
 
 PAGES_BY_KEY = {page.key: page for page in PAGES}

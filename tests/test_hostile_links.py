@@ -141,6 +141,27 @@ PAGES = {
          "csteps", "paths", "owner"],
         [({}, ())],
     ),
+    # The Generative models page reads about fifty parameters: split in two, so that fifty
+    # hostile values of 5,000 characters stay under Streamlit's 512 KiB query-string limit.
+    "generative": (
+        "../pages/10_Generative_models.py",
+        ["VAE", "GAN on images"],
+        ["ae_data", "ae_latent", "ae_noise", "ae_steps", "ae_odd", "vae_data", "vae_beta",
+         "vae_latent", "vae_steps", "vae_a", "vae_b", "owner",
+         "gan_data", "gan_latent", "gan_width", "gan_batch", "gan_lr",
+         "gan_seconds", "gan_seed", "gan_count"],
+        [({}, ())],
+    ),
+    "generative (points and diffusion)": (
+        "../pages/10_Generative_models.py",
+        ["GAN on 2-D points", "Normalizing flow", "Diffusion"],
+        ["g2_data", "g2_loss", "g2_hidden", "g2_lr", "g2_batch", "g2_dsteps", "g2_steps",
+         "g2_seed", "fl_data", "fl_noise", "fl_couplings", "fl_hidden", "fl_lr", "fl_seconds",
+         "fl_steps", "fl_seed", "df_schedule", "df_t", "df_train_schedule", "df_lr",
+         "df_seconds", "df_train_steps", "df_seed", "df_class", "df_guidance",
+         "df_sample_steps", "df_sampler", "df_count"],
+        [({}, ())],
+    ),
 }
 
 
@@ -224,7 +245,10 @@ PARAMETER_TABS = {"convolution": ("Edges (Sobel)", "Pooling"), "colour": (), "tr
                   "playground": ("Half-spaces",),
                   "pretrained": ("Activations", "Grad-CAM", "Attributions",
                                  "What channels look for"),
-                  "deep": ("Residual vs plain",)}
+                  "deep": ("Residual vs plain",),
+                  "generative": ("VAE", "GAN on images"),
+                  "generative (points and diffusion)": ("GAN on 2-D points",
+                                                        "Normalizing flow", "Diffusion")}
 
 
 @pytest.mark.parametrize("page", list(PAGES))

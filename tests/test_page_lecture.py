@@ -212,7 +212,47 @@ def d23_6(at: AppTest) -> None:
     assert "25.6" in at.get("plotly_chart")[0].proto.spec
 
 
+def d24_3(at: AppTest) -> None:  # D's heat map, the ring's 8 modes counted, J_D / J_G
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if "generative.gan2d.plane" in c.proto.id)
+    assert [d["type"] for d in spec["data"]][:2] == ["heatmap", "scatter"]
+    assert "of 8** clusters" in " ".join(c.value for c in at.caption)
+    assert "J_G = −E ln D(G(z))" in text(at)
+
+
+def d24_4(at: AppTest) -> None:  # the flow's density, the NLL split, one Gaussian beside it
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if "generative.flow.density" in c.proto.id)
+    assert spec["data"][0]["type"] == "heatmap"
+    assert any("−log |det ∂f/∂x|" in c.value and "one Gaussian" in c.value for c in at.caption)
+
+
+def d24_5(at: AppTest) -> None:  # x_t at t = 50, the schedules, class 9's samples and chain
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert any("x_t at t = " in c and "**50**" in c for c in captions)
+    assert any(c.startswith("Reverse chain of the first sample") for c in captions)
+    assert at.session_state["keep.generative.diffusion.class"] == 9
+    assert any("generative.diffusion.schedule" in c.proto.id for c in at.get("plotly_chart"))
+
+
+def d24_1(at: AppTest) -> None:  # reconstructions, the latent scatter, noise's anomaly score
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert any(c.startswith("Top: test images") for c in captions)
+    assert any("gen_ae_latent" in c.proto.id for c in at.get("plotly_chart"))
+    assert "higher than 100% of 500 test images" in [m.delta for m in at.metric]
+
+
+def d24_2(at: AppTest) -> None:  # samples from N(0, I), z = mu + sigma eps, the walk
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if "gen_vae_reparam" in c.proto.id)
+    assert [d["name"] for d in spec["data"]] == ["mu", "sigma", "z = mu + sigma * eps"]
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert any(c.startswith("Samples: D(z) with z ~ N(0, I)") for c in captions)
+    assert any(c.startswith("A latent walk (the shipped weights)") for c in captions)
+
+
 CHECKS: dict[str, Callable[[AppTest], None]] = {
+    "24.1": d24_1, "24.2": d24_2, "24.3": d24_3, "24.4": d24_4, "24.5": d24_5,
     "23.1": d23_1, "23.2": d23_2, "23.3": d23_3, "23.4": d23_4, "23.5": d23_5, "23.6": d23_6,
     "S1": s1, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7, "S8": s8, "S9": s9,
     "S10": s10, "S11": s11, "S12": s12, "S13": s13, "S14": s14, "S15": s15, "S16": s16,

@@ -438,3 +438,13 @@ def test_png_bytes_decode_to_the_pixels_and_identical_pictures_are_encoded_once(
     changed[0, 0, 0] = 1.0 - changed[0, 0, 0]  # one pixel: a new picture, not the cached one
     assert plots.png_bytes(changed) != first
     assert plots.jpeg_bytes(picture) != first  # the format is part of the key
+
+
+@pytest.mark.parametrize("limit", [0.0, -1.0, float("nan"), float("inf"), None])
+def test_diverging_rgb_draws_nan_white_and_survives_any_limit(limit) -> None:
+    values = np.array([[np.nan, 0.0], [2.0, -2.0]])
+    rgb = plots.diverging_rgb(values, limit)
+    white = plots.diverging_rgb(np.zeros((1, 1)))[0, 0]
+    assert rgb.dtype == np.uint8 and (rgb[0, 0] == white).all() and (rgb[0, 1] == white).all()
+    np.testing.assert_array_equal(rgb[1, 0], plots.diverging_rgb(np.ones((1, 1)))[0, 0])
+    np.testing.assert_array_equal(rgb[1, 1], plots.diverging_rgb(-np.ones((1, 1)))[0, 0])

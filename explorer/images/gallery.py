@@ -174,6 +174,26 @@ def vanishing_picture() -> np.ndarray:
     return _fit(pixels, side=2 * THUMBNAIL_SIDE)
 
 
+def generative_picture() -> np.ndarray:
+    """Two rows of 60-pixel tiles: a disk turning into a square (a walk through a latent space)
+    and noise clearing to that disk (a diffusion chain run backwards); 2:1 like the cards."""
+    size, steps = 60, 4
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    disk = (np.hypot(yy, xx) < 20).astype(np.float32)
+    square = (np.maximum(abs(yy), abs(xx)) < 17).astype(np.float32)
+    noise = np.random.default_rng(5).random((size, size)).astype(np.float32)
+    colour = np.array([0.85, 0.35, 0.1], dtype=np.float32)
+    rows = []
+    for start, end in ((disk, square), (noise, disk)):
+        tiles = []
+        for t in np.linspace(0, 1, steps):
+            grey = (1 - t) * start + t * end
+            tiles.append(np.pad(1 - grey[..., None] * (1 - colour), ((2, 2), (2, 2), (0, 0)),
+                                constant_values=1.0))
+        rows.append(np.hstack(tiles))
+    return _fit(np.vstack(rows), side=2 * THUMBNAIL_SIDE)
+
+
 CARD_PICTURES = {
     "lecture": lecture_picture,
     "architectures": ilsvrc_picture,
@@ -185,4 +205,5 @@ CARD_PICTURES = {
     "transfer": letters_picture,
     "pretrained": pretrained_input_picture,
     "deep": vanishing_picture,
+    "generative": generative_picture,
 }

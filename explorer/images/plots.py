@@ -41,16 +41,23 @@ NON_NEGATIVE = " · ≥ 0"  # title suffix of a sequential (non-negative) heatma
 
 
 def signed_limit(values: np.ndarray) -> float:
-    """Half-width of a colour scale centred on 0 that shows every value (1 for all-zero input)."""
-    limit = float(np.max(np.abs(values))) if values.size else 0.0
+    """Half-width of a colour scale centred on 0 that shows every finite value (1 for all-zero
+    or non-finite input)."""
+    finite = np.abs(values[np.isfinite(values)]) if values.size else values
+    limit = float(finite.max()) if finite.size else 0.0
     return limit if limit > 0 else 1.0
 
 
 def diverging_rgb(values: np.ndarray, limit: float | None = None) -> np.ndarray:
-    """Signed H x W values -> H x W x 3 uint8: blue negative, white 0, red positive."""
-    limit = signed_limit(values) if limit is None else limit
+    """Signed H x W values -> H x W x 3 uint8: blue negative, white 0, red positive. A limit
+    that is not a positive number falls back to the values' own; NaN is drawn white (no
+    value), +-inf at the dark ends."""
+    if limit is None or not np.isfinite(limit) or limit <= 0:
+        limit = signed_limit(values)
+    with np.errstate(invalid="ignore"):
+        ratio = np.nan_to_num(np.clip(values / limit, -1.0, 1.0), nan=0.0)
     # round (symmetric under negation) rather than truncate, so -v mirrors +v about entry 128
-    index = np.rint((np.clip(values / limit, -1.0, 1.0) + 1.0) * 128.0).astype(np.uint16)
+    index = np.rint((ratio + 1.0) * 128.0).astype(np.uint16)
     return _DIVERGING_TABLE[index]
 
 

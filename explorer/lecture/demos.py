@@ -170,5 +170,41 @@ DEMOS: tuple[Demo, ...] = (
          "VGG16's activations after the first and the tenth feature layer.",
          "Layer 1: edges and colours; layer 10: parts and textures.",
          "pretrained", {"model": "vgg16", "tab": "Activations", "layer": "features.1"}),
+    Demo("24.1", APPLICATIONS, "Autoencoders: compress, rebuild, spot the odd one",
+         "A conv encoder squeezes each Shapes image to a few numbers and a decoder rebuilds it: "
+         "originals above reconstructions, the latent space coloured by class (click to "
+         "decode a point), and the anomaly score of an image unlike the data; press Train to "
+         "watch it learn.",
+         "Random noise's reconstruction error is far above every Shapes test image's (the "
+         "shipped weights: about 0.085 per pixel against a 99th percentile of 0.054).",
+         "generative", {"tab": "Autoencoder", "ae_odd": "random noise"}),
+    Demo("24.2", APPLICATIONS, "VAEs: reconstruction + beta x KL",
+         "The lecture's cost split into its two terms on separate axes, z = mu + sigma * eps "
+         "for one image, samples from N(0, I) and a latent walk; move beta to trade sharp, "
+         "unstructured codes for blurry, smooth ones.",
+         "The shipped VAE's samples from N(0, I): 45 of 64 (70 %) recognised by the default "
+         "Shapes network, across 7 of its 10 classes.",
+         "generative", {"tab": "VAE"}),
+    Demo("24.3", APPLICATIONS, "GANs: a generator against a discriminator",
+         "GAN Lab's view: D's output over the plane, the real ring of 8 Gaussians and G's "
+         "samples pushed along J_G's gradient; press Train, or go step by step (D, then G); "
+         "'Show mode collapse' for the GAN that finds one mode at a time.",
+         "At the game's end D(x) = D(G(z)) = 1/2, J_D = ln 4 ≈ 1.39, J_G = ln 2 ≈ 0.69; the "
+         "defaults cover all 8 modes by step 2,000, the collapsing GAN 1 or 2.",
+         "generative", {"tab": "GAN on 2-D points", "g2_data": "ring"}),
+    Demo("24.4", APPLICATIONS, "Normalizing flows: exact likelihood with a log-determinant",
+         "A RealNVP coupling flow on two moons: the learned density as a heat map, a grid "
+         "pushed through f and f⁻¹ layer by layer, and the NLL split into −log N(f(x)) and "
+         "−log |det ∂f/∂x|; press Train, or draw your own points.",
+         "The shipped flow's test NLL: 1.88 nats per point against 3.28 for one "
+         "Gaussian fitted to the same points.",
+         "generative", {"tab": "Normalizing flow", "fl_data": "moons"}),
+    Demo("24.5", APPLICATIONS, "Diffusion: noise in, a network takes it out",
+         "The forward process q(x_t | x_{t-1}) with a t slider under the linear and cosine "
+         "schedules, the reverse chain from x_T to x_0 as frames and an animation, and "
+         "class-conditional samples with a guidance scale; a small DDPM trains live.",
+         "The shipped model: the default Shapes network recognises 60 of 64 samples (p ≥ 0.5) "
+         "across 9 classes; 64 samples take about 4 s on one core (20 DDIM steps).",
+         "generative", {"tab": "Diffusion", "df_t": "50", "df_class": "9"}),
 )
 DEMOS_BY_KEY = {demo.key: demo for demo in DEMOS}

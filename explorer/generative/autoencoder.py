@@ -1,0 +1,236 @@
+"""The autoencoder: a small conv encoder squeezes each image to `latent` numbers, a conv decoder
+rebuilds it; trained on ||x - D(E(x))||^2 (optionally from a noisy x: denoising). Also the conv
+encoder / decoder the VAE reuses, the shipped weights' loading, and anomaly scores."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.generative.base import BaseSettings
+from explorer.generative.data import BatchStream, ImageData, image_data, is_valid_name
+from explorer.user_input import InputError, NumberField
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "generative"
+PREVIEW_IMAGES = 8  # test images shown with their reconstructions
+LATENT_POINTS = 600  # test images placed in the latent scatter
+
+LATENT = NumberField("Bottleneck size", 2, 64, integer=True)
+BATCH = NumberField("Batch size", 8, 512, integer=True)
+LEARNING_RATE = NumberField("Learning rate", 1e-5, 0.1)
+NOISE = NumberField("Noise level", 0.0, 1.0)
+STEPS = NumberField("Steps", 1, 100_000, integer=True)
+SECONDS = NumberField("Seconds of training", 1, 3_600)
+SEED = NumberField("Seed", 0, 2**31 - 1, integer=True)
+WIDTH = NumberField("Channels", 4, 128, integer=True)
+
+
+def check_base(settings: BaseSettings) -> None:
+    """The shared fields' checks (InputError naming the field)."""
+    if not is_valid_name(settings.dataset):
+        raise InputError(f"Dataset {settings.dataset!r} is not one this page knows.")
+    SEED.check(settings.seed)
+    STEPS.check(settings.max_steps)
+    SECONDS.check(settings.max_seconds)
+
+
+@dataclass(frozen=True)
+class Settings(BaseSettings):
+    latent: int = 8
+    width: int = 16  # channels of the first conv (the second has twice as many)
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    noise: float = 0.0  # > 0: denoising; the input gets N(0, noise^2) added, the target is clean
+
+    def __post_init__(self) -> None:
+        check_base(self)
+        LATENT.check(self.latent)
+        WIDTH.check(self.width)
+        BATCH.check(self.batch_size)
+        LEARNING_RATE.check(self.learning_rate)
+        NOISE.check(self.noise)
+
+
+class Encoder(nn.Module):
+    """(B, C, H, W) -> (B, out): two stride-2 convs (H/4 x W/4 left), then a linear layer."""
+
+    def __init__(self, shape: tuple[int, int, int], width: int, out: int) -> None:
+        super().__init__()
+        c, h, w = shape
+        self.features = nn.Sequential(
+            nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, width, H/2, W/2)
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, 2w, H/4, W/4)
+            nn.Flatten())
+        self.head = nn.Linear(2 * width * (h // 4) * (w // 4), out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class Decoder(nn.Module):
+    """(B, latent) -> (B, C, H, W) in [0, 1]: a linear layer to (2w, H/4, W/4), two stride-2
+    transposed convs, a sigmoid."""
+
+    def __init__(self, shape: tuple[int, int, int], width: int, latent: int) -> None:
+        super().__init__()
+        c, h, w = shape
+        self.start = (2 * width, h // 4, w // 4)
+        self.head = nn.Sequential(nn.Linear(latent, 2 * width * (h // 4) * (w // 4)),
+                                  nn.LeakyReLU(0.2))
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, w, H/2, W/2)
+            nn.ConvTranspose2d(width, c, 4, 2, 1), nn.Sigmoid())  # (B, C, H, W)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.up(self.head(z).view(-1, *self.start))
+
+
+class AutoEncoder(nn.Module):
+    def __init__(self, shape: tuple[int, int, int], width: int, latent: int) -> None:
+        super().__init__()
+        if shape[1] % 4 or shape[2] % 4:
+            raise InputError(f"Images must be a multiple of 4 pixels high and wide, not "
+                             f"{shape[1]} x {shape[2]}.")
+        self.shape = shape
+        self.encoder = Encoder(shape, width, latent)
+        self.decoder = Decoder(shape, width, latent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The lecture's ||x - x_hat||_2^2 per image (summed over pixels), averaged over the batch."""
+    return (x_hat - x).pow(2).flatten(1).sum(1).mean()
+
+
+def per_image_error(model: AutoEncoder, x: torch.Tensor) -> np.ndarray:
+    """||x - D(E(x))||^2 / pixels for each image (B,): the anomaly score."""
+    with torch.inference_mode():
+        return (model(x) - x).pow(2).flatten(1).mean(1).numpy()
+
+
+def add_noise(x: torch.Tensor, level: float, generator: torch.Generator | None = None
+              ) -> torch.Tensor:
+    """x + N(0, level^2), clipped to [0, 1] (the denoising input)."""
+    if level <= 0:
+        return x
+    return (x + level * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+
+
+def principal_axes(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (D,), axes (2, D)): the 2-D plane through the codes that keeps most variance
+    (the identity when D == 2), so a scatter point p maps back to z = mean + p @ axes."""
+    mean = z.mean(0)
+    if z.shape[1] == 2:
+        return np.zeros(2, np.float32), np.eye(2, dtype=np.float32)
+    _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
+    return mean.astype(np.float32), vt[:2].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Preview:
+    originals: np.ndarray  # (8, C, H, W) test images, [0, 1]
+    inputs: np.ndarray  # what the encoder saw (noisy when denoising)
+    reconstructions: np.ndarray  # (8, C, H, W)
+    points: np.ndarray  # (P, 2) codes of test images (projected to 2-D when latent > 2)
+    labels: np.ndarray  # (P,) their classes
+    classes: tuple[str, ...]
+    mean: np.ndarray  # (D,) and axes (2, D): a scatter point p decodes as mean + p @ axes
+    axes: np.ndarray
+    test_error: float  # mean per-pixel squared error on the preview's test images
+
+
+class AutoEncoderTrainer:
+    def __init__(self, settings: Settings, data: ImageData | None = None) -> None:
+        torch.manual_seed(settings.seed)
+        self.settings = settings
+        self.data = data if data is not None else image_data(settings.dataset)
+        self.model = AutoEncoder(self.data.shape, settings.width, settings.latent)
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
+        self.batches = BatchStream(self.data, settings.batch_size, settings.seed)
+        self.noise = torch.Generator().manual_seed(settings.seed + 1)
+        self.test_x, self.test_y = self.data.test_batch(LATENT_POINTS)
+
+    def step(self) -> dict[str, float]:
+        self.model.train()
+        x, _ = self.batches.next()
+        x_hat = self.model(add_noise(x, self.settings.noise, self.noise))
+        loss = reconstruction_loss(x_hat, x)
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        return {"loss": loss.item()}
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.encoder(x)
+
+    def preview(self) -> Preview:
+        self.model.eval()
+        x = self.test_x[:PREVIEW_IMAGES]
+        seen = add_noise(x, self.settings.noise, torch.Generator().manual_seed(7))
+        with torch.inference_mode():
+            x_hat = self.model(seen)
+        z = self.codes(self.test_x).numpy()
+        mean, axes = principal_axes(z)
+        return Preview(x.numpy(), seen.numpy(), x_hat.numpy(), (z - mean) @ axes.T,
+                       self.test_y.numpy(), self.data.classes, mean, axes,
+                       float((x_hat - x).pow(2).mean()))
+
+    def sample(self, count: int, seed: int = 0) -> np.ndarray:
+        """An autoencoder has no prior: codes drawn from a Gaussian fitted to test images'
+        codes (mean and covariance), decoded. Usually worse than a VAE's: the point of it."""
+        self.model.eval()
+        z = self.codes(self.test_x).double()
+        mean, cov = z.mean(0), torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=torch.float64)
+        g = torch.Generator().manual_seed(seed)
+        eps = torch.randn(count, z.shape[1], generator=g, dtype=torch.float64)
+        drawn = mean + eps @ torch.linalg.cholesky(cov).T
+        with torch.inference_mode():
+            return self.model.decoder(drawn.float()).numpy().astype(np.float32)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
+
+
+def make_trainer(settings: Settings) -> AutoEncoderTrainer:
+    return AutoEncoderTrainer(settings)
+
+
+# ----------------------------------------------------------------- shipped weights
+
+def save_weights(path: Path, settings: BaseSettings, state: dict[str, torch.Tensor],
+                 note: str = "") -> None:
+    """Weights and the settings that made them, as plain tensors and numbers (weights_only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"settings": asdict(settings), "state_dict": state, "note": note}, path)
+
+
+def load_weights(path: Path, settings_type: type) -> tuple[BaseSettings, dict, str]:
+    """(settings, state_dict, note) from a save_weights file (never runs code)."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return settings_type(**saved["settings"]), saved["state_dict"], saved.get("note", "")
+
+
+def pretrained_path(key: str) -> Path:
+    return ASSETS / f"{key}.pt"
+
+
+def pretrained_trainer(module, key: str):
+    """A trainer of `module` holding the shipped weights assets/generative/<key>.pt (None when
+    the file is missing)."""
+    path = pretrained_path(key)
+    if not path.exists():
+        return None
+    settings, state, _ = load_weights(path, module.Settings)
+    trainer = module.make_trainer(settings)
+    trainer.load_state_dict(state)
+    return trainer
