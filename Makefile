@@ -24,7 +24,7 @@ run: $(VENV)/.installed
 	$(BIN)/python -m explorer.ui.serve --server.port $(PORT)  # = streamlit run explorer/ui/server_app.py, warmed up
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python tests/split.py  # two pytest processes at once (tests/split.py); or: python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
