@@ -8,6 +8,7 @@ fails if either side fails. Arguments are passed to both (`python tests/split.py
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -32,12 +33,15 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     logs = [TESTS / "artifacts" / f"pytest-{side}.log" for side in ("servers", "rest")]
     logs[0].parent.mkdir(exist_ok=True)
+    # Jobs normally compute below the pages' priority (explorer/jobs/priority.py); beside a second
+    # busy pytest process that would starve the servers' training runs the tests wait for.
+    env = {**os.environ, "EXPLORER_JOB_NICE": os.environ.get("EXPLORER_JOB_NICE", "0")}
     runs = []
     for files, log in zip(groups(), logs, strict=True):
         with log.open("w") as out:
             runs.append(subprocess.Popen([sys.executable, "-m", "pytest", *argv, *files],
                                          stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=TESTS.parent))
+                                         stdin=subprocess.DEVNULL, cwd=TESTS.parent, env=env))
     codes = [run.wait() for run in runs]
     for log, code in zip(logs, codes, strict=True):
         print(f"===== {log.name} (exit {code}) =====")
