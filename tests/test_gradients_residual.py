@@ -155,3 +155,16 @@ def test_the_deep_plain_nets_gradients_do_not_vanish():
     ratios = first_over_last(CompareSettings())
     assert set(ratios) == set(VARIANTS)
     assert all(ratio > 0.1 for ratio in ratios.values()), ratios
+
+
+def test_the_comparison_figure_spans_the_planned_steps_with_curves_drawn():
+    """The axis covers the whole run from the start, also once curves are drawn (a curve's own
+    steps once shadowed the planned length)."""
+    import numpy as np
+
+    from explorer.gradients.plots import compare_figure
+
+    curves = [("shallow", "shallow plain", np.array([0, 10, 20]), np.array([0.9, 0.7, 0.6]))]
+    figure = compare_figure(curves, planned_steps=300)
+    assert tuple(figure.layout.xaxis.range) == (0, 300)
+    assert list(figure.data[0].y) == [90.0, 70.0, 60.0]

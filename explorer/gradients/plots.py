@@ -82,9 +82,9 @@ def steps_figure(changes: np.ndarray, losses: np.ndarray, *, height: int = 320) 
 
 
 def compare_figure(curves: Sequence[tuple[str, str, np.ndarray, np.ndarray]], *,
-                   steps: int | None = None, height: int = 360) -> go.Figure:
+                   planned_steps: int | None = None, height: int = 360) -> go.Figure:
     """Training error (%) against steps, one line per network: (variant, label, steps,
-    errors); `steps`: the planned steps, so the axis is the whole run's from the start."""
+    errors); `planned_steps`: the run's length, so the axis is the whole run's from the start."""
     figure = go.Figure()
     for variant, label, steps, errors in curves:
         figure.add_trace(go.Scatter(x=steps, y=100 * np.asarray(errors), mode="lines+markers",
@@ -92,7 +92,8 @@ def compare_figure(curves: Sequence[tuple[str, str, np.ndarray, np.ndarray]], *,
     figure.add_hline(y=90, line_dash="dot", annotation_text="chance (10 classes)")
     figure.update_layout(
         title="Training error on 500 training images", height=height, margin=MARGIN,
-        xaxis={"title": "training step", **({"range": [0, steps]} if steps else {})},
+        xaxis={"title": "training step",
+               **({"range": [0, planned_steps]} if planned_steps else {})},
         yaxis={"title": "training error (%)", "range": [0, 100]},
         legend={"orientation": "h", "y": -0.2})
     return figure

@@ -90,7 +90,7 @@ def _draw(snaps: list[tuple[str, object]], planned: CompareSettings = DEFAULTS) 
     """The curves, a table and a status line; `planned` sizes the networks not yet run."""
     curves = [(variant, VARIANTS[variant].label, snap.eval_steps, snap.train_errors)
               for variant, snap in snaps if snap is not None]
-    st.plotly_chart(plots.compare_figure(curves, steps=planned.steps), width="stretch",
+    st.plotly_chart(plots.compare_figure(curves, planned_steps=planned.steps), width="stretch",
                     key="deep_compare",
                     config={"displayModeBar": False})
     rows = []
