@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 
 TESTS = Path(__file__).parent
-# Files that drive a real server, a browser, a balancer or a Ray head: mostly waiting.
+# Files that drive a real server, a browser, a balancer or a Ray head (mostly waiting), and the
+# link tests, so that both sides take about as long (a 2-core machine: 10-11 minutes each).
 SERVERS = {
     "test_browser.py", "test_browser_lecture.py", "test_browser_hostile.py", "test_replicas.py",
     "test_many_sessions.py", "test_ray_engine.py", "test_no_outgoing.py",
     "test_hostile_training.py", "test_codegen.py", "test_train_script.py",
+    "test_hostile_links.py",
 }
 
 

@@ -186,6 +186,9 @@ def cluster(haproxy: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         process = subprocess.Popen(
             ["bash", str(DEPLOY / "serve.sh")], cwd=ROOT, env=env,
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            # A shell cannot trap a signal it was started ignoring, and a run launched in the
+            # background (`make test &`) ignores SIGINT: give serve.sh Ctrl-C back.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     cluster = Cluster(
         url=f"http://127.0.0.1:{port}",
