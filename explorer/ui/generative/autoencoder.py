@@ -72,7 +72,7 @@ def _draw(snap) -> None:
     rows.append(preview.reconstructions)
     right.image(image_grid(np.concatenate(rows), columns=len(preview.originals)),
                 caption=caption + f"bottom: reconstructions (per-pixel squared error "
-                                  f"{preview.test_error:.4f}).", width="stretch")
+                                  f"{preview.test_error:.4f}).", width="stretch", output_format="PNG")
     st.session_state[f"generative.{TAB}.preview"] = preview
 
 
@@ -102,7 +102,7 @@ def _latent_section(snap) -> None:
         with torch.inference_mode():
             image = model.decoder(torch.from_numpy(z)[None]).numpy()
         st.image(image_grid(image, 1, 0), width=160,
-                 caption=f"D(z) at ({p[0]:.2f}, {p[1]:.2f}), with {source}")
+                 caption=f"D(z) at ({p[0]:.2f}, {p[1]:.2f}), with {source}", output_format="PNG")
 
 
 def _odd_image(kind: str, shape: tuple[int, int, int], data) -> np.ndarray:
@@ -142,7 +142,7 @@ def _anomaly_section(snap) -> None:
     with torch.inference_mode():
         rebuilt = model(odd).numpy()
     left.image(image_grid(np.concatenate([odd.numpy(), rebuilt]), 2), width=160,
-               caption="the image and its reconstruction")
+               caption="the image and its reconstruction", output_format="PNG")
     right.metric("Anomaly score (per-pixel squared error)", f"{score:.4f}",
                  f"higher than {rank:.0%} of 500 test images", delta_color="off")
     right.caption(f"Test images' scores: median {np.median(errors):.4f}, 99th percentile "

@@ -72,7 +72,7 @@ def forward_panel() -> None:
     with right:
         st.image(strip(to_display(torch.stack(frames).numpy())),
                  caption="x_t at t = " + ", ".join(("**" if s == t else "") + str(s)
-                                                   + ("**" if s == t else "") for s in times))
+                                                   + ("**" if s == t else "") for s in times), output_format="PNG")
         kept_signal = 1.0 if t == 0 else float(schedule.alpha_bar[t - 1].sqrt())
         st.caption(f"{diffusion.SCHEDULES[chosen].label} schedule ("
                    f"{diffusion.SCHEDULES[chosen].formula}): at t = {t}, √ᾱ_t = "
@@ -128,9 +128,9 @@ def train_panel() -> None:
             return
         st.markdown(live.status(snap))
         st.image(image_grid(preview.samples, columns=10), width="stretch",
-                 caption="One sample per class: " + ", ".join(preview.classes))
+                 caption="One sample per class: " + ", ".join(preview.classes), output_format="PNG")
         st.image(strip(preview.chain), caption="Reverse chain of the first: t = "
-                 + " → ".join(str(t) for t in preview.chain_times))
+                 + " → ".join(str(t) for t in preview.chain_times), output_format="PNG")
 
     with right:
         live.live(TAB, draw)
@@ -189,10 +189,10 @@ def sample_panel() -> None:
             steps=int(st.session_state[steps]), sampler=st.session_state[sampler], keep=8)
         samples = diffusion.to_unit(x)
         st.image(image_grid(samples, columns=10), width="stretch",
-                 caption=f"{n} samples, {st.session_state[steps]} steps")
+                 caption=f"{n} samples, {st.session_state[steps]} steps", output_format="PNG")
         chain = np.stack([diffusion.to_unit(f[0]) for f in frames])
         st.image(strip(chain), caption="Reverse chain of the first sample: t = "
-                 + " → ".join(str(t) for t in times))
+                 + " → ".join(str(t) for t in times), output_format="PNG")
         movie = px.imshow((chain.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
                           animation_frame=0, labels={"animation_frame": "frame"})
         movie.update_layout(height=330, margin=dict(l=10, r=10, t=10, b=10))

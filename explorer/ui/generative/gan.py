@@ -75,7 +75,7 @@ def _draw(snap: GenerativeSnapshot | None) -> None:
         if isinstance(preview, gan.Preview):
             st.markdown(f"{live.status(snap)}  \nThe same 64 z's decoded at step "
                         f"{preview.step:,}:")
-            st.image(samples_picture(preview.grid, scale=2), width="content")
+            st.image(samples_picture(preview.grid, scale=2), width="content", output_format="PNG")
             if snap.done:
                 st.caption(_verdict(preview.grid))
         else:
@@ -87,7 +87,7 @@ def _draw(snap: GenerativeSnapshot | None) -> None:
                 images = gan.decode(generator, gan.fixed_z(gan.GRID, settings.latent, 0))
                 st.markdown("Not trained here yet: 64 samples of the **shipped weights**. "
                             "Press **Train** to watch a GAN learn from scratch.")
-                st.image(samples_picture(images, scale=2), width="content")
+                st.image(samples_picture(images, scale=2), width="content", output_format="PNG")
                 st.caption(_verdict(images) + (f" Made by `{note}`." if note else ""))
     with right:
         losses = snap.losses if snap is not None else {}
@@ -127,7 +127,7 @@ def interpolation() -> None:
     z0 = gan.fixed_z(1, latent, st.session_state[a])[0]
     z1 = gan.fixed_z(1, latent, st.session_state[b])[0]
     images = gan.interpolate(generator, z0, z1, st.session_state[n])
-    st.image(samples_picture(images, columns=len(images), scale=3), width="content")
+    st.image(samples_picture(images, columns=len(images), scale=3), width="content", output_format="PNG")
     st.caption(f"G((1 − t) z₀ + t z₁) for t from 0 to 1, with {source}: a smooth path in z "
                "gives a smooth change of picture.")
 

@@ -76,9 +76,9 @@ def _draw(snap) -> None:
         return
     with right:
         st.image(image_grid(preview.samples, columns=8), width="stretch",
-                 caption="Samples: D(z) with z ~ N(0, I) (the same z at every refresh)")
+                 caption="Samples: D(z) with z ~ N(0, I) (the same z at every refresh)", output_format="PNG")
         st.image(image_grid(np.concatenate([preview.originals, preview.reconstructions]), 8),
-                 width="stretch", caption="Test images and their reconstructions D(mu)")
+                 width="stretch", caption="Test images and their reconstructions D(mu)", output_format="PNG")
     st.markdown("**The reparameterisation** for the first test image: the encoder gives mu and "
                 "sigma, z = mu + sigma * eps with eps ~ N(0, I), so the gradient reaches mu "
                 "and sigma through a sample.")
@@ -86,7 +86,7 @@ def _draw(snap) -> None:
     a.plotly_chart(_bars(preview), width="stretch", key="gen_vae_reparam",
                    config={"displayModeBar": False})
     b.image(image_grid(np.stack([preview.originals[0], preview.decoded]), 2), width="stretch",
-            caption="x and D(z)")
+            caption="x and D(z)", output_format="PNG")
     st.session_state[f"generative.{TAB}.shown"] = preview
 
 
@@ -104,7 +104,7 @@ def _walk_section(snap) -> None:
     st.image(image_grid(np.concatenate([x[first][None].numpy(), path, x[last][None].numpy()]),
                         WALK + 2), width="stretch",
              caption=f"A latent walk ({source}): the two images at the ends, between them "
-                     f"D((1 - t) mu_a + t mu_b) for {WALK} values of t from 0 to 1.")
+                     f"D((1 - t) mu_a + t mu_b) for {WALK} values of t from 0 to 1.", output_format="PNG")
 
 
 def panel() -> None:
