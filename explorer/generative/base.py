@@ -44,3 +44,19 @@ class BaseSettings:
     seed: int = 0
     max_steps: int = 2_000
     max_seconds: float = 60.0
+
+
+def joint_state_dict(**networks: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Several networks' weights in one dict, each under "<name>." (a GAN's generator and
+    discriminator), copied so later training does not change them."""
+    return {f"{name}.{key}": value.detach().clone()
+            for name, network in networks.items()
+            for key, value in network.state_dict().items()}
+
+
+def load_joint_state_dict(state: dict[str, torch.Tensor], **networks: torch.nn.Module) -> None:
+    """The inverse of joint_state_dict: each network takes the entries under its name."""
+    for name, network in networks.items():
+        prefix = f"{name}."
+        network.load_state_dict({key[len(prefix):]: value for key, value in state.items()
+                                 if key.startswith(prefix)})

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.generative.base import BaseSettings
+from explorer.generative.base import BaseSettings, joint_state_dict, load_joint_state_dict
 from explorer.generative.data import image_data, is_valid_name
 from explorer.jobs.concurrency import RNG_LOCK
 from explorer.training.data import DatasetError
@@ -231,16 +231,10 @@ class GanTrainer:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Both networks' weights under "generator." and "discriminator."."""
-        return {**{f"generator.{k}": v.detach().clone()
-                   for k, v in self.generator.state_dict().items()},
-                **{f"discriminator.{k}": v.detach().clone()
-                   for k, v in self.discriminator.state_dict().items()}}
+        return joint_state_dict(generator=self.generator, discriminator=self.discriminator)
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for prefix, net in (("generator.", self.generator),
-                            ("discriminator.", self.discriminator)):
-            net.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                                 if k.startswith(prefix)})
+        load_joint_state_dict(state, generator=self.generator, discriminator=self.discriminator)
 
 
 def make_trainer(settings: Settings) -> GanTrainer:

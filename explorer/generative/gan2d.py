@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer.generative.base import BaseSettings
+from explorer.generative.base import BaseSettings, joint_state_dict, load_joint_state_dict
 from explorer.generative.gan import (
     discriminator_loss,
     generator_loss,
@@ -248,16 +248,11 @@ class Gan2dTrainer:
             return np.clip(self.generator(z).numpy(), 0.0, 1.0).astype(np.float32)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {**{f"generator.{k}": v.detach().clone()
-                   for k, v in self.generator.state_dict().items()},
-                **{f"discriminator.{k}": v.detach().clone()
-                   for k, v in self.discriminator.state_dict().items()}}
+        """Both networks' weights under "generator." and "discriminator."."""
+        return joint_state_dict(generator=self.generator, discriminator=self.discriminator)
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for prefix, net in (("generator.", self.generator),
-                            ("discriminator.", self.discriminator)):
-            net.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                                 if k.startswith(prefix)})
+        load_joint_state_dict(state, generator=self.generator, discriminator=self.discriminator)
 
 
 def make_trainer(settings: Settings) -> Gan2dTrainer:
