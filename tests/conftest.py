@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -13,6 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit.components.v2 import manifest_scanner
+
+# Every new AppTest scans each installed distribution's metadata for Streamlit components (a fifth
+# of a short AppTest's time with torch, Ray and their dependencies installed); the installed
+# packages do not change during a test run, so the scan is done once.
+manifest_scanner.scan_component_manifests = functools.cache(
+    manifest_scanner.scan_component_manifests)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
