@@ -1,5 +1,5 @@
-"""`make test`: the test files in two pytest processes at once, the real servers and browsers in
-one and everything else in the other, so a 2-core machine works while one side waits on a page.
+"""`make test`: the test files in two pytest processes at once, dealt by their measured time so
+that both end together; a 2-core machine works on one side while the other waits on a page.
 
 Each side is an ordinary pytest session (its own server fixture, its own Ray head); the run
 fails if either side fails. Arguments are passed to both (`python tests/split.py -x`); a plain
@@ -15,25 +15,45 @@ import time
 from pathlib import Path
 
 TESTS = Path(__file__).parent
-# Files that drive a real server, a browser, a balancer or a Ray head (mostly waiting), and the
-# link tests, so that both sides take about as long (a 2-core machine: 10-11 minutes each).
-SERVERS = {
-    "test_browser.py", "test_browser_lecture.py", "test_browser_hostile.py", "test_replicas.py",
-    "test_many_sessions.py", "test_ray_engine.py", "test_no_outgoing.py",
-    "test_hostile_training.py", "test_codegen.py", "test_train_script.py",
-    "test_hostile_links.py",
+# Each file's seconds in a full run on 2 cores, both sides at once (`--durations=0`, summed per
+# file, 2026-12-07; files not listed count DEFAULT_SECONDS). The files are dealt to the two sides,
+# longest first, each to the side with less so far, so that both end at about the same time.
+# Refresh the figures when a file's time changes much (docs/testing.md).
+SECONDS = {
+    "test_hostile_links.py": 200, "test_browser.py": 155, "test_browser_lecture.py": 110,
+    "test_ray_engine.py": 60, "test_featurevis.py": 55, "test_hostile_training.py": 35,
+    "test_page_convolution.py": 32, "test_many_sessions.py": 32, "test_hostile_weights.py": 30,
+    "test_page_transfer.py": 27, "test_replicas.py": 26, "test_browser_hostile.py": 20,
+    "test_page_colour.py": 18, "test_page_lecture.py": 17, "test_page_playground.py": 17,
+    "test_train_script.py": 16, "test_codegen.py": 15, "test_generative_ae_vae.py": 15,
+    "test_activations.py": 14, "test_pattern_matching.py": 14, "test_generative_diffusion.py": 13,
+    "test_page_pretrained.py": 11, "test_page_train.py": 10, "test_gradients_residual.py": 10,
+    "test_page_deep.py": 9, "test_generative_gan.py": 9, "test_page_generative.py": 9,
+    "test_gradients.py": 8, "test_zoo.py": 8, "test_train_cli.py": 7, "test_pages.py": 7,
+    "test_concurrency.py": 7, "test_transfer.py": 7, "test_attributions.py": 7,
+    "test_data.py": 6, "test_nets.py": 6, "test_hostile_images.py": 5, "test_job_registry.py": 5,
+    "test_playground_script.py": 4,
 }
+DEFAULT_SECONDS = 2.0
 
 
 def groups() -> list[list[str]]:
-    files = sorted(path.name for path in TESTS.glob("test_*.py"))
-    return [[f"tests/{name}" for name in files if name in SERVERS],
-            [f"tests/{name}" for name in files if name not in SERVERS]]
+    """The test files in two lists of about equal measured time (longest first, each to the
+    shorter side)."""
+    files = sorted((path.name for path in TESTS.glob("test_*.py")),
+                   key=lambda name: (-SECONDS.get(name, DEFAULT_SECONDS), name))
+    sides: list[list[str]] = [[], []]
+    totals = [0.0, 0.0]
+    for name in files:
+        side = totals.index(min(totals))
+        sides[side].append(f"tests/{name}")
+        totals[side] += SECONDS.get(name, DEFAULT_SECONDS)
+    return [sorted(side) for side in sides]
 
 
 def main(argv: list[str]) -> int:
     started = time.monotonic()
-    logs = [TESTS / "artifacts" / f"pytest-{side}.log" for side in ("servers", "rest")]
+    logs = [TESTS / "artifacts" / f"pytest-{side}.log" for side in ("a", "b")]
     logs[0].parent.mkdir(exist_ok=True)
     # Jobs normally compute below the pages' priority (explorer/jobs/priority.py); beside a second
     # busy pytest process that would starve the servers' training runs the tests wait for.
