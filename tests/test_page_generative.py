@@ -54,6 +54,16 @@ def test_every_tab_renders(tab: str) -> None:
     assert not at.exception
 
 
+@pytest.mark.parametrize("tab", TABS)
+def test_every_tab_shows_its_script(tab: str) -> None:
+    """"Show the code": a plain PyTorch script (tests/test_generative_script.py runs them)."""
+    at = open_page(tab=tab)
+    panels = [e for e in at.expander if e.label.startswith("Show the code")]
+    assert len(panels) == 1
+    code = panels[0].code[0].value
+    assert "import torch" in code and "explorer" not in code
+
+
 def test_autoencoder_trains_live_and_scores_an_odd_image() -> None:
     at = open_page(tab="Autoencoder", ae_steps="100", ae_latent="2", ae_noise="0.2")
     job = train(at, "ae")
@@ -66,7 +76,16 @@ def test_autoencoder_trains_live_and_scores_an_odd_image() -> None:
     assert any("middle: with noise" in c for c in captions(at))
     at.radio(key="keep.generative.ae.odd").set_value("random noise")
     run(at)
-    assert any("Anomaly score" in m.label for m in at.metric)
+    noise_score = float(next(m for m in at.metric if "Anomaly score" in m.label).value)
+    # a drawn image: a blank pad is all black, a big white stroke raises the score above it
+    at.radio(key="keep.generative.ae.odd").set_value("your drawing")
+    run(at)
+    blank = float(next(m for m in at.metric if "Anomaly score" in m.label).value)
+    at.session_state["generative.ae.pad"] = {"strokes": [
+        {"size": 60, "colour": "#ffffff", "points": [[20, 20], [236, 236], [20, 236]]}]}
+    run(at)
+    drawn = float(next(m for m in at.metric if "Anomaly score" in m.label).value)
+    assert drawn > blank and noise_score > 0
     # a second tab asking for the same run joins it
     other = open_page(tab="Autoencoder", ae_steps="100", ae_latent="2", ae_noise="0.2")
     next(b for b in other.button if b.label == "Train").click()

@@ -12,15 +12,17 @@ from explorer.generative import autoencoder as ae
 from explorer.generative.data import image_data
 from explorer.generative.plots import image_grid, scatter_figure
 from explorer.generative.registry import MODELS
+from explorer.generative.script import generative_script
 from explorer.ui.generative import live
 from explorer.ui.presenter import presenting
 from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.widgets import code_panel
 
 TAB = "ae"
 STEPS = (100, 300, 1000, 3000, 10000)
 NOISE = (0.0, 0.1, 0.2, 0.3, 0.5)
 ODD = ("a Shapes test image", "random noise", "a checkerboard", "a blank grey image",
-       "a photo (cameraman)")
+       "a photo (cameraman)", "your drawing")
 DEFAULTS = ae.Settings()
 
 
@@ -105,10 +107,27 @@ def _latent_section(snap) -> None:
                  caption=f"D(z) at ({p[0]:.2f}, {p[1]:.2f}), with {source}", output_format="PNG")
 
 
+def _drawn_image(shape: tuple[int, int, int]) -> np.ndarray:
+    """The drawing pad's picture at the data's size, (C, H, W) in [0, 1] (grey for grey data)."""
+    from skimage.transform import resize
+
+    from explorer.images import drawing
+    from explorer.ui.drawing_pad import drawing_pad
+
+    c, h, w = shape
+    pixels = drawing.rasterise(drawing_pad(f"generative.{TAB}.pad"), size=max(h, w))
+    pixels = resize(pixels, (h, w), anti_aliasing=True).astype(np.float32)  # (H, W, 3)
+    if c == 1:
+        return pixels.mean(axis=2)[None]
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1)[:c])
+
+
 def _odd_image(kind: str, shape: tuple[int, int, int], data) -> np.ndarray:
     """(C, H, W) in [0, 1]."""
     c, h, w = shape
     rng = np.random.default_rng(0)
+    if kind == ODD[5]:
+        return _drawn_image(shape)
     if kind == ODD[0]:
         return data.test_batch(1, start=9)[0][0].numpy()
     if kind == ODD[1]:
@@ -135,10 +154,11 @@ def _anomaly_section(snap) -> None:
                     key=_key("odd", ODD[1], one_of(ODD), "ae_odd"))
     x, _ = data.test_batch(500)
     errors = ae.per_image_error(model, x)  # (500,) the normal range
-    odd = torch.from_numpy(_odd_image(kind, data.shape, data))[None]
+    left, right = st.columns([1, 3])
+    with left:
+        odd = torch.from_numpy(_odd_image(kind, data.shape, data))[None]  # (1, C, H, W)
     score = float(ae.per_image_error(model, odd)[0])
     rank = float((errors < score).mean())
-    left, right = st.columns([1, 3])
     with torch.inference_mode():
         rebuilt = model(odd).numpy()
     left.image(image_grid(np.concatenate([odd.numpy(), rebuilt]), 2), width=160,
@@ -172,5 +192,6 @@ def panel() -> None:
     _latent_section(snap)
     st.markdown("**Anomaly detection**: the reconstruction error of an image unlike the data.")
     _anomaly_section(snap)
+    code_panel(generative_script(TAB, settings), title=f"Show the code: {info.label} as a script")
     st.caption(f"From a terminal: `python -m explorer.generative --model ae --dataset {dataset if not dataset.startswith('zip:') else 'shapes'} "
                f"--max-steps {steps} --set latent={latent} --set noise={noise} --json`")

@@ -15,8 +15,10 @@ from explorer.generative.diffusion_plots import schedule_figure, strip, to_displ
 from explorer.generative.job import GenerativeSnapshot
 from explorer.generative.plots import image_grid
 from explorer.generative.registry import MODELS
+from explorer.generative.script import generative_script
 from explorer.ui.generative import live
 from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.widgets import code_panel
 from explorer.user_input import InputError
 
 TAB = "diffusion"
@@ -134,6 +136,9 @@ def train_panel() -> None:
 
     with right:
         live.live(TAB, draw)
+    if settings is not None:
+        code_panel(generative_script(TAB, settings),
+                   title=f"Show the code: {MODELS[TAB].label} as a script")
 
 
 def _model() -> tuple[diffusion.DiffusionTrainer | None, str]:

@@ -18,8 +18,10 @@ from explorer.generative.flow_plots import (
 )
 from explorer.generative.job import GenerativeSnapshot
 from explorer.generative.registry import MODELS
+from explorer.generative.script import generative_script
 from explorer.ui.generative import live
 from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.widgets import code_panel
 from explorer.user_input import InputError
 
 TAB = "flow"
@@ -188,3 +190,6 @@ def panel() -> None:
 
     with right:
         live.live(TAB, draw)
+    if settings is not None:
+        code_panel(generative_script(TAB, settings),
+                   title=f"Show the code: {MODELS[TAB].label} as a script")

@@ -12,8 +12,10 @@ from explorer.generative.gan_plots import discriminator_figure, losses_figure, s
 from explorer.generative.job import GenerativeSnapshot
 from explorer.generative.judge import judge
 from explorer.generative.registry import MODELS
+from explorer.generative.script import generative_script
 from explorer.ui.generative import live
 from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.widgets import code_panel
 
 TAB = "gan"
 K = f"generative.{TAB}."
@@ -142,5 +144,6 @@ def panel() -> None:
         live.controls(TAB, TAB, settings)
     with right:
         live.live(TAB, _draw)
+    code_panel(generative_script(TAB, settings), title=f"Show the code: {info.label} as a script")
     with st.expander("Interpolation in z", expanded=False):
         interpolation()

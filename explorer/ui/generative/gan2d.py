@@ -10,8 +10,10 @@ from explorer.generative import gan2d
 from explorer.generative.gan_plots import discriminator_figure, losses_figure, plane_figure
 from explorer.generative.job import GenerativeSnapshot
 from explorer.generative.registry import MODELS
+from explorer.generative.script import generative_script
 from explorer.ui.generative import live
 from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.widgets import code_panel
 
 TAB = "gan2d"
 K = f"generative.{TAB}."
@@ -164,3 +166,4 @@ def panel() -> None:
             _step_view(settings, shown)
         else:
             _live_view(settings, shown)
+    code_panel(generative_script(TAB, settings), title=f"Show the code: {info.label} as a script")

@@ -11,9 +11,11 @@ from explorer.generative import autoencoder as ae
 from explorer.generative import vae
 from explorer.generative.plots import image_grid
 from explorer.generative.registry import MODELS
+from explorer.generative.script import generative_script
 from explorer.ui.generative import live
 from explorer.ui.presenter import presenting
 from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.widgets import code_panel
 
 TAB = "vae"
 STEPS = (100, 300, 1000, 3000, 10000)
@@ -130,5 +132,6 @@ def panel() -> None:
     snap = live.live(TAB, _draw)
     st.markdown("**A latent walk** between two test images.")
     _walk_section(snap)
+    code_panel(generative_script(TAB, settings), title=f"Show the code: {info.label} as a script")
     st.caption(f"From a terminal: `python -m explorer.generative --model vae --max-steps {steps}"
                f" --set beta={beta} --set latent={latent} --samples samples.npy --json`")
