@@ -16,23 +16,22 @@ from pathlib import Path
 
 TESTS = Path(__file__).parent
 # Each file's seconds in a full run on 2 cores, both sides at once (`--durations=0`, summed per
-# file, 2026-12-07; files not listed count DEFAULT_SECONDS). The files are dealt to the two sides,
-# longest first, each to the side with less so far, so that both end at about the same time.
-# Refresh the figures when a file's time changes much (docs/testing.md).
+# file, 2026-12-07, 9 min 42 s in all; files not listed count DEFAULT_SECONDS). The files are dealt
+# to the two sides, longest first, each to the side with less so far, so that both end at about
+# the same time. Refresh the figures when a file's time changes much (docs/testing.md).
 SECONDS = {
-    "test_hostile_links.py": 200, "test_browser.py": 155, "test_browser_lecture.py": 110,
-    "test_ray_engine.py": 60, "test_featurevis.py": 55, "test_hostile_training.py": 35,
-    "test_page_convolution.py": 32, "test_many_sessions.py": 32, "test_hostile_weights.py": 30,
-    "test_page_transfer.py": 27, "test_replicas.py": 26, "test_browser_hostile.py": 20,
-    "test_page_colour.py": 18, "test_page_lecture.py": 17, "test_page_playground.py": 17,
-    "test_train_script.py": 16, "test_codegen.py": 15, "test_generative_ae_vae.py": 15,
-    "test_activations.py": 14, "test_pattern_matching.py": 14, "test_generative_diffusion.py": 13,
-    "test_page_pretrained.py": 11, "test_page_train.py": 10, "test_gradients_residual.py": 10,
-    "test_page_deep.py": 9, "test_generative_gan.py": 9, "test_page_generative.py": 9,
-    "test_gradients.py": 8, "test_zoo.py": 8, "test_train_cli.py": 7, "test_pages.py": 7,
-    "test_concurrency.py": 7, "test_transfer.py": 7, "test_attributions.py": 7,
-    "test_data.py": 6, "test_nets.py": 6, "test_hostile_images.py": 5, "test_job_registry.py": 5,
-    "test_playground_script.py": 4,
+    "test_hostile_links.py": 233, "test_browser.py": 155, "test_browser_lecture.py": 106,
+    "test_ray_engine.py": 79, "test_page_transfer.py": 54, "test_many_sessions.py": 38,
+    "test_hostile_training.py": 35, "test_replicas.py": 33, "test_browser_hostile.py": 28,
+    "test_featurevis.py": 19, "test_train_script.py": 17, "test_hostile_weights.py": 16,
+    "test_page_convolution.py": 16, "test_page_pretrained.py": 16, "test_page_lecture.py": 15,
+    "test_page_playground.py": 14, "test_activations.py": 14, "test_page_train.py": 13,
+    "test_page_colour.py": 12, "test_gradients.py": 10, "test_page_generative.py": 10,
+    "test_codegen.py": 9, "test_generative_script.py": 8, "test_zoo.py": 7, "test_transfer.py": 7,
+    "test_gradients_residual.py": 7, "test_train_cli.py": 7, "test_generative_diffusion.py": 7,
+    "test_pattern_matching.py": 6, "test_nets.py": 6, "test_pages.py": 6, "test_concurrency.py": 6,
+    "test_page_deep.py": 5, "test_hostile_images.py": 5, "test_no_outgoing.py": 5,
+    "test_job_registry.py": 4, "test_playground_script.py": 4,
 }
 DEFAULT_SECONDS = 2.0
 
@@ -57,11 +56,12 @@ def main(argv: list[str]) -> int:
     logs[0].parent.mkdir(exist_ok=True)
     # Jobs normally compute below the pages' priority (explorer/jobs/priority.py); beside a second
     # busy pytest process that would starve the servers' training runs the tests wait for.
-    # And torch runs one thread per side unless told otherwise: two sides of two OpenMP threads
+    # And torch runs one thread per side, jobs included, unless told otherwise: two sides of two OpenMP threads
     # each on two cores spin against each other (the feature visualisation of 8 channels, 256
     # steps: 35 s with two threads beside the other side, 3.5 s with one).
     env = {**os.environ, "EXPLORER_JOB_NICE": os.environ.get("EXPLORER_JOB_NICE", "0"),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "EXPLORER_JOB_THREADS": os.environ.get("EXPLORER_JOB_THREADS", "1")}
     runs = []
     for files, log in zip(groups(), logs, strict=True):
         with log.open("w") as out:

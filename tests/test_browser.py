@@ -134,10 +134,11 @@ def test_bad_upload_shows_a_message_and_the_page_keeps_working(
     page.goto(f"{server_url}/convolution")
     wait_idle(page, "Convolution")
     page.locator('[data-testid="stSidebar"] label', has_text="Upload").first.click()
-    page.wait_for_selector('[data-testid="stFileUploaderDropzoneInput"]', state="attached")
-    # the rerun that draws the uploader may redraw it once more: upload into the final one
-    page.wait_for_timeout(300)
-    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT_MS)
+    # the run that draws the uploader has ended: upload into the final one (no fixed wait)
+    page.wait_for_function(
+        f"""() => !!document.querySelector('{APP_IDLE}')
+            && !!document.querySelector('[data-testid="stFileUploaderDropzoneInput"]')""",
+        timeout=TIMEOUT_MS)
     bad = tmp_path / "homework.png"
     bad.write_bytes(b"this is not a picture")
     page.set_input_files('[data-testid="stFileUploaderDropzoneInput"]', str(bad))

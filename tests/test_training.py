@@ -464,6 +464,20 @@ def test_thread_budget_restores_the_default():
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize("cap, asked, given", [
+    (None, 3, 3), ("1", 2, 1), ("4", 2, 2), ("0", 2, 2), ("many", 2, 2), ("-3", 2, 2)])
+def test_job_threads_are_capped_by_the_environment(monkeypatch, cap, asked, given):
+    from explorer.training.compute import capped_threads
+
+    if cap is None:
+        monkeypatch.delenv("EXPLORER_JOB_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("EXPLORER_JOB_THREADS", cap)
+    assert capped_threads(asked) == given
+    with thread_budget(asked):
+        assert torch.get_num_threads() == given
+
+
 # -- range test --------------------------------------------------------------
 
 

@@ -14,6 +14,18 @@ _budgets_active = 0
 _threads_before = 0
 
 
+def capped_threads(threads: int) -> int:
+    """`threads`, at most $EXPLORER_JOB_THREADS when that is a whole number >= 1 (a server that
+    shares its cores with other programs; the tests' two processes on two cores). OpenMP threads
+    that outnumber the free cores spin against each other: a small network's step then takes
+    ten times longer, not twice."""
+    try:
+        cap = int(os.environ.get("EXPLORER_JOB_THREADS", "0"))
+    except ValueError:
+        cap = 0
+    return max(1, min(threads, cap) if cap >= 1 else threads)
+
+
 @contextlib.contextmanager
 def thread_budget(threads: int) -> Iterator[None]:
     """Run the body with `threads` torch intra-op threads, then restore the process default.
@@ -26,6 +38,7 @@ def thread_budget(threads: int) -> Iterator[None]:
     cores // max_running threads. The previous default comes back when the last job ends.
     """
     global _budgets_active, _threads_before
+    threads = capped_threads(threads)
     with _THREADS_LOCK:
         if _budgets_active == 0:
             _threads_before = torch.get_num_threads()
