@@ -283,12 +283,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_prints_a_line_per_channel_and_writes_the_grid(tmp_path):
     out = tmp_path / "grid.png"
+    # 16 steps: the command's wiring; what 96 steps reach is checked in-process (conv2 above)
     result = run_cli("--network", "default", "--layer", "conv2", "--channels", "0-7",
-                     "--steps", "96", "--out", str(out), "--json")
+                     "--steps", "16", "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["channel"] for row in rows] == list(range(8))
-    assert sum(row["optimised_wins"] for row in rows) >= 6
+    assert all(row["steps"] == 16 for row in rows)
+    assert all(row["optimised_wins"] == (row["optimised"] > row["best_example"])
+               for row in rows if row["optimised"] != row["best_example"])  # (rounded alike)
+    assert sum(row["optimised_wins"] for row in rows) >= 1
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -152,6 +152,26 @@ def _model() -> tuple[diffusion.DiffusionTrainer | None, str]:
     return _shipped(), "the shipped weights (assets/generative/diffusion.pt)"
 
 
+def _samples(trainer: diffusion.DiffusionTrainer, chosen: int, n: int, sample_seed: int,
+             guidance: float, steps: int, sampler: str
+             ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """n samples of class `chosen` (len(classes): every class in turn), (n, C, H, W) in [0, 1],
+    and the first one's reverse chain (frames, C, H, W) with its times."""
+    classes = len(trainer.classes)
+    labels = torch.arange(n) % classes if chosen == classes else torch.full((n,), chosen)
+    x, frames, times = trainer.generate(labels, seed=sample_seed, guidance=guidance,
+                                        steps=steps, sampler=sampler, keep=8)
+    return diffusion.to_unit(x), np.stack([diffusion.to_unit(f[0]) for f in frames]), times
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _shipped_samples(chosen: int, n: int, sample_seed: int, guidance: float, steps: int,
+                     sampler: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The shipped model's samples, computed once per server for the same settings (the whole
+    class asks for the same pictures; a rerun of the tab for another widget asks again)."""
+    return _samples(_shipped(), chosen, n, sample_seed, guidance, steps, sampler)
+
+
 def sample_panel() -> None:
     trainer, source = _model()
     if trainer is None:
@@ -184,18 +204,14 @@ def sample_panel() -> None:
         count = seed(kept(K + "count"), 20, valid=one_of(COUNTS), url="df_count")
         st.select_slider("Samples", COUNTS, key=count)
         sample_seed = int(st.number_input("Seed", 0, 9_999, 0, key=K + "sample_seed"))
-    chosen = int(st.session_state[label])
-    n = int(st.session_state[count])
-    labels = (torch.arange(n) % len(classes) if chosen == len(classes)
-              else torch.full((n,), chosen))
+    request = (int(st.session_state[label]), int(st.session_state[count]), sample_seed,
+               float(st.session_state[guide]), int(st.session_state[steps]),
+               str(st.session_state[sampler]))
     with right, st.spinner("Sampling…"):
-        x, frames, times = trainer.generate(
-            labels, seed=sample_seed, guidance=float(st.session_state[guide]),
-            steps=int(st.session_state[steps]), sampler=st.session_state[sampler], keep=8)
-        samples = diffusion.to_unit(x)
+        samples, chain, times = (_shipped_samples(*request) if trainer is _shipped()
+                                 else _samples(trainer, *request))
         st.image(image_grid(samples, columns=10), width="stretch",
-                 caption=f"{n} samples, {st.session_state[steps]} steps", output_format="PNG")
-        chain = np.stack([diffusion.to_unit(f[0]) for f in frames])
+                 caption=f"{request[1]} samples, {request[4]} steps", output_format="PNG")
         st.image(strip(chain), caption="Reverse chain of the first sample: t = "
                  + " → ".join(str(t) for t in times), output_format="PNG")
         movie = px.imshow((chain.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
