@@ -248,6 +248,21 @@ def test_the_command_line_prints_one_json_line_per_method(capsys):
         value = row["randomised_similarity"]
         assert value is None or -1 <= value <= 1
     assert rows[0]["randomised_similarity"] < 0.9  # saliency depends on the weights
+    assert all(row["pretrained"] is True for row in rows)
+
+
+def test_the_command_line_says_when_the_network_is_untrained(capsys, monkeypatch, default):
+    """A torchvision network whose weights are not cached runs untrained: the maps are a random
+    network's, and the command says so (stderr, and "pretrained": false on every line)."""
+    import dataclasses
+
+    untrained = dataclasses.replace(default, pretrained=False,
+                                    message="resnet18 is not cached: random weights.")
+    monkeypatch.setattr(cli, "loaded_network", lambda name: untrained)
+    assert cli.main(["--sample", "0", "--methods", "saliency", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "Note: resnet18 is not cached: random weights." in captured.err
+    assert json.loads(captured.out)["pretrained"] is False
 
 
 @pytest.mark.parametrize("argv, message", [

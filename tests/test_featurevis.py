@@ -289,11 +289,27 @@ def test_cli_prints_a_line_per_channel_and_writes_the_grid(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["channel"] for row in rows] == list(range(8))
-    assert all(row["steps"] == 16 for row in rows)
+    assert all(row["steps"] == 16 and row["pretrained"] is True for row in rows)
     assert all(row["optimised_wins"] == (row["optimised"] > row["best_example"])
                for row in rows if row["optimised"] != row["best_example"])  # (rounded alike)
     assert sum(row["optimised_wins"] for row in rows) >= 1
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_says_when_the_network_is_untrained(capsys, monkeypatch, default):
+    """Weights not cached: the figures are a random network's, and the command says so."""
+    import dataclasses
+
+    from explorer.featurevis import __main__ as cli
+
+    untrained = dataclasses.replace(default, pretrained=False,
+                                    message="resnet18 is not cached: random weights.")
+    monkeypatch.setattr(cli, "loaded_network", lambda name: untrained)
+    monkeypatch.setattr(cli, "example_images", lambda name, size: example_images("default", size))
+    assert cli.main(["--layer", "conv1", "--channels", "0", "--steps", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "Note: resnet18 is not cached: random weights." in captured.err
+    assert json.loads(captured.out)["pretrained"] is False
 
 
 def test_cli_lists_layers_and_names_bad_arguments(capsys):

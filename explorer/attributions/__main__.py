@@ -66,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     from explorer.networks import activations, layer_costs
 
+    if not loaded.pretrained:  # the maps are a random network's: say so before them
+        print(f"Note: {loaded.message}", file=sys.stderr)
     pictures, source = example_images(args.network, loaded.input_shape[1])
     if not 0 <= args.sample < len(pictures):
         parser.error(f"--sample must be 0 to {len(pictures) - 1} ({source}); got {args.sample}.")
@@ -90,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         row = {"method": name, "finite": result.finite,
                "std": round(float(result.values.std()), 8) if result.finite else None,
                "seconds": round(result.seconds, 3), "network": args.network,
+               "pretrained": loaded.pretrained,
                "sample": args.sample, "class": index, "class_name": label}
         if args.randomised:
             value = similarity[name]

@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                tv_weight=args.tv, fourier=not args.pixels, seed=args.seed)
     except ValueError as error:
         parser.error(str(error))
+    if not loaded.pretrained:  # the figures are a random network's: say so before them
+        print(f"Note: {loaded.message}", file=sys.stderr)
     mean, std = loaded.transforms.mean, loaded.transforms.std
     started = time.perf_counter()
     result = visualise(model, args.layer, args.channels, mean=mean, std=std, settings=settings)
@@ -97,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     beaten = int((result.values > best).sum())
     for unit, reached, example, index in zip(result.units, result.values, best,
                                              real.argmax(axis=0), strict=True):
-        row = {"network": args.network, "layer": args.layer, "channel": unit,
+        row = {"network": args.network, "pretrained": loaded.pretrained,
+               "layer": args.layer, "channel": unit,
                "optimised": round(float(reached), 4), "best_example": round(float(example), 4),
                "best_example_index": int(index), "examples": source,
                "optimised_wins": bool(reached > example), "steps": result.steps_done,
