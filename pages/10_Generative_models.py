@@ -13,7 +13,7 @@ page_header(
     "longer run reaches.",
 )
 st.info("**This page is being built** (issue #24): every tab trains live and starts from "
-        "shipped weights, but the image models' samples are still blurry.",
+        "shipped weights, but the image models' samples are still coloured blobs, not yet shapes.",
         icon=":material/construction:")
 lazy_tabs({
     "Autoencoder": autoencoder.panel,

@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from explorer.training.augmentation import Augmentation
+from explorer.training.compute import capped_threads
 from explorer.training.nets import ModelSettings
 
-DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))
+# Two torch threads per run where there are two cores, at most $EXPLORER_JOB_THREADS
+DEFAULT_THREADS = capped_threads(max(1, min(2, os.cpu_count() or 1)))
 TIME_TICKS = 10_000  # resolution of a schedule that spans a time budget instead of epochs
 
 # ---------------------------------------------------------------------------
