@@ -56,9 +56,9 @@ def main(argv: list[str]) -> int:
     logs[0].parent.mkdir(exist_ok=True)
     # Jobs normally compute below the pages' priority (explorer/jobs/priority.py); beside a second
     # busy pytest process that would starve the servers' training runs the tests wait for.
-    # And torch runs one thread per side, jobs included, unless told otherwise: two sides of two OpenMP threads
-    # each on two cores spin against each other (the feature visualisation of 8 channels, 256
-    # steps: 35 s with two threads beside the other side, 3.5 s with one).
+    # And torch runs one thread per side, jobs included, unless told otherwise: two sides of two
+    # OpenMP threads each on two cores spin against each other (the feature visualisation of 8
+    # channels, 256 steps: 35 s with two threads beside the other side, 3.5 s with one).
     env = {**os.environ, "EXPLORER_JOB_NICE": os.environ.get("EXPLORER_JOB_NICE", "0"),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "EXPLORER_JOB_THREADS": os.environ.get("EXPLORER_JOB_THREADS", "1")}

@@ -49,10 +49,10 @@ def first_figure_top(tab) -> float | None:
 def settled_figure_top(tab) -> float | None:
     """first_figure_top once the layout has stopped moving (after a resize the charts reflow):
     until two looks 200 ms apart agree, bounded by the browser timeout."""
-    top, previous, deadline = first_figure_top(tab), None, TIMEOUT_MS / 200
-    while top != previous and deadline > 0:
+    top, previous, looks_left = first_figure_top(tab), None, TIMEOUT_MS // 200
+    while top != previous and looks_left > 0:
         tab.wait_for_timeout(200)
-        previous, top, deadline = top, first_figure_top(tab), deadline - 1
+        previous, top, looks_left = top, first_figure_top(tab), looks_left - 1
     return top
 
 

@@ -305,7 +305,6 @@ def test_cli_says_when_the_network_is_untrained(capsys, monkeypatch, default):
     untrained = dataclasses.replace(default, pretrained=False,
                                     message="resnet18 is not cached: random weights.")
     monkeypatch.setattr(cli, "loaded_network", lambda name: untrained)
-    monkeypatch.setattr(cli, "example_images", lambda name, size: example_images("default", size))
     assert cli.main(["--layer", "conv1", "--channels", "0", "--steps", "2", "--json"]) == 0
     captured = capsys.readouterr()
     assert "Note: resnet18 is not cached: random weights." in captured.err
