@@ -116,7 +116,8 @@ def test_a_class_of_concurrent_sessions_runs_without_errors(server: Server, tmp_
     # times out (RERUN_TIMEOUT_S), a hard stop 20 s later. This bound is only a hang guard.
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                             timeout=DURATION_S + RERUN_TIMEOUT_S + 120)
-    report = result.stdout + result.stderr
+    # the server's tracebacks too: the browser only sees a redacted message
+    report = result.stdout + result.stderr + "\n== server log ==\n" + server.log_text()[-20000:]
     assert out.exists(), f"stload wrote no results (exit {result.returncode}):\n{report}"
     data = json.loads(out.read_text())
     summary, records = data["summary"], data["records"]

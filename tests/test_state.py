@@ -256,3 +256,42 @@ def test_the_longest_real_link_values_fit() -> None:
     bank = json.dumps([["x" * 40, -0.123456789012345, 0.5, 99.99999999, -1e-05, "shared"]] * 8)
     for text in (grid, bank):
         assert len(text) <= state.MAX_LINK_TEXT and _decode(text) is not INVALID
+
+
+def test_a_module_half_imported_by_another_session_is_waited_for(tmp_path, monkeypatch) -> None:
+    """Found under load (12 sessions): one session's thread was importing explorer.jobs.registry
+    while another's heartbeat found it in sys.modules and called get_registry on the half-built
+    module (AttributeError: partially initialized module). The heartbeat waits for the import."""
+    import sys
+    import threading
+    import types
+
+    gate = types.ModuleType("half_import_gate")
+    gate.started, gate.release = threading.Event(), threading.Event()
+    monkeypatch.setitem(sys.modules, "half_import_gate", gate)
+    (tmp_path / "half_imported.py").write_text(
+        "import half_import_gate\n"
+        "half_import_gate.started.set()\n"
+        "half_import_gate.release.wait(60)\n"
+        "def get_registry():\n"
+        "    return 'built'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importer = threading.Thread(target=__import__, args=("half_imported",))
+    importer.start()
+    try:
+        assert gate.started.wait(60)
+        assert "half_imported" in sys.modules  # half-built: get_registry not yet defined
+        assert not hasattr(sys.modules["half_imported"], "get_registry")
+        found = []
+        finder = threading.Thread(  # calls into the module as soon as it gets it
+            target=lambda: found.append(heartbeat.imported_already("half_imported").get_registry()))
+        finder.start()
+        finder.join(1.0)  # a finder that does not wait fails now, while the import is half done
+        gate.release.set()
+        finder.join(60)
+        assert found == ["built"]
+        assert heartbeat.imported_already("never_imported_module") is None
+    finally:
+        gate.release.set()
+        importer.join(60)
+        sys.modules.pop("half_imported", None)
