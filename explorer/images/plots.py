@@ -222,43 +222,45 @@ def matrix_heatmap(
         ygap=1,
         **colour,
     )
-    figure = go.Figure(heatmap)
+    layout = _grid_layout(rows, cols, title, height)
     if highlight is not None:
         row, col, box_rows, box_cols = highlight
-        figure.add_shape(
-            type="rect", x0=col - 0.5, x1=col + box_cols - 0.5, y0=row - 0.5, y1=row + box_rows - 0.5,
-            line={"color": HIGHLIGHT, "width": 4},
-        )
-    return _grid_layout(figure, rows, cols, title, height)
+        layout["shapes"] = [{
+            "type": "rect", "x0": col - 0.5, "x1": col + box_cols - 0.5,
+            "y0": row - 0.5, "y1": row + box_rows - 0.5, "line": {"color": HIGHLIGHT, "width": 4}}]
+    return go.Figure(heatmap, layout=layout)
 
 
-def _grid_layout(figure: go.Figure, rows: int, cols: int, title: str,
-                 height: int | None = None) -> go.Figure:
-    """Square cells, row 0 at the top, column numbers above, a title that never clips."""
+def _grid_layout(rows: int, cols: int, title: str, height: int | None = None) -> dict:
+    """Square cells, row 0 at the top, column numbers above, a title that never clips.
+
+    A plain dict given to go.Figure at once: `update_layout` on a built figure took 5 of the
+    7 ms a small heatmap cost (the pages draw several per rerun).
+    """
     side = min(420, 60 + 34 * max(rows, cols)) if height is None else height
-    figure.update_layout(
+    return {
         # long titles (a scale factor, a note) get smaller type: narrow columns must not clip
-        title={"text": title, "x": 0.5, "xanchor": "center", "y": 0.98, "yanchor": "top",
-               "font": {"size": 16 if len(title) <= 22 else 13}} if title else None,
-        height=side + (60 if title else 20),
-        margin={"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
-        xaxis={"showticklabels": cols <= 12, "dtick": 1, "side": "top", "constrain": "domain"},
-        yaxis={"autorange": "reversed", "showticklabels": rows <= 12, "dtick": 1,
-               "scaleanchor": "x", "constrain": "domain"},
-        plot_bgcolor="white",
-    )
-    return figure
+        **({"title": {"text": title, "x": 0.5, "xanchor": "center", "y": 0.98, "yanchor": "top",
+                      "font": {"size": 16 if len(title) <= 22 else 13}}} if title else {}),
+        "height": side + (60 if title else 20),
+        "margin": {"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
+        "xaxis": {"showticklabels": cols <= 12, "dtick": 1, "side": "top", "constrain": "domain"},
+        "yaxis": {"autorange": "reversed", "showticklabels": rows <= 12, "dtick": 1,
+                  "scaleanchor": "x", "constrain": "domain"},
+        "plot_bgcolor": "white",
+    }
 
 
 def unit_grid(rows: int, cols: int, *, title: str, picked: tuple[int, int]) -> go.Figure:
     """A plain rows x cols grid of units (no values, no colour bar) with one unit marked."""
-    figure = go.Figure(go.Heatmap(
-        z=np.zeros((rows, cols)), colorscale=[[0, "#e8ecf3"], [1, "#e8ecf3"]], showscale=False,
-        xgap=1, ygap=1, hoverinfo="skip"))
     row, col = picked
-    figure.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
-                     fillcolor=HIGHLIGHT, line={"color": HIGHLIGHT, "width": 2})
-    return _grid_layout(figure, rows, cols, title)
+    layout = _grid_layout(rows, cols, title)
+    layout["shapes"] = [{"type": "rect", "x0": col - 0.5, "x1": col + 0.5, "y0": row - 0.5,
+                         "y1": row + 0.5, "fillcolor": HIGHLIGHT,
+                         "line": {"color": HIGHLIGHT, "width": 2}}]
+    return go.Figure(go.Heatmap(
+        z=np.zeros((rows, cols)), colorscale=[[0, "#e8ecf3"], [1, "#e8ecf3"]], showscale=False,
+        xgap=1, ygap=1, hoverinfo="skip"), layout=layout)
 
 
 def with_cell_targets(figure: go.Figure, rows: int, cols: int) -> go.Figure:
