@@ -91,6 +91,48 @@ def test_channels_after_a_relu_are_never_blank_where_an_example_excites_them(def
     assert (act2.history >= 0).all()  # post-ReLU values, never the leaky objective
 
 
+@pytest.mark.parametrize("fourier", [True, False])
+@pytest.mark.parametrize("decorrelate", [True, False])
+def test_image_parameters_start_from_given_pictures(fourier, decorrelate):
+    """The parametrisation inverted: forward() gives back the pictures it started from (to the
+    clamp at EDGE and float32 rounding through the sigmoid's inverse and the FFT)."""
+    pictures = torch.rand(3, 3, 20, 20, generator=torch.Generator().manual_seed(2))
+    parameters = ImageParameters(3, 20, fourier=fourier, decorrelate=decorrelate)
+    parameters.start_from(pictures)
+    expected = pictures.clamp(featurevis.EDGE, 1 - featurevis.EDGE)
+    torch.testing.assert_close(parameters().detach(), expected, atol=1e-4, rtol=0)
+
+
+def test_best_examples_are_each_units_strongest_picture(default):
+    examples, _ = example_images("default", 32)
+    examples = examples[:200]
+    real = featurevis.unit_values_of_images(default.model, "act2", range(8), examples,
+                                            **norm(default))
+    chosen = featurevis.best_examples(default.model, "act2", range(8), examples, size=32,
+                                      **norm(default))
+    torch.testing.assert_close(chosen, examples[torch.as_tensor(real.argmax(axis=0))])
+    bigger = featurevis.best_examples(default.model, "act2", [3], examples, size=48,
+                                      **norm(default))
+    assert bigger.shape == (1, 3, 48, 48)
+
+
+def test_starting_from_the_best_example_improves_on_it(default):
+    """Issue 25: start="best example" begins at the real picture that excites each channel most
+    and ends above it on every channel some example excites (32 steps)."""
+    examples, _ = example_images("default", 32)
+    settings = VisSettings(steps=32, size=32, jitter=2, start="best example")
+    result = visualise(default.model, "act2", range(8), settings=settings, examples=examples,
+                       **norm(default))
+    best = featurevis.unit_values_of_images(default.model, "act2", range(8), examples,
+                                            **norm(default)).max(axis=0)
+    excited = best > 0
+    assert (result.values[excited] > best[excited]).all(), (result.values, best)
+    with pytest.raises(ValueError, match="example pictures"):
+        visualise(default.model, "act2", [0], settings=settings, **norm(default))
+    with pytest.raises(ValueError, match="start"):
+        VisSettings(start="somewhere")
+
+
 def test_the_input_of_a_relu_is_found_in_the_traced_graph(default):
     from explorer.networks.activations import relu_input
 
@@ -477,3 +519,18 @@ def test_cli_all_channels():
     result = run_cli("--layer", "conv1", "--channels", "all", "--steps", "4", "--json")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["channel"] for line in result.stdout.splitlines()] == list(range(32))
+
+
+def test_cli_starts_from_the_best_example(capsys):
+    """`--start best-example`: every channel some Shapes picture excites ends above its best
+    example (in-process: the command's own code, without a second interpreter)."""
+    from explorer.featurevis import __main__ as cli
+
+    assert cli.main(["--layer", "act2", "--channels", "0-7", "--steps", "16",
+                     "--start", "best-example", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["start"] for row in rows] == ["best example"] * 8
+    excited = [row for row in rows if row["best_example"] > 0]
+    assert excited and all(row["optimised_wins"] for row in excited), rows
+    with pytest.raises(SystemExit):
+        cli.main(["--layer", "act2", "--start", "somewhere"])

@@ -15,6 +15,7 @@ from explorer.featurevis.optimise import (
     LOGITS,
     SEED,
     SIZE,
+    STARTS,
     STEPS,
     TV_WEIGHT,
     VisSettings,
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tv", type=TV_WEIGHT.argparse_type(), default=defaults.tv_weight,
                         help="TV penalty weight")
     parser.add_argument("--pixels", action="store_true", help="plain pixels, not Fourier")
+    parser.add_argument("--start", choices=[start.replace(" ", "-") for start in STARTS],
+                        default="noise", help="start from faint noise (default) or from the "
+                        "real picture that excites each channel most")
     parser.add_argument("--seed", type=SEED.argparse_type(), default=defaults.seed)
     parser.add_argument("--out", help="write the pictures as one PNG grid here")
     parser.add_argument("--list-layers", action="store_true")
@@ -78,16 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_batch(len(args.channels), size)
         settings = VisSettings(steps=args.steps, size=size, learning_rate=args.lr,
                                jitter=args.jitter if args.jitter is not None else size // 16,
-                               tv_weight=args.tv, fourier=not args.pixels, seed=args.seed)
+                               tv_weight=args.tv, fourier=not args.pixels, seed=args.seed,
+                               start=args.start.replace("-", " "))
     except ValueError as error:
         parser.error(str(error))
     if not loaded.pretrained:  # the figures are a random network's: say so before them
         print(f"Note: {loaded.message}", file=sys.stderr)
     mean, std = loaded.transforms.mean, loaded.transforms.std
-    started = time.perf_counter()
-    result = visualise(model, args.layer, args.channels, mean=mean, std=std, settings=settings)
-    seconds = time.perf_counter() - started
     examples, source = example_images(args.network, size)
+    started = time.perf_counter()
+    result = visualise(model, args.layer, args.channels, mean=mean, std=std, settings=settings,
+                       examples=examples)
+    seconds = time.perf_counter() - started
     real = unit_values_of_images(model, args.layer, args.channels, examples, mean=mean, std=std)
     best = real.max(axis=0)
     if args.out:
@@ -104,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                "optimised": round(float(reached), 4), "best_example": round(float(example), 4),
                "best_example_index": int(index), "examples": source,
                "optimised_wins": bool(reached > example), "steps": result.steps_done,
-               "size": size, "seconds": round(seconds, 2)}
+               "size": size, "start": settings.start, "seconds": round(seconds, 2)}
         print(json.dumps(row) if args.json else
               f"channel {unit:3d}: optimised {reached:9.3f}   best example {example:9.3f}"
               f"{'   (optimised wins)' if reached > example else ''}")

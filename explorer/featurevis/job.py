@@ -53,12 +53,14 @@ class VisJob(JobControl):
     def __init__(self, model: nn.Module, network: str, layer: str, units: Sequence[int], *,
                  mean: Sequence[float], std: Sequence[float], settings: VisSettings,
                  owner: str | None = None, threads: int = 1,
-                 on_done: Callable[[VisJob], None] | None = None) -> None:
+                 on_done: Callable[[VisJob], None] | None = None,
+                 examples: torch.Tensor | None = None) -> None:
         self.job_id = uuid.uuid4().hex[:12]
         self.owner, self.threads = owner, max(1, threads)
         self._model, self.network, self.layer = model, network, layer
         self.units = tuple(int(u) for u in units)
         self._mean, self._std, self.settings = tuple(mean), tuple(std), settings
+        self._examples = examples  # (M, 3, H, W): the pictures a "best example" start picks from
         self._init_control(on_done)
         self._step, self._images, self._values = 0, None, None
         self._history: list[np.ndarray] = []
@@ -96,7 +98,7 @@ class VisJob(JobControl):
             with thread_budget(self.threads):
                 result = visualise(self._model, self.layer, self.units, mean=self._mean,
                                    std=self._std, settings=self.settings, on_step=self._on_step,
-                                   should_stop=self._stop.is_set)
+                                   should_stop=self._stop.is_set, examples=self._examples)
             with self._lock:
                 self.result = result
                 self._images, self._values = result.images, result.values

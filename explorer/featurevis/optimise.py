@@ -10,7 +10,10 @@ Distill 2017):
 - every step sees a randomly jittered, scaled and rotated copy (robust features only);
 - an optional total-variation penalty smooths what is left.
 A channel read after a ReLU is optimised on the ReLU's input (through a leaky ReLU, plus its
-strongest unit), so the gradient flows while the channel is still off (see visualise).
+strongest unit), so the gradient flows while the channel is still off (see visualise). With
+start="best example" each picture starts from the real picture that excites its channel most
+(the parametrisation inverted), not from noise: the result is then at least that example's value
+as the optimisation begins, and the steps improve on it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ SCALE = NumberField("The zoom (fraction)", 0.0, 0.5)
 ROTATE = NumberField("The rotation (degrees)", 0.0, 45.0)
 TV_WEIGHT = NumberField("The TV penalty weight", 0.0, 100.0)
 SEED = NumberField("The seed", 0, 2**32 - 1, integer=True)
+# Where each picture starts: faint noise, or the real picture that excites its channel most
+STARTS = ("noise", "best example")
+EDGE = 0.02  # example pixels are clamped to [EDGE, 1 - EDGE]: the sigmoid's inverse is finite
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,11 @@ class VisSettings:
     fourier: bool = True
     decorrelate: bool = True
     seed: int = 0
+    start: str = "noise"
 
     def __post_init__(self) -> None:
+        if self.start not in STARTS:
+            raise ValueError(f"The start must be one of {', '.join(STARTS)}; got {self.start!r}.")
         for field, value in ((STEPS, self.steps), (SIZE, self.size),
                              (LEARNING_RATE, self.learning_rate), (JITTER, self.jitter),
                              (SCALE, self.scale), (ROTATE, self.rotate),
@@ -97,6 +106,20 @@ class ImageParameters(nn.Module):
         else:
             shape = (count, 3, size, size)
         self.raw = nn.Parameter(torch.randn(shape, generator=generator) * 0.01)
+
+    @torch.no_grad()
+    def start_from(self, images: torch.Tensor) -> None:
+        """Set the parameters so that forward() gives these (N, 3, size, size) pictures in
+        [0, 1] (clamped to [EDGE, 1 - EDGE]): the sigmoid, the colour mixing and the scaled
+        Fourier transform inverted, in that order."""
+        x = images.to(self.raw.dtype).clamp(EDGE, 1 - EDGE)
+        x = torch.log(x / (1 - x))  # the sigmoid's inverse
+        if self.decorrelate:
+            x = torch.einsum("ij,njhw->nihw", torch.linalg.inv(COLOUR_CORRELATION), x)
+        if self.fourier:
+            spectrum = torch.fft.rfft2(x / 4.0, norm="ortho") / self.amplitude
+            x = torch.view_as_real(spectrum)
+        self.raw.copy_(x)
 
     def forward(self) -> torch.Tensor:
         if self.fourier:
@@ -243,16 +266,24 @@ class VisResult:
 def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Sequence[float],
               std: Sequence[float], settings: VisSettings = VisSettings(),
               on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-              should_stop: Callable[[], bool] | None = None) -> VisResult:
+              should_stop: Callable[[], bool] | None = None,
+              examples: torch.Tensor | None = None) -> VisResult:
     """Optimise one image per unit of `layer` (or LOGITS) to maximise it; see the module's
     docstring. on_step(step, images (N, 3, H, W), values (N,)) after each step; should_stop()
-    ends early (the result says so). The model is never changed (its private eval copy runs;
-    gradients are taken for the image only)."""
+    ends early (the result says so). With settings.start "best example", `examples` (M, 3, H', W')
+    in [0, 1] or uint8 are the real pictures to start from: each unit starts from the one it
+    responds to most. The model is never changed (its private eval copy runs; gradients are
+    taken for the image only)."""
     units = tuple(int(u) for u in units)
     check_batch(len(units), settings.size)
     generator = torch.Generator().manual_seed(settings.seed)
     parameters = ImageParameters(len(units), settings.size, fourier=settings.fourier,
                                  decorrelate=settings.decorrelate, generator=generator)
+    if settings.start == "best example":
+        if examples is None or len(examples) == 0:
+            raise ValueError("Starting from the best example needs example pictures.")
+        parameters.start_from(best_examples(model, layer, units, examples, size=settings.size,
+                                            mean=mean, std=std))
     optimiser = torch.optim.Adam(parameters.parameters(), lr=settings.learning_rate)
     history: list[np.ndarray] = []
     stopped = False
@@ -305,6 +336,19 @@ def visualise(model: nn.Module, layer: str, units: Sequence[int], *, mean: Seque
     return VisResult(final.permute(0, 2, 3, 1).numpy().astype(np.float32), units,
                      reached.numpy(), np.asarray(history, dtype=np.float32).reshape(-1, len(units)),
                      len(history), stopped)
+
+
+def best_examples(model: nn.Module, layer: str, units: Sequence[int], examples: torch.Tensor, *,
+                  size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(len(units), 3, size, size) in [0, 1]: for each unit, the example picture that excites it
+    most (the unit's value at the pictures' own size), resized to `size`."""
+    x = examples.float() / 255 if examples.dtype == torch.uint8 else examples.float()
+    values = unit_values_of_images(model, layer, units, x, mean=mean, std=std)  # (M, units)
+    chosen = x[torch.as_tensor(values.argmax(axis=0))]
+    if tuple(chosen.shape[-2:]) != (size, size):
+        chosen = F.interpolate(chosen, size=(size, size), mode="bilinear", antialias=True,
+                               align_corners=False)
+    return chosen.clamp(0, 1)
 
 
 def unit_values_of_images(model: nn.Module, layer: str, units: Sequence[int],

@@ -91,11 +91,16 @@ def _patches(pictures: np.ndarray, field, examples) -> bytes:
 def _submit(loaded: zoo.LoadedModel, layer: str, units: list[int], settings: VisSettings) -> None:
     me = owner()
     mean, std = tuple(loaded.transforms.mean), tuple(loaded.transforms.std)
+    examples = None
+    if settings.start == "best example":  # as bytes: a fourth of the floats' size to a worker
+        pictures, _ = _pictures(example_source(loaded), settings.size)
+        examples = (pictures * 255).round().to(torch.uint8)
     try:
         job_id = registry().submit_job(
             lambda threads, on_done: VisJob(loaded.model, loaded.name, layer, units, mean=mean,
                                             std=std, settings=settings, owner=me,
-                                            threads=threads, on_done=on_done),
+                                            threads=threads, on_done=on_done,
+                                            examples=examples),
             threads=2, owner=me, browser=browser(),
             key=vis_key(loaded.model, layer, units, mean, std, settings))
     except job_registry.QueueFull as error:
@@ -124,6 +129,10 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
                                       and len(v) <= CHANNELS_TEXT,
                                       link_valid=CHANNELS_LINK, url="vis_channels"))
     steps = right.select_slider("Steps", STEPS, value=128, key=f"{PAGE}.featurevis.steps")
+    start = right.segmented_control(
+        "Start from", featurevis.STARTS, default="noise", key=f"{PAGE}.featurevis.start",
+        help="Faint noise shows what the channel builds from nothing; the best example starts "
+             "from the real picture that excites the channel most and makes it more so.")
     native = loaded.input_shape[1]
     with st.expander("Regularisation: what makes the pictures readable"):
         columns = st.columns(4)
@@ -149,7 +158,7 @@ def featurevis_panel(loaded: zoo.LoadedModel) -> None:
         settings = VisSettings(steps=steps, size=size, fourier=fourier, decorrelate=decorrelate,
                                jitter=max(1, size // 16) if jitter else 0,
                                scale=0.05 if jitter else 0.0, rotate=5.0 if jitter else 0.0,
-                               tv_weight=tv)
+                               tv_weight=tv, start=start or "noise")
     except Exception as error:  # noqa: BLE001 - argparse's and ValueError: both are sentences
         st.error(f"Cannot visualise that: {error}", icon=":material/error:")
         return
@@ -221,19 +230,26 @@ def show_vis(snap, loaded: zoo.LoadedModel) -> None:
             loaded.input_shape[1], tuple(loaded.transforms.mean), tuple(loaded.transforms.std))
         seen = (f"the {field.size[0]} x {field.size[1]} pixel patch its strongest unit sees"
                 if field is not None else "the whole picture (its units see all of it)")
+        started = (" Each optimised picture started from its channel's best whole picture "
+                   "(start: best example) and now excites the channel more."
+                   if snap.settings.start == "best example" else "")
         st.caption(f"Below each: the four pictures of the {where} where the channel is highest, "
-                   f"cropped to {seen}.")
+                   f"cropped to {seen}.{started}")
         for i, examples in enumerate(found):
             with columns[i % len(columns)]:
                 st.image(_patches(pictures, field, examples.top), width="stretch",
                          output_format="PNG")
-        dead = [examples.channel for examples in found if examples.top[0].value <= 0]
-        if dead:
-            names = ", ".join(str(channel) for channel in dead)
-            st.info(f"Channel{'s' if len(dead) > 1 else ''} {names}: dead for every picture of "
-                    f"the {where} (no unit above zero anywhere), so no real picture excites "
-                    f"{'them' if len(dead) > 1 else 'it'}; the optimised picture shows what "
-                    "would.", icon=":material/visibility_off:")
+        dead = [i for i, examples in enumerate(found) if examples.top[0].value <= 0]
+        woken = [snap.units[i] for i in dead if snap.values[i] > 0]
+        asleep = [snap.units[i] for i in dead if snap.values[i] <= 0]
+        for channels, ending in ((woken, "the optimised picture shows what would."),
+                                 (asleep, "the optimisation found nothing that does either.")):
+            if channels:
+                names = ", ".join(str(channel) for channel in channels)
+                st.info(f"Channel{'s' if len(channels) > 1 else ''} {names}: dead for every "
+                        f"picture of the {where} (no unit above zero anywhere), so no real "
+                        f"picture excites {'them' if len(channels) > 1 else 'it'}; {ending}",
+                        icon=":material/visibility_off:")
         with st.expander("Least-activating patches"):
             lows = st.columns(len(columns))
             for i, examples in enumerate(found):
