@@ -246,7 +246,8 @@ def _grid_layout(rows: int, cols: int, title: str, height: int | None = None) ->
         "margin": {"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
         "xaxis": {"showticklabels": cols <= 12, "dtick": 1, "side": "top", "constrain": "domain"},
         "yaxis": {"autorange": "reversed", "showticklabels": rows <= 12, "dtick": 1,
-                  "scaleanchor": "x", "constrain": "domain"},
+                  # in a narrow column the square grid sits under its title, not mid-height
+                  "scaleanchor": "x", "constrain": "domain", "constraintoward": "top"},
         "plot_bgcolor": "white",
     }
 
