@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.ui import heartbeat, state
 from explorer.ui.state import INVALID, _decode, accepts, boolean, number_in, one_of
+from tests.test_training import wait_for
 
 HOME = "../explorer/Home.py"
 CONV = "../pages/1_Convolution.py"
@@ -258,6 +259,18 @@ def test_the_longest_real_link_values_fit() -> None:
         assert len(text) <= state.MAX_LINK_TEXT and _decode(text) is not INVALID
 
 
+def waiting_in_import(thread) -> bool:
+    """Whether the thread is inside importlib's own code (e.g. waiting on a module's lock)."""
+    import sys
+
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_filename == "<frozen importlib._bootstrap>":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def test_a_module_half_imported_by_another_session_is_waited_for(tmp_path, monkeypatch) -> None:
     """Found under load (12 sessions): one session's thread was importing explorer.jobs.registry
     while another's heartbeat found it in sys.modules and called get_registry on the half-built
@@ -286,7 +299,10 @@ def test_a_module_half_imported_by_another_session_is_waited_for(tmp_path, monke
         finder = threading.Thread(  # calls into the module as soon as it gets it
             target=lambda: found.append(heartbeat.imported_already("half_imported").get_registry()))
         finder.start()
-        finder.join(1.0)  # a finder that does not wait fails now, while the import is half done
+        # the import stays half done until the finder has either returned (a finder that does
+        # not wait: it fails) or is waiting inside the import machinery for the module's lock
+        wait_for(lambda: not finder.is_alive() or waiting_in_import(finder),
+                 what="the finder to return or to wait for the import")
         gate.release.set()
         finder.join(60)
         assert found == ["built"]
