@@ -10,6 +10,8 @@ from explorer.ui.state import kept, mirror
 
 PAGE = "train"
 OWNER_KEY = kept(f"{PAGE}.owner")  # this tab's secret owner token (explorer.ui.heartbeat reads it)
+# the address held another browser's key: the page says so until it shows a run of its own
+FOREIGN_KEY = f"{PAGE}.foreign"
 ABLATION_KEY = f"{PAGE}.ablation"  # [(variant key, job id)] of this tab's latest ablation
 XSRF_COOKIE = "_streamlit_xsrf"
 POLL_SECONDS = 2.0  # every watcher's poll redraws the run: 1 s polls of a class saturated a core
@@ -43,7 +45,7 @@ def owner() -> str:
         if linked is not None and registry().claim(linked, browser()):
             st.session_state[OWNER_KEY] = linked
         else:
-            st.session_state[f"{PAGE}.foreign"] = tokens.is_token(linked)
+            st.session_state[FOREIGN_KEY] = tokens.is_token(linked)
             st.session_state[OWNER_KEY] = tokens.new_token()
     mirror(OWNER_KEY, "owner")  # in the URL for a reload; never taken from a link here
     return st.session_state[OWNER_KEY]

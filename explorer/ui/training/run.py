@@ -16,6 +16,7 @@ from explorer.ui.training.setup import load_named
 from explorer.ui.training.view import show_run
 from explorer.ui.training_session import (
     ABLATION_KEY,
+    FOREIGN_KEY,
     PAGE,
     POLL_SECONDS,
     browser,
@@ -256,11 +257,16 @@ def live_view(job_id: str, dataset: data.Dataset | None) -> None:
 
 
 def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
-    if st.session_state.pop(f"{PAGE}.foreign", False):
-        st.info("This address carries another tab's key (made in another browser, or its runs "
-                "are gone): this tab trains under its own key, and a run the address names is "
-                "shown read-only.", icon=":material/visibility:")
     job = registry().get(job_id or "")
+    # Said until this tab shows a run of its own: popped on its first run, the notice vanished
+    # when the live view reran the page a moment later (the named run left the queue).
+    if st.session_state.get(FOREIGN_KEY, False):
+        if job is not None and registry().owned(job.job_id, owner()) is not None:
+            del st.session_state[FOREIGN_KEY]
+        else:
+            st.info("This address carries another tab's key (made in another browser, or its "
+                    "runs are gone): this tab trains under its own key, and a run the address "
+                    "names is shown read-only.", icon=":material/visibility:")
     if job is None:
         st.info("Press **Start** to train with the settings in the sidebar. Training goes on "
                 "while you look at other pages; this page finds it again (also after a reload).",
