@@ -185,11 +185,13 @@ class RemoteJob:
             self._ended()
             return
         if self._poll is None and not self._done.is_set():  # no worker took it: nothing ran
-            with _quiet():
-                ray.kill(actor)
+            # Ended here before the kill: the poller's question to the waiting actor is answered
+            # by "actor died" once it is killed, and that must not read as a lost worker.
             self._engine.forget(self)
             self._template.stop()
             self._ended()
+            with _quiet():
+                ray.kill(actor)
         elif not self._done.is_set():
             with _quiet():
                 actor.stop.remote()
