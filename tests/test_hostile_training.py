@@ -596,3 +596,10 @@ def test_a_reloaded_pretrained_page_keeps_the_tabs_runs_in_its_model_list():
     other.switch_page("../pages/5_Pretrained_networks.py")
     run(other)
     assert f"Run {job.job_id[:8]}" not in " ".join(other.selectbox(key="keep.pretrained.model").options)
+
+
+def test_an_address_with_only_another_browsers_key_says_so_on_its_first_run():
+    """owner=<a key made elsewhere> and no run: the notice is there at once (the page read the
+    key only after deciding the notice, so it came one rerun late)."""
+    tab = open_train({"owner": tokens.new_token()}, browser="browser b")
+    assert any("another tab's key" in i.value for i in tab.info)

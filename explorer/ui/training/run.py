@@ -257,11 +257,12 @@ def live_view(job_id: str, dataset: data.Dataset | None) -> None:
 
 
 def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
+    me = owner()  # settles this tab's key (and FOREIGN_KEY) before the notice is decided
     job = registry().get(job_id or "")
     # Said until this tab shows a run of its own: popped on its first run, the notice vanished
     # when the live view reran the page a moment later (the named run left the queue).
     if st.session_state.get(FOREIGN_KEY, False):
-        if job is not None and registry().owned(job.job_id, owner()) is not None:
+        if job is not None and registry().owned(job.job_id, me) is not None:
             del st.session_state[FOREIGN_KEY]
         else:
             st.info("This address carries another tab's key (made in another browser, or its "
@@ -273,7 +274,7 @@ def run_view(job_id: str | None, dataset: data.Dataset | None) -> None:
                 icon=":material/model_training:")
         return
     st.query_params["job"] = job.job_id
-    if registry().owned(job.job_id, owner()) is not None:
+    if registry().owned(job.job_id, me) is not None:
         share_panel(job.job_id)
     else:
         st.info("You are looking at another tab's run, read-only: only the tab that started "
