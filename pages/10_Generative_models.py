@@ -13,8 +13,8 @@ page_header(
     "longer run reaches.",
 )
 st.info("**This page is being built** (issue #24): every tab trains live and starts from "
-        "shipped weights, but the image models' samples are still coloured blobs, not yet shapes.",
-        icon=":material/construction:")
+        "shipped weights. The shipped GAN and diffusion model mostly draw shapes; the VAE's "
+        "samples are still blurry blobs.", icon=":material/construction:")
 lazy_tabs({
     "Autoencoder": autoencoder.panel,
     "VAE": vae.panel,

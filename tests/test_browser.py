@@ -466,15 +466,26 @@ def test_deep_networks_page_trains_residual_vs_plain_live(browser, server_url: s
         context.close()
 
 
-@pytest.mark.parametrize("view, expect", [("Autoencoder", "Top: test images"),
-                                          ("VAE", "Samples: D(z)")])
+IMAGE, CHART = "[data-testid='stImage']", "[data-testid='stPlotlyChart']"
+
+
+@pytest.mark.parametrize("view, expect, element", [
+    ("Autoencoder", "Top: test images", IMAGE),
+    ("VAE", "Samples: D(z)", IMAGE),
+    ("GAN on 2-D points", "clusters", CHART),
+    ("GAN on images", "samples of the shipped weights", IMAGE),
+    ("Normalizing flow", "Test NLL", CHART),
+    ("Diffusion", "Reverse chain of the first sample", IMAGE),
+])
 def test_generative_views_show_their_sample_grid(page, server_url: str, screenshot_dir: Path,
-                                                 view: str, expect: str):
-    """The autoencoder's and the VAE's tabs load with the shipped weights' pictures."""
+                                                 view: str, expect: str, element: str):
+    """Each generative view loads with its pictures (the shipped weights' samples, or the 2-D
+    models' planes) and no error."""
     page.goto(f"{server_url}/generative?tab={view}")
     wait_idle(page, "Generative models")
-    image = page.locator(f"{MAIN} [data-testid='stImage']").first
-    image.wait_for(timeout=TIMEOUT_MS)
-    assert expect in page.locator(MAIN).inner_text()
+    page.wait_for_function(  # the view's text, or an error that ends the wait at once
+        f"""() => document.querySelector('{MAIN}').innerText.includes({expect!r})
+            || document.querySelector('[data-testid="stException"]')""", timeout=TIMEOUT_MS)
     assert_no_error(page)
-    page.screenshot(path=screenshot_dir / f"generative-{view.lower()}.png")
+    page.locator(f"{MAIN} {element}").first.wait_for(timeout=TIMEOUT_MS)
+    page.screenshot(path=screenshot_dir / f"generative-{view.lower().replace(' ', '-')}.png")

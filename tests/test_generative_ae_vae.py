@@ -148,3 +148,18 @@ def test_shipped_weights_load_safely(module, key) -> None:
     assert settings.seed == 0 and "python -m explorer.generative" in note
     trainer = ae.pretrained_trainer(module, key)
     assert trainer.sample(2).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("module, key", [(ae, "ae"), (vae, "vae")])
+def test_weights_of_an_older_model_are_ignored_not_a_crash(module, key, tmp_path, monkeypatch,
+                                                            caplog) -> None:
+    """A shipped file made by an earlier version (other layers, or other settings) leaves the
+    page without shipped weights and says so in the server's log."""
+    monkeypatch.setattr(ae, "ASSETS", tmp_path)
+    settings = module.Settings()
+    ae.save_weights(tmp_path / f"{key}.pt", settings, {"no.such.layer": torch.zeros(3)})
+    with caplog.at_level("WARNING"):
+        assert ae.pretrained_trainer(module, key) is None
+    assert "does not fit" in caplog.text
+    torch.save({"settings": {"no_such_setting": 1}, "state_dict": {}}, tmp_path / f"{key}.pt")
+    assert ae.pretrained_trainer(module, key) is None

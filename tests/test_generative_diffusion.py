@@ -124,6 +124,20 @@ def test_the_moving_average_is_what_samples_and_ships() -> None:
     assert np.array_equal(other.sample(2, seed=3), trainer.sample(2, seed=3))
 
 
+def test_shipped_diffusion_draws_recognisable_shapes() -> None:
+    """The issue's goal for the shipped weights, with the settings they were saved with (the
+    page's defaults for them): 64 samples, classes in turn, judged by the Shapes network."""
+    from explorer.generative.autoencoder import pretrained_path, pretrained_trainer
+    from explorer.generative.judge import judge
+
+    path = pretrained_path("diffusion")
+    assert path.exists() and path.stat().st_size < 2_500_000
+    trainer = pretrained_trainer(diffusion, "diffusion")
+    assert trainer is not None, "assets/generative/diffusion.pt does not fit the denoiser"
+    verdict = judge(trainer.sample(64, seed=0))
+    assert verdict.share >= 0.8 and len(verdict.classes) >= 8, verdict.as_dict()
+
+
 def test_training_lowers_the_loss() -> None:
     trainer = diffusion.make_trainer(diffusion.Settings(**{**TINY, "batch_size": 32},
                                                         max_steps=40, learning_rate=5e-3))

@@ -188,6 +188,17 @@ def test_shapes_the_gan_cannot_make_are_refused(shape) -> None:
         gan.check_shape(shape)
 
 
+def test_minibatch_std_appends_the_batchs_spread() -> None:
+    x = torch.randn(6, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+    out = gan.MinibatchStd()(x)
+    assert out.shape == (6, 5, 3, 3)
+    torch.testing.assert_close(out[:, :4], x)
+    expected = float(np.std(x.numpy(), axis=0).mean())  # numpy's std: the population's
+    torch.testing.assert_close(out[:, 4], torch.full((6, 3, 3), expected))
+    same = torch.ones(6, 4, 3, 3)  # a collapsed batch: no spread at all
+    assert float(gan.MinibatchStd()(same)[:, 4].abs().max()) == 0.0
+
+
 def test_image_trainer_steps_previews_samples(images) -> None:
     settings = gan.Settings(width=4, latent=8, batch_size=8)
     trainer = gan.GanTrainer(settings, images=images)
@@ -273,11 +284,24 @@ def test_shipped_gan_draws_recognisable_shapes() -> None:
     from explorer.generative.judge import judge
 
     path = gan.shipped_path()
-    assert path.exists() and path.stat().st_size < 2_000_000
+    assert path.exists() and path.stat().st_size < 2_500_000  # G and D at width 32: 2.2 MB
     settings, generator, note = gan.load_generator(path)
     assert "explorer.generative" in note and "--model gan" in note
     verdict = judge(gan.decode(generator, gan.fixed_z(64, settings.latent, 0)))
     assert verdict.share >= 0.8 and len(verdict.classes) >= 8, verdict.as_dict()
+
+
+def test_a_generator_of_older_networks_is_ignored_not_a_crash(tmp_path, monkeypatch,
+                                                               caplog) -> None:
+    from explorer.generative.autoencoder import save_weights
+
+    monkeypatch.setattr(gan, "ASSETS", tmp_path)
+    assert gan.shipped_generator() is None  # no file
+    old = {"generator.project.0.weight": torch.zeros(4, 4)}  # an older generator's layers
+    save_weights(gan.shipped_path(), gan.Settings(width=4, latent=8), old, "made long ago")
+    with caplog.at_level("WARNING"):
+        assert gan.shipped_generator() is None
+    assert "does not fit" in caplog.text
 
 
 # -- the page ----------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ encoder / decoder the VAE reuses, the shipped weights' loading, and anomaly scor
 
 from __future__ import annotations
 
+import logging
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from explorer.generative.base import BaseSettings
 from explorer.generative.data import BatchStream, ImageData, image_data, is_valid_name
 from explorer.user_input import InputError, NumberField
 
+logger = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "generative"
 PREVIEW_IMAGES = 8  # test images shown with their reconstructions
 LATENT_POINTS = 600  # test images placed in the latent scatter
@@ -230,7 +233,14 @@ def pretrained_trainer(module, key: str):
     path = pretrained_path(key)
     if not path.exists():
         return None
-    settings, state, _ = load_weights(path, module.Settings)
-    trainer = module.make_trainer(settings)
-    trainer.load_state_dict(state)
+    try:
+        settings, state, _ = load_weights(path, module.Settings)
+        trainer = module.make_trainer(settings)
+        trainer.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError, ValueError, pickle.UnpicklingError) as error:
+        # weights made by an older version of the model (other layers): the page goes on as if
+        # there were none, and the server's log says which file to remake
+        logger.warning("Ignoring %s: it does not fit this version's %s model (%s)", path, key,
+                       str(error).splitlines()[0])
+        return None
     return trainer

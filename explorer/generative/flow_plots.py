@@ -68,7 +68,7 @@ def nll_figure(losses: dict, *, height: int = 300) -> go.Figure:
             steps = np.arange(1, len(values) + 1)
         fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
-                      title="Negative log-likelihood (nats per point)", xaxis_title="step",
+                      title="NLL while training (nats)", xaxis_title="step",
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -80,7 +80,7 @@ def nll_bars(preview, *, height: int = 260) -> go.Figure:
     fig = go.Figure(go.Bar(x=labels, y=values, text=[f"{v:.2f}" for v in values],
                            marker_color=["#9ecae1", "#fdae6b", DATA, GRID]))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
-                      title="Test NLL, nats per point (lower is better)")
+                      title="Test NLL (nats, lower is better)")
     return fig
 
 

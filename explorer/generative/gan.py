@@ -4,6 +4,8 @@ decoded in every preview (the same samples seen improving) and interpolation in 
 
 from __future__ import annotations
 
+import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ FIELDS = {
     "max_seconds": NumberField("Seconds of training", 1, 3_600),
     "seed": NumberField("Seed", 0, 2**31 - 1, integer=True),
 }
+logger = logging.getLogger(__name__)
 GRID = 64  # fixed z's decoded in every preview: an 8 x 8 grid
 SIZES = {32: 4, 28: 7}  # image side -> the generator's first map (three or two doublings)
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "generative"
@@ -112,10 +115,21 @@ class Generator(nn.Module):
         return self.body(x.view(len(z), -1, self.start, self.start))
 
 
+class MinibatchStd(nn.Module):
+    """Appends one feature map: the standard deviation of each feature across the batch,
+    averaged (ProGAN's minibatch standard deviation). A generator that makes too little variety
+    (mode collapse: only bars, never a ring) gives a batch that is visibly too uniform, so D can
+    tell, and G is pushed to cover more of the data. (N, C, H, W) -> (N, C + 1, H, W)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spread = x.std(dim=0, unbiased=False).mean()  # one number for the batch
+        return torch.cat([x, spread.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
+
+
 class Discriminator(nn.Module):
     """images (N, C, S, S) in [0, 1] -> one logit each (D = sigmoid(logit)): three 4x4
-    stride-2 convolutions with LeakyReLU (32 -> 16 -> 8 -> 4, or 28 -> 14 -> 7 -> 3), then a
-    linear layer."""
+    stride-2 convolutions with LeakyReLU (32 -> 16 -> 8 -> 4, or 28 -> 14 -> 7 -> 3), the
+    minibatch's spread as one more feature, a 3x3 convolution, then a linear layer."""
 
     def __init__(self, width: int, shape: tuple[int, int, int] = (3, 32, 32)) -> None:
         super().__init__()
@@ -126,6 +140,8 @@ class Discriminator(nn.Module):
             nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2),  # (N, w, S/2, S/2)
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),  # (N, 2w, S/4, S/4)
             nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.LeakyReLU(0.2),  # (N, 4w, last, last)
+            MinibatchStd(),  # (N, 4w + 1, last, last)
+            nn.Conv2d(4 * w + 1, 4 * w, 3, 1, 1), nn.LeakyReLU(0.2),  # (N, 4w, last, last)
             nn.Flatten(), nn.Linear(4 * w * last**2, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,6 +261,20 @@ def make_trainer(settings: Settings) -> GanTrainer:
 
 def shipped_path() -> Path:
     return ASSETS / "gan.pt"
+
+
+def shipped_generator() -> tuple[Settings, Generator, str] | None:
+    """load_generator of assets/generative/gan.pt; None when it is missing or was made by an
+    older version of the networks (the server's log says so)."""
+    path = shipped_path()
+    if not path.exists():
+        return None
+    try:
+        return load_generator(path)
+    except (RuntimeError, TypeError, KeyError, ValueError, pickle.UnpicklingError) as error:
+        logger.warning("Ignoring %s: it does not fit this version's GAN (%s)", path,
+                       str(error).splitlines()[0])
+        return None
 
 
 def load_generator(path: Path) -> tuple[Settings, Generator, str]:

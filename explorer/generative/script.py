@@ -332,7 +332,7 @@ _MODELS: dict[str, tuple[list[Wanted], str, str, set[str]]] = {
     "ae": (_names("autoencoder", "AutoEncoder", "reconstruction_loss", "add_noise",
                   "LATENT_POINTS"), _AE, _AE_SAMPLES, set()),
     "vae": (_names("vae", "VAE", "vae_loss"), _VAE, _VAE_SAMPLES, set()),
-    "gan": (_names("gan", "Generator", "Discriminator", "discriminator_loss", "generator_loss",
+    "gan": (_names("gan", "Generator", "MinibatchStd", "Discriminator", "discriminator_loss", "generator_loss",
                    "fixed_z", "decode"), _GAN, _GAN_SAMPLES, set()),
     "gan2d": (_names("gan2d", "mlp", "DISTRIBUTIONS", "G_LOSSES", "discriminator_loss"), _GAN2D,
               _GAN2D_SAMPLES, {"import numpy as np", "from torch import nn"}),

@@ -119,7 +119,7 @@ def train_panel() -> None:
     with left:
         settings = settings_form()
         if settings is not None:
-            live.controls(TAB, TAB, settings)
+            live.controls(TAB, TAB, settings, stacked=True)
 
     def draw(snap: GenerativeSnapshot | None) -> None:
         live.loss_chart(snap, ["loss"], key=K + "loss")
@@ -197,7 +197,8 @@ def sample_panel() -> None:
         steps = seed(kept(K + "steps"), trainer.settings.sample_steps,
                      valid=number_in(2, 50, integer=True), url="df_sample_steps")
         st.slider("Sampling steps", 2, 50, key=steps)
-        sampler = seed(kept(K + "sampler"), "ddim", valid=one_of(list(diffusion.SAMPLERS)),
+        sampler = seed(kept(K + "sampler"), trainer.settings.sampler,
+                       valid=one_of(list(diffusion.SAMPLERS)),
                        url="df_sampler")
         st.radio("Sampler", list(diffusion.SAMPLERS), key=sampler,
                  format_func=diffusion.SAMPLERS.__getitem__)

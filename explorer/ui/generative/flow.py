@@ -176,7 +176,7 @@ def panel() -> None:
     with left:
         settings = settings_form()
         if settings is not None:
-            live.controls(TAB, TAB, settings)
+            live.controls(TAB, TAB, settings, stacked=True)
         if st.session_state.get(kept(K + "data")) == flow.DRAWN:
             _draw_points()
 

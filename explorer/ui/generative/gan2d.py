@@ -156,7 +156,7 @@ def panel() -> None:
         step_mode = st.toggle("Step by step", key=f"{K}step_mode",
                               help="Train D and G one step at a time (GAN Lab's step mode).")
         if not step_mode:
-            live.controls(TAB, TAB, settings)
+            live.controls(TAB, TAB, settings, stacked=True)
         st.button("Show mode collapse", key=f"{K}collapse", on_click=_collapse,
                   help="Ring of 8 Gaussians, 32 hidden units, learning rate 0.002, batch 128: "
                   "G's samples crowd onto one or two modes and hop between them.")

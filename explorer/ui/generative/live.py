@@ -77,17 +77,22 @@ def weights(tab: str) -> dict | None:
     return getattr(job, "weights", None) if job is not None else None
 
 
-def controls(tab: str, model_key: str, settings: BaseSettings, *, label: str = "Train") -> None:
-    """Train (joins an identical run: shared), Stop, and Restart (a fresh run of its own)."""
-    columns = st.columns([2, 1, 1])
-    columns[0].button(label, type="primary", icon=":material/play_arrow:",
-                      key=f"{PAGE}.{tab}.go", on_click=_start,
-                      args=(tab, model_key, settings, True), width="stretch")
-    columns[1].button("Stop", icon=":material/stop:", key=f"{PAGE}.{tab}.stop",
-                      on_click=_stop, args=(tab,), width="stretch")
-    columns[2].button("Restart", icon=":material/restart_alt:", key=f"{PAGE}.{tab}.restart",
-                      on_click=_start, args=(tab, model_key, settings, False),
-                      help="A fresh run of these settings (not shared)", width="stretch")
+def controls(tab: str, model_key: str, settings: BaseSettings, *, label: str = "Train",
+             stacked: bool = False) -> None:
+    """Train (joins an identical run: shared), Stop, and Restart (a fresh run of its own); in
+    one row, or with Train on a row of its own (`stacked`: for a narrow column, where one row
+    cuts the labels short at 1280 x 720)."""
+    if stacked:
+        train, stop, restart = st.container(), *st.columns(2)
+    else:
+        train, stop, restart = st.columns([2, 1, 1])
+    train.button(label, type="primary", icon=":material/play_arrow:", key=f"{PAGE}.{tab}.go",
+                 on_click=_start, args=(tab, model_key, settings, True), width="stretch")
+    stop.button("Stop", icon=":material/stop:", key=f"{PAGE}.{tab}.stop",
+                on_click=_stop, args=(tab,), width="stretch")
+    restart.button("Restart", icon=":material/restart_alt:", key=f"{PAGE}.{tab}.restart",
+                   on_click=_start, args=(tab, model_key, settings, False),
+                   help="A fresh run of these settings (not shared)", width="stretch")
     refused = st.session_state.pop(f"{run_key(tab)}.refused", None)
     if refused:
         st.error(refused, icon=":material/block:")
