@@ -108,6 +108,28 @@ def test_cli_bad_settings_get_a_message(argv, message, capsys) -> None:
     assert message in capsys.readouterr().err
 
 
+def test_cli_trains_on_a_zip_path_and_refuses_a_bad_one(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for k, name in enumerate(("dark", "light", "dark", "light")):
+            png = io.BytesIO()
+            Image.new("RGB", (20, 20), (40 + 150 * (name == "light"),) * 3).save(png, "PNG")
+            archive.writestr(f"{name}/{k}.png", png.getvalue())
+    good = tmp_path / "mine.zip"
+    good.write_bytes(buffer.getvalue())
+    argv = ["--model", "diffusion", "--dataset", str(good), "--max-steps", "2", "--set",
+            "width=8", "--set", "batch_size=4", "--count", "2", "--json"]
+    assert cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 2
+    assert cli.main([*argv[:3], str(tmp_path / "missing.zip"), *argv[4:]]) == 2
+    assert "no such zip file" in capsys.readouterr().err
+    (tmp_path / "fake.zip").write_bytes(b"not a zip at all")
+    assert cli.main([*argv[:3], str(tmp_path / "fake.zip"), *argv[4:]]) == 2
+    assert "not a zip" in capsys.readouterr().err
+
+
 def test_cli_says_when_a_model_is_not_there_yet(monkeypatch, capsys) -> None:
     from explorer.generative import registry
 

@@ -45,6 +45,8 @@ CASES = {
                                 batch_size=8), 8 * 8),
     "diffusion": ("diffusion", dict(width=8, batch_size=4, timesteps=10, sample_steps=2,
                                     train_images=100), 4 * 3 * 32 * 32),
+    "diffusion-zip": ("diffusion", dict(width=8, batch_size=4, timesteps=10, sample_steps=2,
+                                        train_images=100), 4 * 3 * 32 * 32),
 }
 
 # Runs every script in one fresh Python (torch and its optimisers' first-use imports cost
@@ -79,8 +81,8 @@ def tiny_zip() -> bytes:
 @functools.cache
 def settings_of(case: str):
     key, fields, _ = CASES[case]
-    extra = {"dataset": image_sets.register_zip(tiny_zip(), "tiny.zip")} if case == "ae-zip" \
-        else {}
+    extra = {"dataset": image_sets.register_zip(tiny_zip(), "tiny.zip")} \
+        if case.endswith("-zip") else {}
     return module_of(key).Settings(**fields, **extra, max_steps=STEPS, max_seconds=600.0)
 
 
@@ -92,7 +94,7 @@ def printed(tmp_path_factory) -> dict[str, str]:
         folder = tmp_path_factory.mktemp(case)
         code = generative_script(key, settings_of(case), n_train=N_TRAIN, n_test=N_TEST)
         (folder / "script.py").write_text(code)
-        if case == "ae-zip":
+        if case.endswith("-zip"):
             (folder / re.search(r'ZIP_PATH = "(.+?)"', code).group(1)).write_bytes(tiny_zip())
         folders[case] = folder
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -159,7 +161,7 @@ def test_every_tab_has_a_script_and_every_dataset_compiles(tmp_path):
     and a zip: Python compiles them, no line imports explorer, and ruff finds nothing with the
     project's rules (line length apart: the copied code keeps its lines)."""
     scripts = {key: generative_script(key, module_of(key).Settings()) for key in MODELS}
-    for key in ("ae", "vae", "gan"):
+    for key in ("ae", "vae", "gan", "diffusion"):
         settings = module_of(key).Settings(dataset="mnist")
         scripts[f"{key}-mnist"] = generative_script(key, settings)
         assert 'torchvision.datasets.MNIST("data", train=True, download=True)' in \

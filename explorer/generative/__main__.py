@@ -30,7 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m explorer.generative", description=__doc__)
     p.add_argument("--model", required=True, choices=list(MODELS))
     p.add_argument("--dataset", default=None,
-                   help="the model's data (default: its own, e.g. shapes or moons)")
+                   help="the model's data (default: its own, e.g. shapes or moons), or the "
+                   "path of a .zip of class folders (the image models)")
     p.add_argument("--max-seconds", type=SECONDS.argparse_type(), default=None)
     p.add_argument("--max-steps", type=STEPS.argparse_type(), default=None)
     p.add_argument("--seed", type=SEED.argparse_type(), default=0)
@@ -64,6 +65,13 @@ def make_settings(module, args: argparse.Namespace):
     values: dict[str, object] = {"seed": args.seed}
     if args.dataset is not None:
         values["dataset"] = args.dataset
+        if args.dataset.lower().endswith(".zip"):  # a zip of class folders, as the page's upload
+            from explorer.generative.data import register_zip
+
+            path = Path(args.dataset)
+            if not path.is_file():
+                raise InputError(f"--dataset {args.dataset}: no such zip file.")
+            values["dataset"] = register_zip(path.read_bytes(), path.name)
     if args.max_seconds is not None:
         values["max_seconds"] = args.max_seconds
     if args.max_steps is not None:

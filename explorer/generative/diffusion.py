@@ -1,6 +1,7 @@
-"""A small class-conditional DDPM on Shapes built for a CPU: noise schedules (linear, cosine), the
-forward process q(x_t | x_0), a denoiser that works at 8 x 8 inside, classifier-free guidance and
-DDIM / DDPM sampling in few steps, with the reverse chain's frames for the page."""
+"""A small class-conditional DDPM built for a CPU (on Shapes; MNIST, Fashion-MNIST or a zip of
+class folders too): noise schedules (linear, cosine), the forward process q(x_t | x_0), a
+denoiser that works at a quarter of the size inside, classifier-free guidance and DDIM / DDPM
+sampling in few steps, with the reverse chain's frames for the page."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.generative.base import BaseSettings
+from explorer.generative.data import image_data, is_valid_name
+from explorer.training.data import DatasetError
 from explorer.user_input import InputError, NumberField
 
 # -- schedules: beta_t for t = 1..T (index 0..T-1) --------------------------------------------
@@ -171,7 +174,7 @@ class Denoiser(nn.Module):
         h = self.mid[0](self.down(F.silu(skip)), e)  # (N, 2 width, 8, 8)
         h = self.mid[2](self.mid[1](self.attention(h), e), e)
         h = self.merge(torch.cat([self.up(h), skip], dim=1))  # (N, width, 16, 16)
-        return self.shuffle(self.out(self.fine_out(h, e)))  # (N, 3, 32, 32)
+        return self.shuffle(self.out(self.fine_out(h, e)))  # (N, C, H, W) like x
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -189,7 +192,6 @@ FIELDS = {
     "train_images": NumberField("Training images", 100, 20_000, integer=True),
     "ema": NumberField("EMA decay", 0.0, 0.9999),
 }
-DATASETS = ("shapes",)
 MAX_SAMPLES = 256  # one request's samples (64 take about 3.5 s at width 32 with 50 steps)
 LABEL_DROPOUT = 0.1  # share of training labels replaced by "no class" (classifier-free guidance)
 
@@ -213,9 +215,8 @@ class Settings(BaseSettings):
     def __post_init__(self) -> None:
         for name, field in FIELDS.items():
             object.__setattr__(self, name, field.check(getattr(self, name)))
-        if self.dataset not in DATASETS:
-            raise InputError(f"Unknown dataset {self.dataset!r}; diffusion trains on "
-                             f"{', '.join(DATASETS)}.")
+        if not is_valid_name(self.dataset):
+            raise InputError(f"Dataset {self.dataset!r} is not one this page knows.")
         if self.schedule not in SCHEDULES:
             raise InputError(f"Unknown schedule {self.schedule!r}; choose one of "
                              f"{', '.join(SCHEDULES)}.")
@@ -240,14 +241,16 @@ def sampling_times(timesteps: int, steps: int) -> list[int]:
 @torch.no_grad()
 def reverse_chain(model: Denoiser, schedule: Schedule, labels: torch.Tensor, *,
                   steps: int, guidance: float, sampler: str, generator: torch.Generator,
-                  keep: int = 0) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
+                  keep: int = 0, shape: tuple[int, int, int] = (3, 32, 32)
+                  ) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
     """x_T ~ N(0, I) -> x_0 through `steps` of the sub-sequence (DDIM with eta 0 for "ddim",
     1 for "ddpm": the ancestral step across the skipped times). Guidance w mixes
     eps = eps(no class) + w (eps(y) - eps(no class)); labels (N,) with `classes` = no class.
-    Returns x_0 in [-1, 1], up to `keep` intermediate frames (x_t of every sample) and their t."""
+    Returns x_0 (N, *shape) in [-1, 1], up to `keep` intermediate frames (x_t of every sample)
+    and their t."""
     model.eval()
     n = len(labels)
-    x = torch.randn((n, 3, 32, 32), generator=generator)
+    x = torch.randn((n, *shape), generator=generator)
     alpha_bar = schedule.alpha_bar.float()
     times = sampling_times(schedule.steps, steps)
     null = torch.full_like(labels, model.label.num_embeddings - 1)
@@ -282,8 +285,8 @@ def reverse_chain(model: Denoiser, schedule: Schedule, labels: torch.Tensor, *,
 
 @dataclass(frozen=True)
 class Preview:
-    samples: np.ndarray  # (classes, 3, 32, 32) float32 in [0, 1]: one sample per class
-    chain: np.ndarray  # (frames, 3, 32, 32) float32 in [0, 1]: one sample from x_T to x_0
+    samples: np.ndarray  # (classes, C, H, W) float32 in [0, 1]: one sample per class
+    chain: np.ndarray  # (frames, C, H, W) float32 in [0, 1]: one sample from x_T to x_0
     chain_times: tuple[int, ...]  # t of each frame
     classes: tuple[str, ...]
 
@@ -298,15 +301,24 @@ class DiffusionTrainer:
     with t uniform in 1..T and y dropped to "no class" for LABEL_DROPOUT of the images."""
 
     def __init__(self, settings: Settings) -> None:
-        from explorer.images.synthetic import SHAPE_CLASSES
-
         self.settings = settings
-        self.classes = tuple(SHAPE_CLASSES)
         self._data: tuple[torch.Tensor, torch.Tensor] | None = None  # loaded by the first step
+        if settings.dataset == "shapes":  # known without drawing a picture
+            from explorer.images.synthetic import SHAPE_CLASSES
+
+            self.classes, self.shape = tuple(SHAPE_CLASSES), (3, 32, 32)
+        else:  # MNIST / Fashion-MNIST (cached) or a zip: read now (DatasetError if unusable)
+            images = image_data(settings.dataset)
+            self.classes, self.shape = images.classes, images.shape
+            count = settings.train_images
+            self._data = images.train_images[:count], images.train_labels[:count]
+        if self.shape[1] % 4 or self.shape[2] % 4:
+            raise DatasetError(f"Diffusion needs pictures a multiple of 4 pixels high and "
+                               f"wide; these are {self.shape[1]} x {self.shape[2]}.")
         self.schedule = make_schedule(settings.schedule, settings.timesteps)
         self.generator = torch.Generator().manual_seed(settings.seed)
         torch.manual_seed(settings.seed)
-        self.model = Denoiser(len(self.classes), settings.width)
+        self.model = Denoiser(len(self.classes), settings.width, self.shape[0])
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
         # the moving average of the weights samples better than the last step's weights
         self.average = copy.deepcopy(self.model).requires_grad_(False) if settings.ema else None
@@ -315,8 +327,8 @@ class DiffusionTrainer:
         self._preview_at, self._preview_cost = -math.inf, 0.0
 
     def data(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training images (N, 3, 32, 32) uint8 and labels (N,): Shapes, made once (a
-        trainer that only samples from shipped weights never renders them)."""
+        """The training images (N, C, H, W) uint8 and labels (N,); Shapes are made by the first
+        call (a trainer that only samples from shipped weights never renders them)."""
         if self._data is None:
             from explorer.training.data import shapes_dataset
 
@@ -329,7 +341,7 @@ class DiffusionTrainer:
         images, labels = self.data()
         self.model.train()
         index = torch.randint(len(images), (s.batch_size,), generator=g)
-        x0 = images[index].float() / 127.5 - 1  # (B, 3, 32, 32) in [-1, 1]
+        x0 = images[index].float() / 127.5 - 1  # (B, C, H, W) in [-1, 1]
         y = labels[index].clone()
         y[torch.rand(s.batch_size, generator=g) < LABEL_DROPOUT] = len(self.classes)
         t = torch.randint(1, s.timesteps + 1, (s.batch_size,), generator=g)
@@ -360,7 +372,8 @@ class DiffusionTrainer:
         return reverse_chain(
             self.sampler_model, self.schedule, labels, steps=steps or s.sample_steps,
             guidance=s.guidance if guidance is None else guidance,
-            sampler=sampler or s.sampler, generator=torch.Generator().manual_seed(seed), keep=keep)
+            sampler=sampler or s.sampler, generator=torch.Generator().manual_seed(seed), keep=keep,
+            shape=self.shape)
 
     @property
     def sampler_model(self) -> Denoiser:
@@ -384,7 +397,7 @@ class DiffusionTrainer:
 
     def sample(self, count: int, seed: int = 0, label: int | None = None,
                guidance: float | None = None) -> np.ndarray:
-        """`count` images (float32 [0, 1], (N, 3, 32, 32)): class `label`, or classes in turn
+        """`count` images (float32 [0, 1], (N, C, H, W)): class `label`, or classes in turn
         (None), or no class (label = number of classes, guidance then unused)."""
         count = NumberField("Samples", 1, MAX_SAMPLES, integer=True).check(count)
         if label is None:

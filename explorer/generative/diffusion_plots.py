@@ -29,10 +29,16 @@ def schedule_figure(schedules: dict[str, Schedule], t: int, *, height: int = 300
     return fig
 
 
-def strip(frames: np.ndarray, scale: int = 3, pad: int = 2) -> np.ndarray:
-    """Frames (F, 3, H, W) in [0, 1] -> one uint8 RGB strip (H scale, F (W scale + pad))
-    with white gaps, each frame enlarged by pixel repetition (crisp on a projector)."""
+def as_rgb(frames: np.ndarray) -> np.ndarray:
+    """(F, 1 | 3, H, W) -> (F, 3, H, W) float32 clipped to [0, 1]: grey repeated to RGB."""
     x = np.clip(np.asarray(frames, dtype=np.float32), 0, 1)
+    return x.repeat(3, axis=1) if x.shape[1] == 1 else x
+
+
+def strip(frames: np.ndarray, scale: int = 3, pad: int = 2) -> np.ndarray:
+    """Frames (F, 1 | 3, H, W) in [0, 1] -> one uint8 RGB strip (H scale, F (W scale + pad))
+    with white gaps, each frame enlarged by pixel repetition (crisp on a projector)."""
+    x = as_rgb(frames)
     x = x.repeat(scale, axis=2).repeat(scale, axis=3).transpose(0, 2, 3, 1)  # (F, h, w, 3)
     f, h, w, _ = x.shape
     out = np.ones((h, f * (w + pad) - pad, 3), dtype=np.float32)

@@ -256,7 +256,8 @@ _FLOW_SAMPLES = '''with torch.no_grad():  # the NLL of held-out points, then sam
 _DIFFUSION = '''schedule = make_schedule(SCHEDULE, TIMESTEPS)  # beta_t and alpha-bar_t
 g = torch.Generator().manual_seed(SEED)  # batches, hidden labels, t and the noise
 torch.manual_seed(SEED)  # the weights' initial values
-model = Denoiser(len(SHAPE_CLASSES), WIDTH)
+N_CLASSES = int(train_labels.max()) + 1  # label N_CLASSES is "no class"
+model = Denoiser(N_CLASSES, WIDTH, train_images.shape[1])
 optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
 # the moving average of the weights samples better than the last step's weights
 average = copy.deepcopy(model).requires_grad_(False) if EMA else None
@@ -268,9 +269,9 @@ def train_step():
     global steps_done
     model.train()
     index = torch.randint(len(train_images), (BATCH_SIZE,), generator=g)
-    x0 = train_images[index].float() / 127.5 - 1  # (B, 3, 32, 32) in [-1, 1]
+    x0 = train_images[index].float() / 127.5 - 1  # (B, C, H, W) in [-1, 1]
     y = train_labels[index].clone()
-    y[torch.rand(BATCH_SIZE, generator=g) < LABEL_DROPOUT] = len(SHAPE_CLASSES)  # "no class"
+    y[torch.rand(BATCH_SIZE, generator=g) < LABEL_DROPOUT] = N_CLASSES  # "no class"
     t = torch.randint(1, TIMESTEPS + 1, (BATCH_SIZE,), generator=g)
     noise = torch.randn(x0.shape, generator=g)
     loss = F.mse_loss(model(q_sample(schedule, x0, t, noise), t, y), noise)
@@ -292,11 +293,12 @@ def train_step():
     return {"loss": float(loss.detach())}
 '''
 
-_DIFFUSION_SAMPLES = '''labels = torch.arange(SAMPLES) % len(SHAPE_CLASSES)  # the classes in turn
+_DIFFUSION_SAMPLES = '''labels = torch.arange(SAMPLES) % N_CLASSES  # the classes in turn
 x, _, _ = reverse_chain(model if average is None else average, schedule, labels,
                         steps=SAMPLE_STEPS, guidance=GUIDANCE, sampler=SAMPLER,
-                        generator=torch.Generator().manual_seed(0))
-samples = to_unit(x)  # (N, 3, 32, 32) in [0, 1]
+                        generator=torch.Generator().manual_seed(0),
+                        shape=tuple(train_images.shape[1:]))
+samples = to_unit(x)  # (N, C, H, W) in [0, 1]
 '''
 
 _LOOP = '''PRINT_EVERY = {every}
@@ -332,14 +334,13 @@ _MODELS: dict[str, tuple[list[Wanted], str, str, set[str]]] = {
     "ae": (_names("autoencoder", "AutoEncoder", "reconstruction_loss", "add_noise",
                   "LATENT_POINTS"), _AE, _AE_SAMPLES, set()),
     "vae": (_names("vae", "VAE", "vae_loss"), _VAE, _VAE_SAMPLES, set()),
-    "gan": (_names("gan", "Generator", "MinibatchStd", "Discriminator", "discriminator_loss", "generator_loss",
-                   "fixed_z", "decode"), _GAN, _GAN_SAMPLES, set()),
+    "gan": (_names("gan", "Generator", "MinibatchStd", "Discriminator", "discriminator_loss",
+                   "generator_loss", "fixed_z", "decode"), _GAN, _GAN_SAMPLES, set()),
     "gan2d": (_names("gan2d", "mlp", "DISTRIBUTIONS", "G_LOSSES", "discriminator_loss"), _GAN2D,
               _GAN2D_SAMPLES, {"import numpy as np", "from torch import nn"}),
     "flow": (_names("flow", "Flow", "log_base"), _FLOW, _FLOW_SAMPLES, {"import numpy as np"}),
     "diffusion": (_names("diffusion", "Denoiser", "make_schedule", "q_sample", "LABEL_DROPOUT",
-                         "reverse_chain", "to_unit") + [("explorer.images.synthetic",
-                                                         "SHAPE_CLASSES")],
+                         "reverse_chain", "to_unit"),
                   _DIFFUSION, _DIFFUSION_SAMPLES,
                   {"import copy", "import math", "import torch.nn.functional as F",
                    "from torch import nn"}),
@@ -392,7 +393,12 @@ def generative_script(key: str, settings: BaseSettings, *, n_train: int | None =
         if key != "diffusion":
             constants = _data_constants(dataset, n_train or image_sets.SHAPES_TRAIN,
                                         n_test or SHAPES_TEST, key == "ae")
+        elif dataset != "shapes":  # the zip's path (or MNIST's note); the count is TRAIN_IMAGES
+            constants = _data_constants(dataset, 0, 0, False)
         more, data_imports, data = _image_data(dataset, count, key == "ae")
+        if key == "diffusion" and dataset != "shapes":  # the first TRAIN_IMAGES, as the app
+            data += ("\ntrain_images, train_labels = train_images[:TRAIN_IMAGES], "
+                     "train_labels[:TRAIN_IMAGES]")
         wanted += more + [("explorer.generative.plots", "image_grid")]
         imports |= data_imports | {"from PIL import Image"}
         if "from PIL import Image, ImageOps" in imports:

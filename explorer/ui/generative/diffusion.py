@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from explorer.generative import diffusion
-from explorer.generative.diffusion_plots import schedule_figure, strip, to_display
+from explorer.generative.diffusion_plots import as_rgb, schedule_figure, strip, to_display
 from explorer.generative.job import GenerativeSnapshot
 from explorer.generative.plots import image_grid
 from explorer.generative.registry import MODELS
@@ -86,6 +86,7 @@ def forward_panel() -> None:
 
 def settings_form() -> diffusion.Settings | None:
     s = diffusion.Settings()
+    dataset = live.dataset_picker(TAB, url="df_data")
     left, right = st.columns(2)
     name = seed(kept(K + "schedule"), s.schedule, valid=one_of(list(diffusion.SCHEDULES)),
                 url="df_train_schedule")
@@ -102,7 +103,7 @@ def settings_form() -> diffusion.Settings | None:
     seed_key = seed(kept(K + "seed"), 0, valid=number_in(0, 9_999, integer=True), url="df_seed")
     left.number_input("Seed", 0, 9_999, key=seed_key)
     try:
-        return diffusion.Settings(schedule=st.session_state[name],
+        return diffusion.Settings(dataset=dataset, schedule=st.session_state[name],
                                   learning_rate=st.session_state[rate],
                                   max_seconds=float(st.session_state[seconds]),
                                   max_steps=int(st.session_state[train_steps]), seed=int(st.session_state[seed_key]))
@@ -215,7 +216,7 @@ def sample_panel() -> None:
                  caption=f"{request[1]} samples, {request[4]} steps", output_format="PNG")
         st.image(strip(chain), caption="Reverse chain of the first sample: t = "
                  + " → ".join(str(t) for t in times), output_format="PNG")
-        movie = px.imshow((chain.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
+        movie = px.imshow((as_rgb(chain).transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
                           animation_frame=0, labels={"animation_frame": "frame"})
         movie.update_layout(height=330, margin=dict(l=10, r=10, t=10, b=10))
         movie.update_xaxes(showticklabels=False)
