@@ -160,7 +160,7 @@ PAGES = {
          "g2_seed", "fl_data", "fl_noise", "fl_couplings", "fl_hidden", "fl_lr", "fl_seconds",
          "fl_steps", "fl_seed", "df_schedule", "df_t", "df_train_schedule", "df_lr",
          "df_seconds", "df_train_steps", "df_seed", "df_class", "df_guidance",
-         "df_sample_steps", "df_sampler", "df_count"],
+         "df_sample_steps", "df_sampler", "df_count", "df_data"],
         [({}, ())],
     ),
 }
