@@ -238,7 +238,7 @@ def test_forward_process_widgets() -> None:
     assert any("at t = 0, √ᾱ_t = 1.000" in c.value for c in at.caption)
 
 
-def test_sampling_widgets_and_a_tiny_live_run(registry) -> None:
+def test_sampling_widgets_and_a_tiny_live_run(registry, monkeypatch) -> None:
     from explorer.generative.diffusion_plots import strip  # noqa: F401  (the strip drawn)
     from tests.helpers import captions, run
 
@@ -257,6 +257,15 @@ def test_sampling_widgets_and_a_tiny_live_run(registry) -> None:
     run(at)
     assert any(c.startswith("One sample per class") for c in captions(at))
     assert any("your run (10 steps)" in m.value for m in at.markdown)
+
+    def gone(settings):  # the run's uploaded zip has left the server since
+        raise DatasetError("That uploaded zip is no longer on the server: upload it again.")
+
+    monkeypatch.setattr(diffusion, "make_trainer", gone)
+    run(at)
+    assert not at.exception
+    assert any("not available any more" in w.value for w in at.warning)
+    assert any("the shipped weights" in m.value for m in at.markdown)
 
 
 @pytest.mark.parametrize("params", [

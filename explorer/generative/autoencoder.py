@@ -5,7 +5,6 @@ encoder / decoder the VAE reuses, the shipped weights' loading, and anomaly scor
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer.generative.base import BaseSettings
+from explorer.generative.base import UNFIT_WEIGHTS, BaseSettings
 from explorer.generative.data import BatchStream, ImageData, image_data, is_valid_name
 from explorer.user_input import InputError, NumberField
 
@@ -237,7 +236,7 @@ def pretrained_trainer(module, key: str):
         settings, state, _ = load_weights(path, module.Settings)
         trainer = module.make_trainer(settings)
         trainer.load_state_dict(state)
-    except (RuntimeError, TypeError, KeyError, ValueError, pickle.UnpicklingError) as error:
+    except UNFIT_WEIGHTS as error:
         # weights made by an older version of the model (other layers): the page goes on as if
         # there were none, and the server's log says which file to remake
         logger.warning("Ignoring %s: it does not fit this version's %s model (%s)", path, key,

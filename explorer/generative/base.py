@@ -3,6 +3,7 @@ and says what the page should show (the contract the job, the command line and t
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -10,6 +11,9 @@ import numpy as np
 import torch
 
 PREVIEW_SECONDS = 1.0  # how often a running job asks its trainer for a new preview
+# what loading a weights file made by an older version of a model raises (other layers or
+# settings): the pages then go on without the file
+UNFIT_WEIGHTS = (RuntimeError, TypeError, KeyError, ValueError, pickle.UnpicklingError)
 
 
 class Trainer(Protocol):

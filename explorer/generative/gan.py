@@ -5,7 +5,6 @@ decoded in every preview (the same samples seen improving) and interpolation in 
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.generative.base import BaseSettings, joint_state_dict, load_joint_state_dict
+from explorer.generative.base import (
+    UNFIT_WEIGHTS,
+    BaseSettings,
+    joint_state_dict,
+    load_joint_state_dict,
+)
 from explorer.generative.data import image_data, is_valid_name
 from explorer.jobs.concurrency import RNG_LOCK
 from explorer.training.data import DatasetError
@@ -271,7 +275,7 @@ def shipped_generator() -> tuple[Settings, Generator, str] | None:
         return None
     try:
         return load_generator(path)
-    except (RuntimeError, TypeError, KeyError, ValueError, pickle.UnpicklingError) as error:
+    except UNFIT_WEIGHTS as error:
         logger.warning("Ignoring %s: it does not fit this version's GAN (%s)", path,
                        str(error).splitlines()[0])
         return None

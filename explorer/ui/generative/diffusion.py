@@ -16,6 +16,7 @@ from explorer.generative.job import GenerativeSnapshot
 from explorer.generative.plots import image_grid
 from explorer.generative.registry import MODELS
 from explorer.generative.script import generative_script
+from explorer.training.data import DatasetError
 from explorer.ui.generative import live
 from explorer.ui.state import kept, number_in, one_of, seed
 from explorer.ui.widgets import code_panel
@@ -147,9 +148,14 @@ def _model() -> tuple[diffusion.DiffusionTrainer | None, str]:
     state = live.weights(TAB)
     snap = live.snapshot(TAB)
     if state is not None and snap is not None:
-        trainer = diffusion.make_trainer(snap.settings)
-        trainer.load_state_dict(state)
-        return trainer, f"your run ({snap.step:,} steps)"
+        try:  # a zip's classes are read again: an uploaded zip may have left the server since
+            trainer = diffusion.make_trainer(snap.settings)
+        except DatasetError as error:
+            st.warning(f"Your run's data is not available any more ({error}): sampling from "
+                       "the shipped weights instead.", icon=":material/warning:")
+        else:
+            trainer.load_state_dict(state)
+            return trainer, f"your run ({snap.step:,} steps)"
     return _shipped(), "the shipped weights (assets/generative/diffusion.pt)"
 
 
