@@ -32,6 +32,14 @@ def shipped() -> tuple[gan.Settings, gan.Generator, str] | None:
     return gan.shipped_generator()
 
 
+@st.cache_resource(max_entries=1, show_spinner=False)
+def shipped_grid() -> np.ndarray | None:
+    """The shipped generator's 64 samples (GRID, C, S, S), decoded once per process: every
+    student's rerun of the tab shows the same picture."""
+    held = shipped()
+    return None if held is None else gan.decode(held[1], gan.fixed_z(gan.GRID, held[0].latent, 0))
+
+
 def settings_form() -> gan.Settings:
     """The widgets (each in the link) -> Settings."""
     s = gan.Settings()
@@ -62,6 +70,7 @@ def settings_form() -> gan.Settings:
         max_seconds=float(budget), max_steps=20 * budget, seed=st.session_state[seed_key])
 
 
+@st.cache_data(max_entries=32, show_spinner=False)  # the same grid is judged on every rerun
 def _verdict(images: np.ndarray) -> str:
     """What the default Shapes network makes of them (colour 32 x 32 images only)."""
     if images.shape[1] != 3:
@@ -87,8 +96,7 @@ def _draw(snap: GenerativeSnapshot | None) -> None:
             if held is None:
                 st.info("No shipped weights (assets/generative/gan.pt): press Train.")
             else:
-                settings, generator, note = held
-                images = gan.decode(generator, gan.fixed_z(gan.GRID, settings.latent, 0))
+                note, images = held[2], shipped_grid()
                 st.markdown("Not trained here yet: 64 samples of the **shipped weights**. "
                             "Press **Train** to watch a GAN learn from scratch.")
                 st.image(samples_picture(images, scale=2), width="content", output_format="PNG")
