@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from explorer.generative import autoencoder  # noqa: E402
 from explorer.generative.data import image_data, to_float  # noqa: E402
 from explorer.generative.job import GenerativeJob  # noqa: E402
-from explorer.generative.judge import judge  # noqa: E402
+from explorer.generative.judge import judge, named_correctly  # noqa: E402
 from explorer.generative.registry import make_trainer, module_of  # noqa: E402
 
 # model -> {"scratch" | "shipped": (share, classes)}; a missing "scratch" is measured elsewhere
@@ -44,6 +44,7 @@ GOALS = {
 SECONDS = {"vae": 60.0, "ae": 60.0, "gan": 120.0}  # the from-scratch budgets of the goals
 IMAGE_MODELS = ("vae", "ae", "gan", "diffusion")
 COUNT = 64
+RECONSTRUCTED = 512  # test images whose reconstructions are named (the VAE and the autoencoder)
 
 
 def _figures(verdict: dict) -> str:
@@ -66,7 +67,21 @@ def baseline() -> str:
     noise = judge(rng.random((COUNT, 3, 32, 32), dtype=np.float32)).as_dict()
     mean = to_float(image_data("shapes").train_images).mean(0)  # (3, 32, 32)
     flat = judge(np.repeat(mean.numpy()[None], COUNT, axis=0)).as_dict()
-    return f"baseline: uniform noise {_figures(noise)}; the mean image {_figures(flat)}"
+    x, y = image_data("shapes").test_batch(RECONSTRUCTED)
+    named = named_correctly(x.numpy(), y.numpy(), image_data("shapes").classes) / len(y)
+    return (f"baseline: uniform noise {_figures(noise)}; the mean image {_figures(flat)}; "
+            f"{len(y)} test images named as their own class {named:.1%}")
+
+
+def _reconstructions(trainer) -> str:
+    """How often the judge names a reconstruction's own class: a model that loses the shape in
+    its reconstructions cannot draw it from its prior either."""
+    if not hasattr(trainer, "reconstruct"):
+        return ""
+    data = image_data("shapes")
+    x, y = data.test_batch(RECONSTRUCTED)
+    named = named_correctly(trainer.reconstruct(x), y.numpy(), data.classes) / len(y)
+    return f"; reconstructions of {len(y)} test images named as their own class {named:.1%}"
 
 
 def main() -> None:
@@ -96,13 +111,15 @@ def main() -> None:
             verdict = judge(trainer.sample(COUNT, seed=0)).as_dict()
             print(f"{key} from scratch: {snap.step} steps, {snap.compute_seconds:.1f} s "
                   f"computing, {time.perf_counter() - started:.1f} s wall, load "
-                  f"{os.getloadavg()[0]:.1f}; {_figures(verdict)}" + _goal(key, "scratch", verdict))
+                  f"{os.getloadavg()[0]:.1f}; {_figures(verdict)}" + _goal(key, "scratch", verdict)
+                  + _reconstructions(trainer))
         shipped = autoencoder.pretrained_trainer(module, key)
         if shipped is None:
             print(f"{key} shipped: assets/generative/{key}.pt is missing")
             continue
         verdict = judge(shipped.sample(COUNT, seed=0)).as_dict()
-        print(f"{key} shipped: {_figures(verdict)}" + _goal(key, "shipped", verdict))
+        print(f"{key} shipped: {_figures(verdict)}" + _goal(key, "shipped", verdict)
+              + _reconstructions(shipped))
 
 
 if __name__ == "__main__":

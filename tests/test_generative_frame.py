@@ -64,6 +64,20 @@ def test_judge_recognises_real_shapes_and_checks_shapes(shapes) -> None:
         judge.judge(np.zeros((4, 2, 8, 8)))
 
 
+def test_named_correctly_counts_own_classes(shapes) -> None:
+    x, y = shapes.test_batch(32)
+    verdict = judge.judge(x.numpy())
+    expected = sum(name == shapes.classes[label]
+                   for name, label in zip(verdict.labels, y.tolist(), strict=True))
+    assert judge.named_correctly(x.numpy(), y.numpy(), shapes.classes) == expected >= 28
+    wrong = (y.numpy() + 1) % len(shapes.classes)  # every label shifted: almost none agree
+    assert judge.named_correctly(x.numpy(), wrong, shapes.classes) <= 2
+    other = tuple(f"class {i}" for i in range(len(shapes.classes)))  # names the network lacks
+    assert judge.named_correctly(x.numpy(), y.numpy(), other) == 0
+    with pytest.raises(ValueError, match="32 images but 3 labels"):
+        judge.named_correctly(x.numpy(), y.numpy()[:3], shapes.classes)
+
+
 def test_thin_keeps_means_and_grid_shape() -> None:
     x, y = plots.thin(np.arange(1000.0), 10)
     assert len(y) == 10 and np.isclose(y.mean(), 499.5)

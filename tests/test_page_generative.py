@@ -9,6 +9,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explorer.generative.judge import judge, named_correctly
 from explorer.jobs import registry as job_registry
 from tests.helpers import captions, run
 
@@ -74,6 +75,10 @@ def test_autoencoder_trains_live_and_scores_an_odd_image() -> None:
     assert curve["name"] == "loss"
     assert snap.preview.points.shape == (600, 2)
     assert any("middle: with noise" in c for c in captions(at))
+    named = named_correctly(snap.preview.reconstructions, snap.preview.labels[:8],
+                            snap.preview.classes)
+    assert any(f"names the class of **{named} of 8** reconstructions" in c.value
+               for c in at.caption)
     at.radio(key="keep.generative.ae.odd").set_value("random noise")
     run(at)
     noise_score = float(next(m for m in at.metric if "Anomaly score" in m.label).value)
@@ -107,6 +112,13 @@ def test_vae_trains_live_with_both_terms_and_a_walk() -> None:
     assert not at.exception
     assert any(c.startswith("A latent walk (your finished run)") for c in captions(at))
     assert any(c.startswith("Samples: D(z)") for c in captions(at))
+    # what the Shapes network makes of the samples and the reconstructions, as the judge says
+    shown = snap.preview
+    verdict = judge(shown.samples)
+    named = named_correctly(shown.reconstructions, shown.labels, shown.classes)
+    texts = [c.value for c in at.caption]
+    assert any(f"recognises **{verdict.recognised} of {verdict.count}**" in t for t in texts)
+    assert any(f"names the class of **{named} of 8** reconstructions" in t for t in texts)
 
 
 def test_stop_ends_a_run() -> None:

@@ -184,6 +184,12 @@ class AutoEncoderTrainer:
                        self.test_y.numpy(), self.data.classes, mean, axes,
                        float((x_hat - x).pow(2).mean()))
 
+    def reconstruct(self, x: torch.Tensor) -> np.ndarray:
+        """D(E(x)) for clean images x (B, C, H, W) -> (B, C, H, W) float32 in [0, 1]."""
+        self.model.eval()
+        with torch.inference_mode():
+            return self.model(x).numpy().astype(np.float32)
+
     def sample(self, count: int, seed: int = 0) -> np.ndarray:
         """An autoencoder has no prior: codes drawn from a Gaussian fitted to test images'
         codes (mean and covariance), decoded. Usually worse than a VAE's: the point of it."""

@@ -57,3 +57,14 @@ def judge(samples: np.ndarray) -> Verdict:
     ok = confidence >= THRESHOLD
     return Verdict(len(probs), int(ok.sum()), tuple(sorted({names[i] for i in top[ok]})),
                    tuple(names[i] for i in top), tuple(float(c) for c in confidence))
+
+
+def named_correctly(images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> int:
+    """How many of images (N, C, H, W) in [0, 1] the default Shapes network gives their own class
+    (labels (N,) index `classes`; a class the network does not know is never named). Used on
+    reconstructions: a model whose reconstructions lose the shape cannot sample it either."""
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    verdict = judge(images)
+    return sum(named == classes[int(label)] for named, label in zip(verdict.labels, labels, strict=True))

@@ -95,6 +95,7 @@ def vae_loss(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, log_var: to
 @dataclass(frozen=True)
 class Preview:
     originals: np.ndarray  # (8, C, H, W) test images
+    labels: np.ndarray  # (8,) their classes (index `classes`)
     reconstructions: np.ndarray  # (8, C, H, W) decoded from z = mu (the mean code)
     samples: np.ndarray  # (32, C, H, W) decoded from fixed z ~ N(0, I)
     mu: np.ndarray  # (latent,) of the first test image
@@ -114,7 +115,7 @@ class VAETrainer:
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
         self.batches = BatchStream(self.data, settings.batch_size, settings.seed)
         self.eps = torch.Generator().manual_seed(settings.seed + 1)
-        self.test_x, _ = self.data.test_batch(PREVIEW_IMAGES)
+        self.test_x, self.test_y = self.data.test_batch(PREVIEW_IMAGES)
         fixed = torch.Generator().manual_seed(1234)
         self.fixed_z = torch.randn(SAMPLE_GRID, settings.latent, generator=fixed)
         self.fixed_eps = torch.randn(settings.latent, generator=fixed)
@@ -138,8 +139,8 @@ class VAETrainer:
             z = mu[0] + sigma[0] * self.fixed_eps
             decoded = self.model.decoder(torch.cat([mu, z[None]]))
             samples = self.model.decoder(self.fixed_z)
-        return Preview(self.test_x.numpy(), decoded[:-1].numpy(), samples.numpy(),
-                       mu[0].numpy(), sigma[0].numpy(), self.fixed_eps.numpy(), z.numpy(),
+        return Preview(self.test_x.numpy(), self.test_y.numpy(), decoded[:-1].numpy(),
+                       samples.numpy(), mu[0].numpy(), sigma[0].numpy(), self.fixed_eps.numpy(), z.numpy(),
                        decoded[-1].numpy(), self.data.classes)
 
     def sample(self, count: int, seed: int = 0) -> np.ndarray:
@@ -148,6 +149,12 @@ class VAETrainer:
         z = torch.randn(count, self.settings.latent, generator=torch.Generator().manual_seed(seed))
         with torch.inference_mode():
             return self.model.decoder(z).numpy().astype(np.float32)
+
+    def reconstruct(self, x: torch.Tensor) -> np.ndarray:
+        """D(mu(x)) (the mean code, no noise): (B, C, H, W) -> (B, C, H, W) float32 in [0, 1]."""
+        self.model.eval()
+        with torch.inference_mode():
+            return self.model.decoder(self.model.encode(x)[0]).numpy().astype(np.float32)
 
     def walk(self, a: torch.Tensor, b: torch.Tensor, count: int = 8) -> np.ndarray:
         """Decode the straight line from mu(a) to mu(b) in count steps: (count, C, H, W)."""

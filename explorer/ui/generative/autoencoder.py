@@ -14,6 +14,7 @@ from explorer.generative.plots import image_grid, scatter_figure
 from explorer.generative.registry import MODELS
 from explorer.generative.script import generative_script
 from explorer.ui.generative import live
+from explorer.ui.generative.verdicts import reconstructions_verdict
 from explorer.ui.presenter import presenting
 from explorer.ui.state import kept, number_in, one_of, seed
 from explorer.ui.widgets import code_panel
@@ -75,6 +76,8 @@ def _draw(snap) -> None:
     right.image(image_grid(np.concatenate(rows), columns=len(preview.originals)),
                 caption=caption + f"bottom: reconstructions (per-pixel squared error "
                                   f"{preview.test_error:.4f}).", width="stretch", output_format="PNG")
+    right.caption(reconstructions_verdict(preview.originals, preview.reconstructions,
+                                          preview.labels[:len(preview.originals)], preview.classes))
     st.session_state[f"generative.{TAB}.preview"] = preview
 
 

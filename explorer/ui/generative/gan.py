@@ -10,10 +10,10 @@ import streamlit as st
 from explorer.generative import gan
 from explorer.generative.gan_plots import discriminator_figure, losses_figure, samples_picture
 from explorer.generative.job import GenerativeSnapshot
-from explorer.generative.judge import judge
 from explorer.generative.registry import MODELS
 from explorer.generative.script import generative_script
 from explorer.ui.generative import live
+from explorer.ui.generative.verdicts import samples_verdict
 from explorer.ui.state import kept, number_in, one_of, seed
 from explorer.ui.widgets import code_panel
 
@@ -70,17 +70,6 @@ def settings_form() -> gan.Settings:
         max_seconds=float(budget), max_steps=20 * budget, seed=st.session_state[seed_key])
 
 
-@st.cache_data(max_entries=32, show_spinner=False)  # the same grid is judged on every rerun
-def _verdict(images: np.ndarray) -> str:
-    """What the default Shapes network makes of them (colour 32 x 32 images only)."""
-    if images.shape[1] != 3:
-        return ""
-    verdict = judge(images.astype(np.float32) / 255 if images.dtype == np.uint8 else images)
-    return (f"The default Shapes network recognises **{verdict.recognised} of {verdict.count}** "
-            f"(probability ≥ 0.5), as {len(verdict.classes)} classes: "
-            f"{', '.join(verdict.classes) or 'none'}.")
-
-
 def _draw(snap: GenerativeSnapshot | None) -> None:
     left, right = st.columns([1, 1], gap="medium")
     preview = snap.preview if snap is not None else None
@@ -90,7 +79,7 @@ def _draw(snap: GenerativeSnapshot | None) -> None:
                         f"{preview.step:,}:")
             st.image(samples_picture(preview.grid, scale=2), width="content", output_format="PNG")
             if snap.done:
-                st.caption(_verdict(preview.grid))
+                st.caption(samples_verdict(preview.grid))
         else:
             held = shipped()
             if held is None:
@@ -100,7 +89,7 @@ def _draw(snap: GenerativeSnapshot | None) -> None:
                 st.markdown("Not trained here yet: 64 samples of the **shipped weights**. "
                             "Press **Train** to watch a GAN learn from scratch.")
                 st.image(samples_picture(images, scale=2), width="content", output_format="PNG")
-                st.caption(_verdict(images) + (f" Made by `{note}`." if note else ""))
+                st.caption(samples_verdict(images) + (f" Made by `{note}`." if note else ""))
     with right:
         losses = snap.losses if snap is not None else {}
         max_steps = snap.settings.max_steps if snap is not None else None

@@ -13,6 +13,7 @@ from explorer.generative.plots import image_grid
 from explorer.generative.registry import MODELS
 from explorer.generative.script import generative_script
 from explorer.ui.generative import live
+from explorer.ui.generative.verdicts import reconstructions_verdict, samples_verdict
 from explorer.ui.presenter import presenting
 from explorer.ui.state import kept, number_in, one_of, seed
 from explorer.ui.widgets import code_panel
@@ -77,10 +78,14 @@ def _draw(snap) -> None:
         right.info("No shipped weights: press Train.")
         return
     with right:
-        st.image(image_grid(preview.samples, columns=8), width="stretch",
-                 caption="Samples: D(z) with z ~ N(0, I) (the same z at every refresh)", output_format="PNG")
+        st.image(image_grid(preview.samples, columns=8), width="stretch", output_format="PNG",
+                 caption="Samples: D(z) with z ~ N(0, I) (the same z at every refresh)")
+        st.caption(samples_verdict(preview.samples))
         st.image(image_grid(np.concatenate([preview.originals, preview.reconstructions]), 8),
-                 width="stretch", caption="Test images and their reconstructions D(mu)", output_format="PNG")
+                 width="stretch", caption="Test images and their reconstructions D(mu)",
+                 output_format="PNG")
+        st.caption(reconstructions_verdict(preview.originals, preview.reconstructions,
+                                           preview.labels, preview.classes))
     st.markdown("**The reparameterisation** for the first test image: the encoder gives mu and "
                 "sigma, z = mu + sigma * eps with eps ~ N(0, I), so the gradient reaches mu "
                 "and sigma through a sample.")
