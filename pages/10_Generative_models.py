@@ -13,8 +13,8 @@ page_header(
     "longer run reaches.",
 )
 st.info("**This page is being built** (issue #24): every tab trains live and starts from "
-        "shipped weights. The shipped GAN and diffusion model mostly draw shapes; the VAE's "
-        "samples are still blurry blobs.", icon=":material/construction:")
+        "shipped weights. The shipped GAN and diffusion model mostly draw shapes; the VAE "
+        "draws softer strokes and shapes.", icon=":material/construction:")
 lazy_tabs({
     "Autoencoder": autoencoder.panel,
     "VAE": vae.panel,

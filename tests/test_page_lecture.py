@@ -249,6 +249,7 @@ def d24_2(at: AppTest) -> None:  # samples from N(0, I), z = mu + sigma eps, the
     captions = [c for image in at.get("image") for c in image.captions]
     assert any(c.startswith("Samples: D(z) with z ~ N(0, I)") for c in captions)
     assert any(c.startswith("A latent walk (the shipped weights)") for c in captions)
+    assert any("The default Shapes network recognises" in c.value for c in at.caption)
 
 
 CHECKS: dict[str, Callable[[AppTest], None]] = {

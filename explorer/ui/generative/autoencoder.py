@@ -101,7 +101,7 @@ def _latent_section(snap) -> None:
             return
         p = np.array([points[0]["x"], points[0]["y"]], dtype=np.float32)
         z = preview.mean + p @ preview.axes  # (D,)
-        if model is None or model.decoder.head[0].in_features != z.shape[0]:
+        if model is None or model.decoder.project[0].in_features != z.shape[0]:
             st.caption("Decoding needs the trained model: wait for the run to end.")
             return
         with torch.inference_mode():
