@@ -185,7 +185,7 @@ FIELDS = {
     "batch_size": NumberField("Batch size", 4, 256, integer=True),
     "learning_rate": NumberField("Learning rate", 1e-5, 1e-1),
     "sample_steps": NumberField("Sampling steps", 2, 200, integer=True),
-    "guidance": NumberField("Guidance scale", 0.0, 10.0),
+    "guidance": NumberField("Guidance scale", 0.0, 15.0),
     "seed": NumberField("Seed", 0, 2**31 - 1, integer=True),
     "max_steps": NumberField("Steps", 1, 1_000_000, integer=True),
     "max_seconds": NumberField("Seconds", 0.1, 3600.0),
@@ -205,7 +205,8 @@ class Settings(BaseSettings):
     batch_size: int = 32
     learning_rate: float = 2e-3
     sample_steps: int = 50
-    guidance: float = 5.0  # strong: the shipped model draws a shape of the class more often
+    guidance: float = 10.0  # strong: asked for a class, the shipped model draws it 57 % of the
+    # time (5: 34 %), and fewer empty backgrounds
     sampler: str = "ddpm"  # DDIM's first step from alpha-bar_T = 6e-8 saturates the colours
     train_images: int = 20_000
     ema: float = 0.995  # decay of the weights' moving average used for sampling (0: none)

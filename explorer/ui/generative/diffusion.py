@@ -197,8 +197,8 @@ def sample_panel() -> None:
                      format_func=lambda k: "every class in turn" if k == len(classes)
                      else classes[k])
         guide = seed(kept(K + "guidance"), trainer.settings.guidance,
-                     valid=number_in(0, 10), url="df_guidance")
-        st.slider("Guidance scale w", 0.0, 10.0, step=0.5, key=guide,
+                     valid=number_in(0, 15), url="df_guidance")
+        st.slider("Guidance scale w", 0.0, 15.0, step=0.5, key=guide,
                   help="0: the unconditional model; 1: the conditional one; more: stronger "
                   "(less varied) classes.")
         steps = seed(kept(K + "steps"), trainer.settings.sample_steps,
