@@ -77,7 +77,7 @@ PAGES: tuple[PageInfo, ...] = (
         ":material/auto_awesome:",
         "Models that make new data, trained live: autoencoder, VAE, GANs, a normalizing flow "
         "and diffusion.",
-        ready=False,
+        ready=True,
     ),
 )
 

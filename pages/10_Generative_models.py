@@ -1,7 +1,5 @@
 """Generative models: autoencoder, VAE, GANs, a normalizing flow and diffusion, trained live."""
 
-import streamlit as st
-
 from explorer.ui.generative import autoencoder, diffusion, flow, gan, gan2d, vae
 from explorer.ui.widgets import lazy_tabs, page_header
 
@@ -12,9 +10,6 @@ page_header(
     "formulas name and samples that improve while you watch; shipped weights show what a "
     "longer run reaches.",
 )
-st.info("**This page is being built** (issue #24): every tab trains live and starts from "
-        "shipped weights. The shipped GAN and diffusion model mostly draw shapes; the VAE "
-        "draws softer strokes and shapes.", icon=":material/construction:")
 lazy_tabs({
     "Autoencoder": autoencoder.panel,
     "VAE": vae.panel,
