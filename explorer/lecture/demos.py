@@ -176,7 +176,7 @@ DEMOS: tuple[Demo, ...] = (
          "decode a point), and the anomaly score of an image unlike the data; press Train to "
          "watch it learn.",
          "Random noise's reconstruction error is far above every Shapes test image's (the "
-         "shipped weights: about 0.083 per pixel against a 99th percentile of 0.021).",
+         "shipped weights: about 0.085 per pixel against a 99th percentile of 0.021).",
          "generative", {"tab": "Autoencoder", "ae_odd": "random noise"}),
     Demo("24.2", APPLICATIONS, "VAEs: reconstruction + beta x KL",
          "The lecture's cost split into its two terms on separate axes, z = mu + sigma * eps "
