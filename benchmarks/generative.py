@@ -65,10 +65,11 @@ def baseline() -> str:
     64 copies of the Shapes training set's per-pixel mean image."""
     rng = np.random.default_rng(0)
     noise = judge(rng.random((COUNT, 3, 32, 32), dtype=np.float32)).as_dict()
-    mean = to_float(image_data("shapes").train_images).mean(0)  # (3, 32, 32)
+    shapes = image_data("shapes")
+    mean = to_float(shapes.train_images).mean(0)  # (3, 32, 32)
     flat = judge(np.repeat(mean.numpy()[None], COUNT, axis=0)).as_dict()
-    x, y = image_data("shapes").test_batch(RECONSTRUCTED)
-    named = named_correctly(x.numpy(), y.numpy(), image_data("shapes").classes) / len(y)
+    x, y = shapes.test_batch(RECONSTRUCTED)
+    named = named_correctly(x.numpy(), y.numpy(), shapes.classes) / len(y)
     return (f"baseline: uniform noise {_figures(noise)}; the mean image {_figures(flat)}; "
             f"{len(y)} test images named as their own class {named:.1%}")
 

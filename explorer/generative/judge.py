@@ -67,4 +67,5 @@ def named_correctly(images: np.ndarray, labels: np.ndarray, classes: tuple[str, 
     if len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     verdict = judge(images)
-    return sum(named == classes[int(label)] for named, label in zip(verdict.labels, labels, strict=True))
+    pairs = zip(verdict.labels, labels, strict=True)
+    return sum(named == classes[int(label)] for named, label in pairs)

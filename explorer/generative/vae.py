@@ -144,8 +144,8 @@ class VAETrainer:
             decoded = self.model.decoder(torch.cat([mu, z[None]]))
             samples = self.model.decoder(self.fixed_z)
         return Preview(self.test_x.numpy(), self.test_y.numpy(), decoded[:-1].numpy(),
-                       samples.numpy(), mu[0].numpy(), sigma[0].numpy(), self.fixed_eps.numpy(), z.numpy(),
-                       decoded[-1].numpy(), self.data.classes)
+                       samples.numpy(), mu[0].numpy(), sigma[0].numpy(), self.fixed_eps.numpy(),
+                       z.numpy(), decoded[-1].numpy(), self.data.classes)
 
     def sample(self, count: int, seed: int = 0) -> np.ndarray:
         """Decode z ~ N(0, I)."""
