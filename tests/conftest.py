@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# No browser wait is a time budget: a busy machine is slow, not wrong. Every wait (a page load, a
+# locator, a screenshot) fails only after this long, a hang guard minutes beyond the slowest seen.
+BROWSER_TIMEOUT_MS = 600_000
 
 
 def browser_required() -> bool:
@@ -116,8 +119,24 @@ def browser() -> Iterator[object]:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
+        yield PatientBrowser(chromium)
         chromium.close()
+
+
+class PatientBrowser:
+    """The launched browser, whose every new context waits BROWSER_TIMEOUT_MS rather than
+    playwright's 30 s default (a screenshot of a big page on a busy CI machine took longer)."""
+
+    def __init__(self, browser: object) -> None:
+        self._browser = browser
+
+    def new_context(self, **options: object) -> object:
+        context = self._browser.new_context(**options)
+        context.set_default_timeout(BROWSER_TIMEOUT_MS)
+        return context
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._browser, name)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 
 from explorer.catalogue import PAGES
-from tests.conftest import ROOT, free_port
+from tests.conftest import BROWSER_TIMEOUT_MS, ROOT, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ MAIN = '[data-testid="stMain"]'
 # No wait here is a time budget: a busy machine is slow, not wrong. Page loads fail only after
 # TIMEOUT_MS (a hang guard, minutes beyond the slowest load seen at load 10); waits on a run
 # fail only when its status line has not changed for STALL_SECONDS.
-TIMEOUT_MS = 600_000
+TIMEOUT_MS = BROWSER_TIMEOUT_MS
 STALL_SECONDS = float(os.environ.get("EXPLORER_TEST_STALL_S", "300"))
 POLL_MS = 1_000
 # Small settings: 2,000 training images, eight steps to the first evaluation.
