@@ -107,7 +107,7 @@ ORPHAN_S = 5.0  # a poll of a fragment a full run did not draw again, not starte
 # ----------------------------------------------------------------------------------------
 
 PAGE_URL = {"home": "", "convolution": "convolution", "colour": "colour", "train": "train",
-            "pretrained": "pretrained", "transfer": "transfer"}
+            "pretrained": "pretrained", "transfer": "transfer", "generative": "generative"}
 BUILTINS = ["cameraman", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "text",
             "brick", "grass", "gravel", "colour wheel", "immunohistochemistry"]
 PATTERNS = {  # name: fixed size (no `size` parameter)
@@ -251,9 +251,25 @@ def gen_pretrained(rng: random.Random, cfg) -> list:
     return params
 
 
+# The Generative models page's tabs (pages/10_Generative_models.py) and the Diffusion tab's
+# sampling settings (explorer/ui/generative/diffusion.py sample_panel: 10 Shapes classes + "every
+# class in turn", guidance 0-15 by 0.5, 2-50 steps, COUNTS).
+GENERATIVE_TABS = ["Autoencoder", "VAE", "GAN on 2-D points", "GAN on images", "Normalizing flow",
+                   "Diffusion"]
+
+
+def gen_generative(rng: random.Random, cfg) -> list:
+    params: list = [("tab", rng.choice(GENERATIVE_TABS))]
+    if params[0][1] == "Diffusion" and rng.random() < 0.5:  # else the shipped defaults
+        params += [("df_class", str(rng.randint(0, 10))),
+                   ("df_guidance", _json(rng.randint(0, 30) / 2))]
+    return params
+
+
 GENERATORS = {"home": lambda rng, cfg: [], "train": lambda rng, cfg: [],
               "transfer": lambda rng, cfg: [],
-              "convolution": gen_convolution, "colour": gen_colour, "pretrained": gen_pretrained}
+              "convolution": gen_convolution, "colour": gen_colour, "pretrained": gen_pretrained,
+              "generative": gen_generative}
 
 # The job buttons a student presses (--jobs): the page, the tab to open first (the page's
 # lazy "tab" tabs) and the button, by key, else by label (explorer/ui/training/run.py
@@ -265,6 +281,7 @@ JOBS = {
     "transfer": ("transfer", None, "transfer.compare"),  # "Compare all four" strategies
     "transfer_one": ("transfer", None, "transfer.train"),  # "Train": the chosen strategy
     "featurevis": ("pretrained", "What channels look for", "pretrained.featurevis.go"),
+    "sample": ("generative", "Diffusion", "generative.diffusion.sample"),  # no job: draws at once
 }
 SEED_KEY = "keep.train.seed"  # --own-seed: a seed of one's own, so the run is not shared
 LIVE_INTERVAL = 5.0  # a fragment polled at most this far apart is a live view (the heartbeat: 20 s)
@@ -1927,7 +1944,8 @@ def main(argv=None) -> int:
     ap.add_argument("--think", type=float, default=2.0,
                     help="mean think time between actions, exponential (default 2.0 s; 0 = none)")
     ap.add_argument("--mix", default="convolution=0.4,colour=0.2,pretrained=0.3,home=0.1",
-                    help="page weights: home, convolution, colour, pretrained, train, transfer")
+                    help="page weights: home, convolution, colour, pretrained, train, transfer, "
+                    "generative")
     ap.add_argument("--mode", choices=["browse", "link"], default="browse",
                     help="browse: one session per student, navigation + widget changes; "
                          "link: a new session per action (default browse)")
@@ -1950,7 +1968,8 @@ def main(argv=None) -> int:
                          "presses each (train = Start, ablation = Lecture ablation on the Train "
                          "page; transfer = Compare all four, transfer_one = Train on the Transfer "
                          "page; featurevis = Visualise in the Pretrained page's 'What channels "
-                         "look for' tab), going to its page first; e.g. train=0.3,ablation=0.05,"
+                         "look for' tab; sample = Sample on the Generative models page's "
+                         "Diffusion tab), going to its page first; e.g. train=0.3,ablation=0.05,"
                          "transfer=0.1,featurevis=0.05 (default: none). Implies --poll")
     ap.add_argument("--watch", type=float, default=15.0,
                     help="with --jobs: after a press the student watches the live view for an "

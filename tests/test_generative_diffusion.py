@@ -247,7 +247,14 @@ def test_sampling_widgets_and_a_tiny_live_run(registry, monkeypatch) -> None:
     assert at.session_state[K + "class"] == 3 and at.session_state[K + "guidance"] == 4
     assert any(c.startswith("10 samples, 2 steps") for c in captions(at))
     at.radio(key=K + "sampler").set_value("ddpm")
+    at.select_slider(key=K + "count").set_value(20)
+    run(at)  # a changed setting keeps the samples on show until Sample is pressed
+    assert any(c.startswith("10 samples, 2 steps") for c in captions(at))
+    assert any("press **Sample**" in i.value and "2 DDPM steps" in i.value for i in at.info)
+    at.button(key="generative.diffusion.sample").click()
     run(at)
+    assert any(c.startswith("20 samples, 2 steps") for c in captions(at))
+    assert not any("press **Sample**" in i.value for i in at.info)
     next(b for b in at.button if b.label == "Train").click()
     run(at)
     job = registry.get(at.session_state["generative.diffusion.run"])
@@ -256,7 +263,16 @@ def test_sampling_widgets_and_a_tiny_live_run(registry, monkeypatch) -> None:
     assert snap.state == "finished" and snap.step == 10 and len(snap.losses["loss"]) == 10
     run(at)
     assert any(c.startswith("One sample per class") for c in captions(at))
-    assert any("your run (10 steps)" in m.value for m in at.markdown)
+    assert any("your run (10 steps)" in m.value for m in at.markdown)  # new weights: redrawn
+    assert not any("press **Sample**" in i.value for i in at.info)
+
+    drawn = []  # another widget of the tab (the forward process's t) does not sample again
+    monkeypatch.setattr(diffusion.DiffusionTrainer, "generate",
+                        lambda *args, **kwargs: drawn.append(args) or pytest.fail("sampled"))
+    at.slider(key=K + "t").set_value(10)
+    run(at)
+    assert not drawn and any(c.startswith("20 samples, 2 steps") for c in captions(at))
+    monkeypatch.undo()
 
     def gone(settings):  # the run's uploaded zip has left the server since
         raise DatasetError("That uploaded zip is no longer on the server: upload it again.")

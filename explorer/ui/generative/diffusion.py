@@ -18,7 +18,7 @@ from explorer.generative.registry import MODELS
 from explorer.generative.script import generative_script
 from explorer.training.data import DatasetError
 from explorer.ui.generative import live
-from explorer.ui.state import kept, number_in, one_of, seed
+from explorer.ui.state import kept, link_applied, number_in, one_of, seed
 from explorer.ui.widgets import code_panel
 from explorer.user_input import InputError
 
@@ -30,6 +30,8 @@ SECONDS = (30, 60, 180, 300)
 STEPS = (10, 100, 1_000, 3_000, 100_000)  # whichever bound comes first: steps or seconds
 COUNTS = (10, 20, 40, 64)
 FORWARD_TIMES = 6  # x_t pictures along the forward process
+SHOWN = K + "shown"  # (source, request, samples or None for the shipped model's) on show
+SAMPLE_LINKS = ("df_class", "df_guidance", "df_sample_steps", "df_sampler", "df_count")
 
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the shipped diffusion weights…")
@@ -179,6 +181,24 @@ def _shipped_samples(chosen: int, n: int, sample_seed: int, guidance: float, ste
     return _samples(_shipped(), chosen, n, sample_seed, guidance, steps, sampler)
 
 
+def _drawn(trainer: diffusion.DiffusionTrainer, source: str, request: tuple, pressed: bool
+           ) -> tuple[tuple[np.ndarray, np.ndarray, list[int]], tuple]:
+    """The samples on show and their request. Sampling (up to 64 x 50 denoiser passes, a few
+    seconds) runs when Sample is pressed, on the first look, when a link sets the settings or
+    when the weights change (a run of one's own finished); a rerun for any other widget shows
+    the samples already drawn. The shipped model's samples are shared by the whole class
+    (_shipped_samples); a run of one's own keeps its samples in this session."""
+    shipped = trainer is _shipped()
+    shown = st.session_state.get(SHOWN)
+    if (pressed or shown is None or shown[0] != source
+            or any(link_applied(url) for url in SAMPLE_LINKS)):
+        result = _shipped_samples(*request) if shipped else _samples(trainer, *request)
+        st.session_state[SHOWN] = (source, request, None if shipped else result)
+        return result, request
+    _, request, result = shown
+    return (_shipped_samples(*request) if result is None else result), request
+
+
 def sample_panel() -> None:
     trainer, source = _model()
     if trainer is None:
@@ -215,11 +235,20 @@ def sample_panel() -> None:
     request = (int(st.session_state[label]), int(st.session_state[count]), sample_seed,
                float(st.session_state[guide]), int(st.session_state[steps]),
                str(st.session_state[sampler]))
+    with right:  # the button beside the pictures it redraws, in sight on a projector
+        pressed = st.button("Sample", type="primary", key=K + "sample",
+                            icon=":material/casino:",
+                            help="Draw with the settings on the left (64 samples take a few "
+                            "seconds).")
     with right, st.spinner("Sampling…"):
-        samples, chain, times = (_shipped_samples(*request) if trainer is _shipped()
-                                 else _samples(trainer, *request))
+        (samples, chain, times), drawn = _drawn(trainer, source, request, pressed)
+        if drawn != request:
+            st.info(f"These are the samples drawn before (class {_class_name(classes, drawn[0])}"
+                    f", guidance {drawn[3]:g}, {drawn[4]} {drawn[5].upper()} steps, seed "
+                    f"{drawn[2]}): press **Sample** to draw with the new settings.",
+                    icon=":material/casino:")
         st.image(image_grid(samples, columns=10), width="stretch",
-                 caption=f"{request[1]} samples, {request[4]} steps", output_format="PNG")
+                 caption=f"{drawn[1]} samples, {drawn[4]} steps", output_format="PNG")
         st.image(strip(chain), caption="Reverse chain of the first sample: t = "
                  + " → ".join(str(t) for t in times), output_format="PNG")
         movie = px.imshow((as_rgb(chain).transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
@@ -228,6 +257,10 @@ def sample_panel() -> None:
         movie.update_xaxes(showticklabels=False)
         movie.update_yaxes(showticklabels=False)
         st.plotly_chart(movie, width="stretch", key=K + "movie", config=CHART)
+
+
+def _class_name(classes: tuple[str, ...], chosen: int) -> str:
+    return "every class in turn" if chosen == len(classes) else classes[chosen]
 
 
 def panel() -> None:
