@@ -107,7 +107,9 @@ ORPHAN_S = 5.0  # a poll of a fragment a full run did not draw again, not starte
 # ----------------------------------------------------------------------------------------
 
 PAGE_URL = {"home": "", "convolution": "convolution", "colour": "colour", "train": "train",
-            "pretrained": "pretrained", "transfer": "transfer", "generative": "generative"}
+            "pretrained": "pretrained", "transfer": "transfer", "generative": "generative",
+            "lecture": "lecture", "architectures": "architectures", "playground": "playground",
+            "layers": "layers", "deep": "deep"}
 BUILTINS = ["cameraman", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "text",
             "brick", "grass", "gravel", "colour wheel", "immunohistochemistry"]
 PATTERNS = {  # name: fixed size (no `size` parameter)
@@ -266,7 +268,23 @@ def gen_generative(rng: random.Random, cfg) -> list:
     return params
 
 
+# The lazy tabs of the lecture's other pages (pages/6_CNN_layers.py ... 9_Architectures.py): a
+# link opens one of them; the widgets are then changed like any other.
+PAGE_TABS = {
+    "layers": ["Backprop", "Receptive field", "Dense = 1x1 conv", "Parameters",
+               "Pattern matching"],
+    "playground": ["Network", "Half-spaces", "Data"],
+    "deep": ["Vanishing gradients", "Residual vs plain"],
+    "architectures": ["ILSVRC", "Inception"],
+}
+
+
+def _gen_tab(page: str):
+    return lambda rng, cfg: [("tab", rng.choice(PAGE_TABS[page]))]
+
+
 GENERATORS = {"home": lambda rng, cfg: [], "train": lambda rng, cfg: [],
+              "lecture": lambda rng, cfg: [], **{page: _gen_tab(page) for page in PAGE_TABS},
               "transfer": lambda rng, cfg: [],
               "convolution": gen_convolution, "colour": gen_colour, "pretrained": gen_pretrained,
               "generative": gen_generative}
@@ -1945,7 +1963,7 @@ def main(argv=None) -> int:
                     help="mean think time between actions, exponential (default 2.0 s; 0 = none)")
     ap.add_argument("--mix", default="convolution=0.4,colour=0.2,pretrained=0.3,home=0.1",
                     help="page weights: home, convolution, colour, pretrained, train, transfer, "
-                    "generative")
+                    "generative, lecture, architectures, playground, layers, deep")
     ap.add_argument("--mode", choices=["browse", "link"], default="browse",
                     help="browse: one session per student, navigation + widget changes; "
                          "link: a new session per action (default browse)")

@@ -2,10 +2,8 @@
 
 from functools import partial
 
-import streamlit as st
-
 from explorer.ui.playground import run, view
-from explorer.ui.playground.form import settings_form
+from explorer.ui.playground.form import settings_form, show_problem
 from explorer.ui.widgets import lazy_tabs, page_header
 
 page_header(
@@ -17,7 +15,7 @@ page_header(
 )
 settings, problem = settings_form()
 if problem:
-    st.error(f"These settings cannot run: {problem}.", icon=":material/error:")
+    show_problem(problem)
 run.controls(settings)
 
 

@@ -161,8 +161,9 @@ def test_hostile_links_are_noted_and_ignored(params):
     assert any(f"`{bad}`" in toast.value for toast in at.toast)
     if bad == "pg_hidden":
         assert not at.error and "not started" in text(at)
-    else:  # no points are left: the page says what to do
-        assert any("click at least two points" in e.value for e in at.error)
+    else:  # no points are left: the page says what to do, as a hint, not an error
+        assert any("click at least two points" in i.value for i in at.info)
+        assert not at.error and button(at, "Start").disabled
 
 
 def test_thousands_of_clicked_points_are_refused():

@@ -64,6 +64,9 @@ MAX_DEPTH = 6
 MAX_WIDTH = 16
 MIN_POINTS, MAX_POINTS = 20, 2000
 MAX_CLICKED = 1000
+# Your points while they are still being clicked: not wrong, not yet ready (the page shows a hint)
+TOO_FEW_POINTS = "click at least two points onto the plane (one train, one test)"
+ONE_CLASS_ONLY = "click points of both classes"
 MAX_SECONDS = 120.0
 MAX_STEPS = 200_000
 
@@ -172,9 +175,9 @@ def _check_clicked(s: PlaygroundSettings) -> list[str]:
             return [f"a clicked point's value must be +1 or -1, not {point[2]!r}"]
     if s.dataset == CLICKED:
         if len(s.clicked) < 2:
-            return ["click at least two points onto the plane (one train, one test)"]
+            return [TOO_FEW_POINTS]
         if s.problem == "classification" and len({p[2] for p in s.clicked}) < 2:
-            return ["click points of both classes"]
+            return [ONE_CLASS_ONLY]
     return []
 
 

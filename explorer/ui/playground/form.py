@@ -15,9 +15,11 @@ from explorer.playground.settings import (
     MAX_CLICKED,
     MAX_DEPTH,
     MAX_WIDTH,
+    ONE_CLASS_ONLY,
     OPTIMISERS,
     PROBLEMS,
     REGULARISERS,
+    TOO_FEW_POINTS,
     PlaygroundSettings,
     parse_hidden,
 )
@@ -93,6 +95,16 @@ def chosen_dataset() -> str | None:
     """The dataset picked in the sidebar, even while other settings are invalid."""
     problem = st.session_state.get(key("problem")) or DEFAULT.problem
     return st.session_state.get(key(f"dataset.{problem}"))
+
+
+def show_problem(problem: str) -> None:
+    """Why the settings cannot run: a hint while one's own points are still being clicked (how
+    that dataset starts, not a mistake), else an error."""
+    if problem in (TOO_FEW_POINTS, ONE_CLASS_ONLY):
+        st.info(f"Your points: {problem}, in the **Data** tab; **Start** waits for them.",
+                icon=":material/ads_click:")
+    else:
+        st.error(f"These settings cannot run: {problem}.", icon=":material/error:")
 
 
 def settings_form() -> tuple[PlaygroundSettings | None, str | None]:
