@@ -274,6 +274,28 @@ def test_sampling_widgets_and_a_tiny_live_run(registry, monkeypatch) -> None:
     assert not drawn and any(c.startswith("20 samples, 2 steps") for c in captions(at))
     monkeypatch.undo()
 
+    original = diffusion.DiffusionTrainer.generate  # another run of as many steps: drawn again
+    monkeypatch.setattr(diffusion.DiffusionTrainer, "generate",
+                        lambda *args, **kwargs: drawn.append(args) or original(*args, **kwargs))
+    at.number_input(key=K + "seed").set_value(1)
+    run(at)
+    next(b for b in at.button if b.label == "Train").click()
+    run(at)
+    second = registry.get(at.session_state["generative.diffusion.run"])
+    assert second.job_id != job.job_id and second.join(HANG_SECONDS), second.snapshot()
+    drawn.clear()
+    run(at)
+    assert any("your run (10 steps)" in m.value for m in at.markdown)
+    assert len(drawn) == 1  # the sample panel's; the live preview is the job's own
+    at.number_input(key=K + "seed").set_value(0)  # back to the first run: shared, finished
+    run(at)
+    drawn.clear()
+    next(b for b in at.button if b.label == "Train").click()
+    run(at)
+    assert at.session_state["generative.diffusion.run"] == job.job_id
+    assert len(drawn) == 1  # as many steps as the run on show, other weights: drawn again
+    monkeypatch.undo()
+
     def gone(settings):  # the run's uploaded zip has left the server since
         raise DatasetError("That uploaded zip is no longer on the server: upload it again.")
 

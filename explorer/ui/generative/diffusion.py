@@ -30,7 +30,7 @@ SECONDS = (30, 60, 180, 300)
 STEPS = (10, 100, 1_000, 3_000, 100_000)  # whichever bound comes first: steps or seconds
 COUNTS = (10, 20, 40, 64)
 FORWARD_TIMES = 6  # x_t pictures along the forward process
-SHOWN = K + "shown"  # (source, request, samples or None for the shipped model's) on show
+SHOWN = K + "shown"  # (weights, request, samples or None for the shipped model's) on show
 SAMPLE_LINKS = ("df_class", "df_guidance", "df_sample_steps", "df_sampler", "df_count")
 
 
@@ -189,11 +189,13 @@ def _drawn(trainer: diffusion.DiffusionTrainer, source: str, request: tuple, pre
     the samples already drawn. The shipped model's samples are shared by the whole class
     (_shipped_samples); a run of one's own keeps its samples in this session."""
     shipped = trainer is _shipped()
+    snap = live.snapshot(TAB)
+    weights = source if shipped or snap is None else (source, snap.job_id)  # which run's
     shown = st.session_state.get(SHOWN)
-    if (pressed or shown is None or shown[0] != source
+    if (pressed or shown is None or shown[0] != weights
             or any(link_applied(url) for url in SAMPLE_LINKS)):
         result = _shipped_samples(*request) if shipped else _samples(trainer, *request)
-        st.session_state[SHOWN] = (source, request, None if shipped else result)
+        st.session_state[SHOWN] = (weights, request, None if shipped else result)
         return result, request
     _, request, result = shown
     return (_shipped_samples(*request) if result is None else result), request
