@@ -216,8 +216,7 @@ def sample_panel() -> None:
         choices = [len(classes), *range(len(classes))]
         label = seed(kept(K + "class"), len(classes), valid=one_of(choices), url="df_class")
         st.selectbox("Class", choices, key=label,
-                     format_func=lambda k: "every class in turn" if k == len(classes)
-                     else classes[k])
+                     format_func=lambda k: _class_name(classes, k))
         guide = seed(kept(K + "guidance"), trainer.settings.guidance,
                      valid=number_in(0, 15), url="df_guidance")
         st.slider("Guidance scale w", 0.0, 15.0, step=0.5, key=guide,
@@ -242,8 +241,8 @@ def sample_panel() -> None:
                             icon=":material/casino:",
                             help="Draw with the settings on the left (64 samples take a few "
                             "seconds).")
-    with right, st.spinner("Sampling…"):
-        (samples, chain, times), drawn = _drawn(trainer, source, request, pressed)
+        with st.spinner("Sampling…"):
+            (samples, chain, times), drawn = _drawn(trainer, source, request, pressed)
         if drawn != request:
             st.info(f"These are the samples drawn before (class {_class_name(classes, drawn[0])}"
                     f", guidance {drawn[3]:g}, {drawn[4]} {drawn[5].upper()} steps, seed "
